@@ -1,0 +1,32 @@
+// The ABI between host code, the lowered mods and the kernel templates. Plain
+// C layout; included by host C++ and by the CUDA-dialect templates.
+#pragma once
+
+#ifdef __cplusplus
+#include <cstdint>
+#else
+#include <stdint.h>
+#endif
+
+#define FLEXJIT_MAX_BUFFERS 8
+#define FLEXJIT_MAX_INT_PARAMS 16
+#define FLEXJIT_MAX_FLOAT_PARAMS 16
+#define FLEXJIT_MAX_RANK 4
+
+struct FlexjitBufferArg {
+  const void* data;
+  int64_t sizes[FLEXJIT_MAX_RANK];   // in elements
+  int64_t strides[FLEXJIT_MAX_RANK]; // in elements
+};
+
+struct FlexjitModArgs {
+  struct FlexjitBufferArg buffers[FLEXJIT_MAX_BUFFERS];
+  int32_t int_params[FLEXJIT_MAX_INT_PARAMS];
+  float float_params[FLEXJIT_MAX_FLOAT_PARAMS];
+};
+
+// The hooks every template calls; codegen defines them from the user's mods:
+//   bool  flexjit_mask_mod(int b, int h, int q, int kv, const FlexjitModArgs* args);
+//   float flexjit_score_mod(float score, int b, int h, int q, int kv,
+//                           const FlexjitModArgs* args);
+// Both are `extern "C"`, always inlined after linking.

@@ -1,0 +1,64 @@
+// The CPU interpreter: the semantic oracle every other backend must match.
+//
+// Semantics (shared by the host JIT and the GPU lowering):
+// - int is 32-bit two's complement; + - * neg abs wrap around.
+// - floor_div rounds toward -inf, mod takes the divisor's sign (torch's // and %);
+//   x // 0 == 0 and x % 0 == 0 at run time; INT_MIN // -1 == INT_MIN.
+// - float is binary32; min/max propagate NaN and order -0 < +0 (llvm.minimum).
+// - float -> int truncates toward zero, saturating, NaN -> 0; int -> float
+//   rounds to nearest; x -> bool is x != 0; bool -> number is 0 or 1.
+// - exp, exp2, log, log2, sqrt, tanh, sin, cos are the C library's binary32
+//   functions; rsqrt(x) is 1/sqrt(x); tanh_approx is tanh here.
+// - a load outside [0, size) in any dimension reads 0 (false).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "compiler/Signature.h"
+#include "dsl/Expr.h"
+
+namespace flexjit {
+
+union Value {
+  int32_t i;
+  float f;
+  bool b;
+};
+
+struct Point {
+  int32_t b = 0, h = 0, q = 0, kv = 0;
+  float score = 0.0f;
+};
+
+// An expression compiled to a linear tape over registers, with its bindings
+// resolved. Buffers must be host memory (Error otherwise).
+class Program {
+public:
+  Program(const Expr& root, const Bindings& bindings = {});
+
+  Value eval(const Point& p) const;
+  // out[i] = root at (b, h, q, kv0 + i), for i < n; root must be bool.
+  void eval_bool_row(int32_t b, int32_t h, int32_t q, int32_t kv0, int32_t n, bool* out) const;
+  Type type() const { return type_; }
+
+private:
+  struct Instr {
+    NodeKind kind;
+    Type type;
+    Type operand_type;
+    int32_t a = -1, b = -1, c = -1; // operand registers
+    Value imm{};                    // constants, Var index, param value
+    int32_t buffer = -1;            // Load: index into buffers_
+    std::vector<int32_t> indices;   // Load: index registers
+  };
+  std::vector<Instr> tape_;
+  std::vector<TensorView> buffers_;
+  Type type_;
+  friend struct ProgramRunner;
+};
+
+// One-shot convenience.
+Value evaluate(const Expr& e, const Point& p, const Bindings& bindings = {});
+
+} // namespace flexjit

@@ -1,0 +1,39 @@
+// Interval analysis: is a mask_mod always true, always false, or undecided
+// over a tile b in [b0,b1], h in [h0,h1], q in [q0,q1], kv in [k0,k1]?
+// Sound: True/False only when every point of the tile agrees (a property test
+// checks this against brute force).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "compiler/Signature.h"
+#include "dsl/Expr.h"
+
+namespace flexjit {
+
+enum class Truth : uint8_t { False, True, Unknown };
+
+struct IntRange {
+  int64_t lo = 0, hi = 0; // inclusive
+};
+
+struct Tile {
+  IntRange b, h, q, kv;
+};
+
+class IntervalAnalysis {
+public:
+  // `body` must be bool. Params take their bound values; loads of host buffers
+  // may scan the data over the index range (a 1-D index range of bounded width).
+  IntervalAnalysis(const Expr& body, const Bindings& bindings = {});
+  Truth classify(const Tile& tile) const;
+
+private:
+  std::vector<Expr> order_;
+  Expr root_;
+  ModSignature sig_;
+  ResolvedArgs args_;
+};
+
+} // namespace flexjit

@@ -1,0 +1,57 @@
+// The compiler's passes over the expression DAG (one pass per .cpp file).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "dsl/Mods.h"
+
+namespace flexjit {
+
+// ---- TypeCheck.cpp ----------------------------------------------------------
+// Checks a whole mod: node invariants, no Var::Score inside a mask_mod (Error:
+// "mask_mod 'x' reads score ..."), no division by a constant zero (Error).
+void type_check(const MaskMod& mod);
+void type_check(const ScoreMod& mod);
+
+// ---- Simplify.cpp -----------------------------------------------------------
+// Constant folding (with the interpreter's semantics, so folding never changes
+// a result) and algebraic rules that are exact for ints and IEEE floats.
+// Throws Error when folding reveals a division by a constant zero.
+Expr simplify(const Expr& e);
+
+// ---- CSE.cpp ----------------------------------------------------------------
+// Hash-consing already shares structurally equal nodes; cse() additionally
+// puts the operands of commutative nodes (Add, Mul, Min, Max, Eq, Ne, And, Or,
+// BitAnd, BitOr) in a canonical order so a+b and b+a become one node.
+Expr cse(const Expr& e);
+
+// simplify + cse to a fixed point: what codegen and the cache key use.
+Expr optimize(const Expr& e);
+
+// ---- Printer.cpp ------------------------------------------------------------
+// Canonical text: every node shared by two users is printed once as a let
+// binding, in a deterministic order; buffers and params by name, dtype, rank.
+std::string print(const Expr& e);
+
+struct Hash128 {
+  uint64_t hi = 0, lo = 0;
+  std::string hex() const;
+  bool operator==(const Hash128&) const = default;
+};
+Hash128 hash_text(std::string_view text);
+// Hash of the canonical text of optimize(body): the kernel cache key's mod
+// part. Mods built differently but structurally equal hash equal.
+Hash128 structural_hash(const MaskMod& mod);
+Hash128 structural_hash(const ScoreMod& mod);
+
+// ---- Dependence.cpp ---------------------------------------------------------
+struct Dependence {
+  bool b = false, h = false, q = false, kv = false, score = false;
+  std::vector<std::shared_ptr<const BufferDecl>> buffers; // sorted by name, unique
+  std::vector<std::shared_ptr<const ParamDecl>> params;   // sorted by name, unique
+};
+Dependence analyze_dependence(const Expr& e);
+
+} // namespace flexjit

@@ -1,0 +1,44 @@
+#include "compiler/Visitor.h"
+
+#include <unordered_set>
+
+namespace flexjit {
+
+std::vector<Expr> topo_order(const std::vector<Expr>& roots) {
+  std::vector<Expr> order;
+  std::unordered_set<const Node*> seen;
+  // Iterative post-order: (node, next operand to visit).
+  std::vector<std::pair<Expr, size_t>> stack;
+  for (const Expr& root : roots) {
+    if (!root || !seen.insert(root.get()).second)
+      continue;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      if (next < node->operands.size()) {
+        const Expr& op = node->operands[next++];
+        if (seen.insert(op.get()).second)
+          stack.emplace_back(op, 0);
+        continue;
+      }
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+Expr Mutator::mutate(const Expr& root) {
+  for (const Expr& e : topo_order(root)) {
+    if (memo_.count(e.get()))
+      continue;
+    std::vector<Expr> ops;
+    ops.reserve(e->operands.size());
+    for (const Expr& op : e->operands)
+      ops.push_back(memo_.at(op.get()));
+    memo_.emplace(e.get(), visit(e, std::move(ops)));
+  }
+  return memo_.at(root.get());
+}
+
+} // namespace flexjit
