@@ -14,6 +14,8 @@ namespace flexjit {
 inline constexpr int kDefaultBlockSize = 128;
 
 // All index arrays are int32, row-major, B and H of the mask (1 broadcasts).
+// Each index row lists its blocks ascending, padded with 0 after the count.
+// A ragged last block's state considers only its in-range elements.
 struct BlockMask {
   int B = 1, H = 1;
   int q_len = 0, kv_len = 0;
@@ -36,10 +38,14 @@ struct BlockMask {
   // Percentage of tiles that are empty (torch's BlockMask.sparsity()).
   double sparsity() const;
   // Torch's picture: "██" full, "░░" partial, "  " empty, summarized to at
-  // most grid x grid cells, for at most `limit` (b, h) pairs.
+  // most grid x grid cells (every tile when grid <= 0), for at most `limit`
+  // (b, h) pairs.
   std::string to_string(int grid = 20, int limit = 4) const;
   // 0 empty, 1 partial, 2 full, for tile (b, h, qb, kb) (b, h broadcast).
   int tile_state(int b, int h, int qb, int kb) const;
+  // Every tile's state, [B, H, num_q_blocks, num_kv_blocks] (0/1/2): torch's
+  // to_dense() with full tiles marked 2.
+  std::vector<uint8_t> states() const;
 };
 
 struct BlockMaskOptions {

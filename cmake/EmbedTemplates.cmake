@@ -23,7 +23,7 @@ foreach(cu ${FLEXJIT_TEMPLATES})
     set(bc ${gen}/${name}.${arch}.bc)
     add_custom_command(OUTPUT ${bc}
       COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
-              -nocudainc -nocudalib -std=c++20 -O3 -emit-llvm -c
+              -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
               -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
       DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
       COMMENT "clang-19: ${name}.cu -> ${name}.${arch}.bc" VERBATIM)

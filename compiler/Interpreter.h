@@ -41,6 +41,8 @@ public:
   // out[i] = root at (b, h, q, kv0 + i), for i < n; root must be bool.
   void eval_bool_row(int32_t b, int32_t h, int32_t q, int32_t kv0, int32_t n, bool* out) const;
   Type type() const { return type_; }
+  // Tape length (one instruction per distinct node).
+  size_t size() const { return tape_.size(); }
 
 private:
   struct Instr {
@@ -51,10 +53,17 @@ private:
     Value imm{};                    // constants, Var index, param value
     int32_t buffer = -1;            // Load: index into buffers_
     std::vector<int32_t> indices;   // Load: index registers
+    // eval_bool_row: a varying instruction depends on kv and runs once per
+    // lane in vector slot `slot`; the others run once per row.
+    bool varying = false;
+    int32_t slot = -1;
   };
   std::vector<Instr> tape_;
   std::vector<TensorView> buffers_;
   Type type_;
+  // Uniform instructions read by varying ones: broadcast into their slot once per row.
+  std::vector<int32_t> broadcasts_;
+  int32_t num_slots_ = 0;
   friend struct ProgramRunner;
 };
 

@@ -25,12 +25,13 @@ struct Tile {
 class IntervalAnalysis {
 public:
   // `body` must be bool. Params take their bound values; loads of host buffers
-  // may scan the data over the index range (a 1-D index range of bounded width).
+  // scan the data over the index box when it has at most 4096 elements.
   IntervalAnalysis(const Expr& body, const Bindings& bindings = {});
   Truth classify(const Tile& tile) const;
 
 private:
-  std::vector<Expr> order_;
+  std::vector<Expr> order_;                    // optimize(body), operands first
+  std::vector<std::vector<int32_t>> operands_; // per node of order_: operand positions
   Expr root_;
   ModSignature sig_;
   ResolvedArgs args_;

@@ -26,6 +26,8 @@ Expr simplify(const Expr& e);
 // puts the operands of commutative nodes (Add, Mul, Min, Max, Eq, Ne, And, Or,
 // BitAnd, BitOr) in a canonical order so a+b and b+a become one node.
 Expr cse(const Expr& e);
+// Whether op(a, b) == op(b, a) for every a, b (the kinds listed above).
+bool is_commutative(NodeKind kind);
 
 // simplify + cse to a fixed point: what codegen and the cache key use.
 Expr optimize(const Expr& e);

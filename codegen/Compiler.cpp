@@ -1,0 +1,202 @@
+// DSL -> PTX: parse the embedded template bitcode, define the hooks in it from
+// the optimized mods, link libdevice lazily (only what the mods call),
+// internalize all but the kernel, always-inline the hooks, O3 with the NVPTX
+// target machine, verify, emit PTX.
+#include <chrono>
+#include <mutex>
+
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Linker/Linker.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/Transforms/IPO/Internalize.h>
+
+#include "codegen/Codegen.h"
+#include "codegen/Embedded.h"
+#include "codegen/KernelKey.h"
+#include "codegen/Lower.h"
+#include "codegen/Templates.h"
+#include "compiler/Passes.h"
+#include "dsl/Error.h"
+
+namespace flexjit {
+
+namespace {
+
+constexpr const char* kTriple = "nvptx64-nvidia-cuda";
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+void initialize_nvptx() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTarget();
+    LLVMInitializeNVPTXTargetMC();
+    LLVMInitializeNVPTXAsmPrinter();
+  });
+}
+
+// The oldest PTX ISA each architecture needs, so the PTX loads on the oldest
+// driver that can run it.
+const char* ptx_features(Arch arch) {
+  switch (arch) {
+  case Arch::SM80:
+    return "+ptx70";
+  case Arch::SM90a:
+    return "+ptx80";
+  }
+  FLEXJIT_ASSERT(false, "unknown arch {}", static_cast<int>(arch));
+}
+
+std::unique_ptr<llvm::TargetMachine> make_target_machine(Arch arch) {
+  initialize_nvptx();
+  std::string error;
+  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(kTriple, error);
+  FLEXJIT_ASSERT(target, "NVPTX target missing from this LLVM: {}", error);
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      kTriple, std::string(to_string(arch)), ptx_features(arch), llvm::TargetOptions(),
+      std::nullopt, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  FLEXJIT_ASSERT(tm, "cannot create the NVPTX target machine for {}", to_string(arch));
+  return tm;
+}
+
+std::unique_ptr<llvm::Module> parse_embedded(std::string_view symbol, llvm::LLVMContext& ctx,
+                                             bool lazy) {
+  std::string_view bytes = embedded_bitcode(symbol);
+  FLEXJIT_ASSERT(!bytes.empty(), "no embedded bitcode '{}' in this build", symbol);
+  llvm::MemoryBufferRef buffer(llvm::StringRef(bytes.data(), bytes.size()), symbol);
+  auto parsed =
+      lazy ? llvm::getLazyBitcodeModule(buffer, ctx) : llvm::parseBitcodeFile(buffer, ctx);
+  if (!parsed)
+    FLEXJIT_ASSERT(false, "embedded bitcode '{}' does not parse: {}", symbol,
+                   llvm::toString(parsed.takeError()));
+  return std::move(*parsed);
+}
+
+bool calls_libdevice(const llvm::Module& m) {
+  for (const llvm::Function& f : m)
+    if (f.isDeclaration() && f.getName().starts_with("__nv_"))
+      return true;
+  return false;
+}
+
+// libdevice's functions, lazily: the linker materializes only those the module
+// calls (and what they call).
+void link_libdevice(llvm::Module& m) {
+  if (!calls_libdevice(m))
+    return;
+  std::unique_ptr<llvm::Module> libdevice = parse_embedded("flexjit_bc_libdevice", m.getContext(),
+                                                           /*lazy=*/true);
+  libdevice->setTargetTriple(m.getTargetTriple());
+  libdevice->setDataLayout(m.getDataLayout());
+  const bool failed =
+      llvm::Linker::linkModules(m, std::move(libdevice), llvm::Linker::Flags::LinkOnlyNeeded);
+  FLEXJIT_ASSERT(!failed, "linking libdevice failed");
+}
+
+// One CPU and PTX version for every function, so the per-function subtargets
+// agree with the .version/.target header the target machine prints.
+void set_subtarget(llvm::Module& m, const llvm::TargetMachine& tm) {
+  for (llvm::Function& f : m) {
+    if (f.isDeclaration())
+      continue;
+    f.addFnAttr("target-cpu", tm.getTargetCPU());
+    f.addFnAttr("target-features", tm.getTargetFeatureString());
+  }
+}
+
+void optimize_module(llvm::Module& m, llvm::TargetMachine& tm) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  // The constructor registers the target's callbacks (NVVMReflect at pipeline start).
+  llvm::PassBuilder pb(&tm);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+}
+
+std::string emit_ptx(llvm::Module& m, llvm::TargetMachine& tm) {
+  llvm::SmallString<0> ptx;
+  llvm::raw_svector_ostream os(ptx);
+  llvm::legacy::PassManager pm;
+  const bool unsupported =
+      tm.addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile);
+  FLEXJIT_ASSERT(!unsupported, "the NVPTX target cannot emit assembly");
+  pm.run(m);
+  return std::string(ptx.str());
+}
+
+} // namespace
+
+CompiledKernel compile_to_ptx(const KernelSpec& spec) {
+  const Clock::time_point start = Clock::now();
+  const TemplateInfo info = template_info(spec.kind);
+  CompiledKernel out;
+  out.entry = info.entry;
+
+  // Lower: optimized mods -> hook definitions inside the template's module.
+  Clock::time_point phase = Clock::now();
+  type_check(spec.mask);
+  type_check(spec.score);
+  const Expr mask = optimize(spec.mask.body());
+  const Expr score = optimize(spec.score.body());
+  out.signature = ModSignature::of({mask, score});
+  out.key = hash_text(kernel_key_text(spec, mask, score, out.signature)).hex();
+  llvm::LLVMContext ctx;
+  std::unique_ptr<llvm::Module> m =
+      parse_embedded(template_symbol(spec.kind, spec.arch), ctx, /*lazy=*/false);
+  for (auto [kind, name, body] : {std::tuple{HookKind::Mask, kMaskHookName, mask},
+                                  std::tuple{HookKind::Score, kScoreHookName, score}}) {
+    llvm::Function* hook = lower_hook(*m, kind, name, body, out.signature, MathTarget::NVPTX);
+    hook->addFnAttr(llvm::Attribute::AlwaysInline);
+  }
+  out.times.lower_ms = ms_since(phase);
+
+  // Link: libdevice, then everything but the kernel becomes internal (and,
+  // once inlined or unused, disappears).
+  phase = Clock::now();
+  std::unique_ptr<llvm::TargetMachine> tm = make_target_machine(spec.arch);
+  m->setDataLayout(tm->createDataLayout());
+  m->setTargetTriple(kTriple);
+  link_libdevice(*m);
+  FLEXJIT_ASSERT(m->getFunction(info.entry), "template '{}' has no kernel '{}'", info.stem,
+                 info.entry);
+  llvm::internalizeModule(*m,
+                          [&](const llvm::GlobalValue& gv) { return gv.getName() == info.entry; });
+  // libdevice's __nvvm_reflect queries read this flag: no flush-to-zero.
+  if (!m->getModuleFlag("nvvm-reflect-ftz"))
+    m->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t{0});
+  set_subtarget(*m, *tm);
+  std::string errors;
+  llvm::raw_string_ostream error_os(errors);
+  FLEXJIT_ASSERT(!llvm::verifyModule(*m, &error_os), "invalid module for '{}': {}", info.entry,
+                 errors);
+  out.times.link_ms = ms_since(phase);
+
+  phase = Clock::now();
+  optimize_module(*m, *tm);
+  out.times.optimize_ms = ms_since(phase);
+
+  phase = Clock::now();
+  out.ptx = emit_ptx(*m, *tm);
+  out.times.codegen_ms = ms_since(phase);
+  out.times.total_ms = ms_since(start);
+  return out;
+}
+
+} // namespace flexjit

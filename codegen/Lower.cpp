@@ -1,0 +1,346 @@
+// Expr -> LLVM IR with the interpreter's semantics (compiler/Interpreter.h):
+// wrapping int arithmetic, torch floor division with x // 0 == 0 and no
+// division that could trap, NaN-propagating min/max, saturating float -> int,
+// bounds-checked loads that never touch memory out of range.
+#include "codegen/Lower.h"
+
+#include <cstddef>
+#include <limits>
+#include <unordered_map>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/InlineAsm.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include "codegen/templates/flexjit_abi.h"
+#include "compiler/Visitor.h"
+#include "dsl/Error.h"
+
+namespace flexjit {
+
+namespace {
+
+using llvm::Value;
+
+constexpr uint64_t kIntParamsOffset = offsetof(FlexjitModArgs, int_params);
+constexpr uint64_t kFloatParamsOffset = offsetof(FlexjitModArgs, float_params);
+constexpr uint64_t kBufferSize = sizeof(FlexjitBufferArg);
+constexpr uint64_t kSizesOffset = offsetof(FlexjitBufferArg, sizes);
+constexpr uint64_t kStridesOffset = offsetof(FlexjitBufferArg, strides);
+static_assert(offsetof(FlexjitModArgs, buffers) == 0 && offsetof(FlexjitBufferArg, data) == 0);
+static_assert(FLEXJIT_MAX_BUFFERS == kMaxBuffers && FLEXJIT_MAX_INT_PARAMS == kMaxIntParams &&
+                  FLEXJIT_MAX_FLOAT_PARAMS == kMaxFloatParams && FLEXJIT_MAX_RANK == kMaxRank,
+              "the ABI header and compiler/Signature.h disagree on slot counts");
+
+class Lowerer {
+public:
+  Lowerer(llvm::Function* fn, HookKind kind, const ModSignature& sig, MathTarget target)
+      : module_(*fn->getParent()), ctx_(fn->getContext()), b_(ctx_), sig_(sig), target_(target) {
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
+    auto arg = fn->arg_begin();
+    if (kind == HookKind::Score)
+      vars_[static_cast<int>(Var::Score)] = &*arg++;
+    for (Var v : {Var::B, Var::H, Var::Q, Var::KV})
+      vars_[static_cast<int>(v)] = &*arg++;
+    args_ = &*arg;
+  }
+
+  void run(const Expr& body) {
+    for (const Expr& e : topo_order(body))
+      values_[e.get()] = lower(e);
+    b_.CreateRet(values_.at(body.get()));
+  }
+
+private:
+  Value* operand(const Expr& e, size_t i) const { return values_.at(e->operands[i].get()); }
+
+  llvm::Type* i1() { return b_.getInt1Ty(); }
+  llvm::Type* i32() { return b_.getInt32Ty(); }
+  llvm::Type* f32() { return b_.getFloatTy(); }
+
+  Value* lower(const Expr& e) {
+    const bool is_float = e.type() == Type::Float;
+    switch (e.kind()) {
+    case NodeKind::IntConst:
+      return b_.getInt32(static_cast<uint32_t>(e->ival));
+    case NodeKind::FloatConst:
+      return llvm::ConstantFP::get(f32(), e->fval);
+    case NodeKind::BoolConst:
+      return b_.getInt1(e->ival != 0);
+    case NodeKind::Var:
+      FLEXJIT_ASSERT(vars_[e->ival], "variable {} is not an argument of this hook",
+                     var_name(static_cast<Var>(e->ival)));
+      return vars_[e->ival];
+    case NodeKind::Param:
+      return lower_param(*e->param);
+    case NodeKind::Load:
+      return lower_load(e);
+    case NodeKind::Add:
+      return is_float ? b_.CreateFAdd(operand(e, 0), operand(e, 1))
+                      : b_.CreateAdd(operand(e, 0), operand(e, 1));
+    case NodeKind::Sub:
+      return is_float ? b_.CreateFSub(operand(e, 0), operand(e, 1))
+                      : b_.CreateSub(operand(e, 0), operand(e, 1));
+    case NodeKind::Mul:
+      return is_float ? b_.CreateFMul(operand(e, 0), operand(e, 1))
+                      : b_.CreateMul(operand(e, 0), operand(e, 1));
+    case NodeKind::Div:
+      return b_.CreateFDiv(operand(e, 0), operand(e, 1));
+    case NodeKind::FloorDiv:
+    case NodeKind::Mod:
+      return lower_floor_div_mod(e.kind(), operand(e, 0), operand(e, 1));
+    case NodeKind::Min:
+      return b_.CreateBinaryIntrinsic(is_float ? llvm::Intrinsic::minimum : llvm::Intrinsic::smin,
+                                      operand(e, 0), operand(e, 1));
+    case NodeKind::Max:
+      return b_.CreateBinaryIntrinsic(is_float ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax,
+                                      operand(e, 0), operand(e, 1));
+    case NodeKind::Lt:
+    case NodeKind::Le:
+    case NodeKind::Eq:
+    case NodeKind::Ne:
+      return lower_compare(e.kind(), e->operands[0].type(), operand(e, 0), operand(e, 1));
+    case NodeKind::And:
+    case NodeKind::BitAnd:
+      return b_.CreateAnd(operand(e, 0), operand(e, 1));
+    case NodeKind::Or:
+    case NodeKind::BitOr:
+      return b_.CreateOr(operand(e, 0), operand(e, 1));
+    case NodeKind::Not:
+      return b_.CreateNot(operand(e, 0));
+    case NodeKind::Neg:
+      return is_float ? b_.CreateFNeg(operand(e, 0)) : b_.CreateSub(b_.getInt32(0), operand(e, 0));
+    case NodeKind::Abs:
+      if (is_float)
+        return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, operand(e, 0));
+      // abs(INT_MIN) wraps to INT_MIN: the intrinsic's "INT_MIN is poison" flag is false.
+      return b_.CreateBinaryIntrinsic(llvm::Intrinsic::abs, operand(e, 0), b_.getFalse());
+    case NodeKind::Exp:
+      return math(llvm::Intrinsic::exp, "__nv_expf", operand(e, 0));
+    case NodeKind::Exp2:
+      return math(llvm::Intrinsic::exp2, "__nv_exp2f", operand(e, 0));
+    case NodeKind::Log:
+      return math(llvm::Intrinsic::log, "__nv_logf", operand(e, 0));
+    case NodeKind::Log2:
+      return math(llvm::Intrinsic::log2, "__nv_log2f", operand(e, 0));
+    case NodeKind::Sin:
+      return math(llvm::Intrinsic::sin, "__nv_sinf", operand(e, 0));
+    case NodeKind::Cos:
+      return math(llvm::Intrinsic::cos, "__nv_cosf", operand(e, 0));
+    case NodeKind::Sqrt:
+      return sqrt(operand(e, 0));
+    case NodeKind::Rsqrt:
+      // 1 / sqrt(x), both correctly rounded (sqrt.rn, div.rn on the GPU).
+      return b_.CreateFDiv(llvm::ConstantFP::get(f32(), 1.0), sqrt(operand(e, 0)));
+    case NodeKind::Tanh:
+      return call_float_fn(target_ == MathTarget::Host ? "tanhf" : "__nv_tanhf", operand(e, 0));
+    case NodeKind::TanhApprox:
+      return tanh_approx(operand(e, 0));
+    case NodeKind::Select:
+      return b_.CreateSelect(operand(e, 0), operand(e, 1), operand(e, 2));
+    case NodeKind::Cast:
+      return lower_cast(e->operands[0].type(), e.type(), operand(e, 0));
+    }
+    FLEXJIT_ASSERT(false, "unknown node kind {}", static_cast<int>(e.kind()));
+  }
+
+  // A byte offset from the args pointer.
+  Value* args_at(uint64_t offset) {
+    return b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), args_, offset);
+  }
+
+  Value* lower_param(const ParamDecl& decl) {
+    const uint64_t slot = static_cast<uint64_t>(sig_.param_slot(decl));
+    if (decl.type == Type::Int)
+      return b_.CreateAlignedLoad(i32(), args_at(kIntParamsOffset + 4 * slot), llvm::Align(4),
+                                  decl.name);
+    return b_.CreateAlignedLoad(f32(), args_at(kFloatParamsOffset + 4 * slot), llvm::Align(4),
+                                decl.name);
+  }
+
+  // if (every index in [0, size)) value = data[sum(index * stride)]; else value = 0.
+  // A branch, not a select, so the load never executes out of range.
+  Value* lower_load(const Expr& e) {
+    const BufferDecl& decl = *e->buffer;
+    const uint64_t base = kBufferSize * static_cast<uint64_t>(sig_.buffer_slot(decl));
+    llvm::Type* i64 = b_.getInt64Ty();
+    Value* in_range = b_.getTrue();
+    Value* offset = b_.getInt64(0);
+    for (int d = 0; d < decl.rank; ++d) {
+      Value* size = b_.CreateAlignedLoad(i64, args_at(base + kSizesOffset + 8 * d), llvm::Align(8));
+      Value* stride =
+          b_.CreateAlignedLoad(i64, args_at(base + kStridesOffset + 8 * d), llvm::Align(8));
+      Value* index = b_.CreateSExt(operand(e, d), i64);
+      // A negative index is a huge unsigned one: one compare checks both ends.
+      in_range = b_.CreateAnd(in_range, b_.CreateICmpULT(index, size));
+      offset = b_.CreateAdd(offset, b_.CreateMul(index, stride));
+    }
+    llvm::Function* fn = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* from = b_.GetInsertBlock();
+    auto* load_bb = llvm::BasicBlock::Create(ctx_, decl.name + ".load", fn);
+    auto* join_bb = llvm::BasicBlock::Create(ctx_, decl.name + ".join", fn);
+    b_.CreateCondBr(in_range, load_bb, join_bb);
+
+    b_.SetInsertPoint(load_bb);
+    Value* data = b_.CreateAlignedLoad(b_.getPtrTy(), args_at(base), llvm::Align(8));
+    const int elem_size = dtype_size(decl.dtype);
+    Value* addr = b_.CreateGEP(b_.getInt8Ty(), data,
+                               b_.CreateMul(offset, b_.getInt64(static_cast<uint64_t>(elem_size))));
+    Value* loaded = load_element(decl.dtype, addr);
+    b_.CreateBr(join_bb);
+
+    b_.SetInsertPoint(join_bb);
+    llvm::PHINode* phi = b_.CreatePHI(loaded->getType(), 2, decl.name);
+    phi->addIncoming(llvm::Constant::getNullValue(loaded->getType()), from);
+    phi->addIncoming(loaded, load_bb);
+    return phi;
+  }
+
+  Value* load_element(DType dtype, Value* addr) {
+    switch (dtype) {
+    case DType::I32:
+      return b_.CreateAlignedLoad(i32(), addr, llvm::Align(4));
+    case DType::F32:
+      return b_.CreateAlignedLoad(f32(), addr, llvm::Align(4));
+    case DType::F16:
+      return b_.CreateFPExt(b_.CreateAlignedLoad(b_.getHalfTy(), addr, llvm::Align(2)), f32());
+    case DType::BF16: {
+      // bf16 is the high half of a binary32: widen the bits, never round.
+      Value* bits = b_.CreateAlignedLoad(b_.getInt16Ty(), addr, llvm::Align(2));
+      return b_.CreateBitCast(b_.CreateShl(b_.CreateZExt(bits, i32()), 16), f32());
+    }
+    case DType::Bool:
+      return b_.CreateICmpNE(b_.CreateLoad(b_.getInt8Ty(), addr), b_.getInt8(0));
+    }
+    FLEXJIT_ASSERT(false, "unknown dtype {}", static_cast<int>(dtype));
+  }
+
+  // torch's // and %: the quotient rounds toward -inf and the remainder takes
+  // the divisor's sign. The divisor is made safe before dividing (1 for a zero
+  // divisor and for INT_MIN / -1), so sdiv/srem never trap and never yield
+  // poison; INT_MIN // -1 == INT_MIN // 1 == INT_MIN and INT_MIN % 1 == 0 as
+  // required, and x // 0 is selected to 0 (x % 1 == 0 already).
+  Value* lower_floor_div_mod(NodeKind kind, Value* a, Value* d) {
+    Value* zero = b_.getInt32(0);
+    Value* by_zero = b_.CreateICmpEQ(d, zero);
+    Value* overflow =
+        b_.CreateAnd(b_.CreateICmpEQ(a, b_.getInt32(static_cast<uint32_t>(INT32_MIN))),
+                     b_.CreateICmpEQ(d, b_.getInt32(static_cast<uint32_t>(-1))));
+    Value* safe = b_.CreateSelect(b_.CreateOr(by_zero, overflow), b_.getInt32(1), d);
+    Value* q = b_.CreateSDiv(a, safe);
+    Value* r = b_.CreateSRem(a, safe);
+    // The truncated remainder is non-zero and of the other sign than the divisor.
+    Value* adjust =
+        b_.CreateAnd(b_.CreateICmpNE(r, zero), b_.CreateICmpSLT(b_.CreateXor(r, d), zero));
+    if (kind == NodeKind::Mod)
+      return b_.CreateAdd(r, b_.CreateSelect(adjust, d, zero));
+    Value* floor_q = b_.CreateSub(q, b_.CreateZExt(adjust, i32()));
+    return b_.CreateSelect(by_zero, zero, floor_q);
+  }
+
+  Value* lower_compare(NodeKind kind, Type type, Value* a, Value* c) {
+    using P = llvm::CmpInst::Predicate;
+    const bool fp = type == Type::Float;
+    FLEXJIT_ASSERT(kind == NodeKind::Lt || kind == NodeKind::Le || kind == NodeKind::Eq ||
+                       kind == NodeKind::Ne,
+                   "{} is not a comparison", to_string(kind));
+    // Ordered compares are false for NaN; != is true for NaN (like C++).
+    const P pred = kind == NodeKind::Lt   ? (fp ? P::FCMP_OLT : P::ICMP_SLT)
+                   : kind == NodeKind::Le ? (fp ? P::FCMP_OLE : P::ICMP_SLE)
+                   : kind == NodeKind::Eq ? (fp ? P::FCMP_OEQ : P::ICMP_EQ)
+                                          : (fp ? P::FCMP_UNE : P::ICMP_NE);
+    return fp ? b_.CreateFCmp(pred, a, c) : b_.CreateICmp(pred, a, c);
+  }
+
+  Value* lower_cast(Type from, Type to, Value* v) {
+    if (from == to)
+      return v;
+    switch (to) {
+    case Type::Bool:
+      return from == Type::Float ? b_.CreateFCmpUNE(v, llvm::ConstantFP::get(f32(), 0.0))
+                                 : b_.CreateICmpNE(v, b_.getInt32(0));
+    case Type::Int:
+      if (from == Type::Bool)
+        return b_.CreateZExt(v, i32());
+      // Truncates toward zero, saturates, NaN -> 0.
+      return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {i32(), f32()}, {v});
+    case Type::Float:
+      return from == Type::Bool ? b_.CreateUIToFP(v, f32()) : b_.CreateSIToFP(v, f32());
+    }
+    FLEXJIT_ASSERT(false, "unknown type {}", static_cast<int>(to));
+  }
+
+  Value* math(llvm::Intrinsic::ID host, const char* libdevice, Value* x) {
+    if (target_ == MathTarget::Host)
+      return b_.CreateUnaryIntrinsic(host, x);
+    return call_float_fn(libdevice, x);
+  }
+
+  // llvm.sqrt is correctly rounded on both targets (sqrt.rn.f32 on NVPTX).
+  Value* sqrt(Value* x) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x); }
+
+  Value* tanh_approx(Value* x) {
+    if (target_ == MathTarget::Host)
+      return call_float_fn("tanhf", x);
+    auto* type = llvm::FunctionType::get(f32(), {f32()}, false);
+    auto* asm_fn = llvm::InlineAsm::get(type, "tanh.approx.f32 $0, $1;", "=f,f",
+                                        /*hasSideEffects=*/false);
+    return b_.CreateCall(type, asm_fn, {x});
+  }
+
+  // float fn(float), without side effects (so it can be hoisted, CSE'd or dropped).
+  Value* call_float_fn(const char* name, Value* x) {
+    auto callee = module_.getOrInsertFunction(name, llvm::FunctionType::get(f32(), {f32()}, false));
+    if (auto* fn = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+      fn->setDoesNotThrow();
+      fn->setWillReturn();
+      fn->setDoesNotAccessMemory();
+    }
+    llvm::CallInst* call = b_.CreateCall(callee, {x});
+    call->setDoesNotAccessMemory();
+    return call;
+  }
+
+  llvm::Module& module_;
+  llvm::LLVMContext& ctx_;
+  llvm::IRBuilder<> b_;
+  const ModSignature& sig_;
+  MathTarget target_;
+  Value* vars_[5] = {};
+  Value* args_ = nullptr;
+  std::unordered_map<const Node*, Value*> values_;
+};
+
+} // namespace
+
+llvm::FunctionType* hook_type(llvm::LLVMContext& ctx, HookKind kind) {
+  llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
+  llvm::Type* ptr = llvm::PointerType::getUnqual(ctx);
+  if (kind == HookKind::Mask)
+    return llvm::FunctionType::get(llvm::Type::getInt1Ty(ctx), {i32, i32, i32, i32, ptr}, false);
+  llvm::Type* f32 = llvm::Type::getFloatTy(ctx);
+  return llvm::FunctionType::get(f32, {f32, i32, i32, i32, i32, ptr}, false);
+}
+
+llvm::Function* lower_hook(llvm::Module& module, HookKind kind, llvm::StringRef name,
+                           const Expr& body, const ModSignature& sig, MathTarget target) {
+  const Type want = kind == HookKind::Mask ? Type::Bool : Type::Float;
+  FLEXJIT_ASSERT(body && body.type() == want, "hook '{}' needs a {} body", name.str(),
+                 flexjit::to_string(want));
+  llvm::FunctionType* type = hook_type(module.getContext(), kind);
+  llvm::Function* fn = module.getFunction(name);
+  if (!fn)
+    fn = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, name, module);
+  FLEXJIT_ASSERT(fn->getFunctionType() == type && fn->isDeclaration(),
+                 "module already has a different or defined '{}'", name.str());
+  if (kind == HookKind::Mask)
+    fn->addRetAttr(llvm::Attribute::ZExt);
+  for (llvm::Argument& arg : fn->args())
+    arg.addAttr(llvm::Attribute::NoUndef);
+  fn->setDoesNotThrow();
+  fn->removeFnAttr(llvm::Attribute::NoInline);
+  Lowerer(fn, kind, sig, target).run(body);
+  return fn;
+}
+
+} // namespace flexjit

@@ -1,0 +1,73 @@
+// The ABI between host code and the attention kernel templates (attention_fwd.cu).
+// Plain C layout; included by host C++ and by the CUDA-dialect templates.
+//
+// Forward kernels, one per (dtype, head dim):
+//   extern "C" __global__ void flexjit_attention_fwd_{f16,bf16}_d{64,128}(
+//       FlexjitAttentionParams params, FlexjitModArgs mod_args);
+// Launch: grid (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B), block FLEXJIT_FWD_THREADS
+// threads, dynamic shared memory flexjit_fwd_smem_bytes(head_dim) bytes. Every size is
+// above 48 KiB, so the host must first raise the limit with
+//   cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes).
+//
+// Requirements the host checks before launching:
+//   - q, k, v, out 16-byte aligned; every q/k/v/out stride a multiple of 8 elements;
+//     the head-dim stride is 1.
+//   - Hq % Hkv == 0 (GQA: query head h reads kv head h / (Hq / Hkv)).
+//   - q_block_size % FLEXJIT_FWD_BLOCK_M == 0 and kv_block_size % FLEXJIT_FWD_BLOCK_N == 0
+//     (a kernel tile lies inside one block-mask tile); checked only when has_mask != 0.
+#pragma once
+
+#ifdef __cplusplus
+#include <cstdint>
+#else
+#include <stdint.h>
+#endif
+
+// Kernel tile: BLOCK_M query rows per CTA (16 per warp), BLOCK_N kv rows per step.
+#define FLEXJIT_FWD_BLOCK_M 128
+#define FLEXJIT_FWD_BLOCK_N 64
+#define FLEXJIT_FWD_WARPS 8
+#define FLEXJIT_FWD_THREADS (32 * FLEXJIT_FWD_WARPS)
+
+// Dynamic shared memory of a forward kernel: the Q tile plus two stages of K and V tiles,
+// all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 98304 bytes.
+#define FLEXJIT_FWD_SMEM_BYTES(head_dim)                                                           \
+  ((FLEXJIT_FWD_BLOCK_M + 4 * FLEXJIT_FWD_BLOCK_N) * (head_dim)*2)
+
+#ifdef __cplusplus
+constexpr int flexjit_fwd_smem_bytes(int head_dim) {
+  return FLEXJIT_FWD_SMEM_BYTES(head_dim);
+}
+#endif
+
+struct FlexjitAttentionParams {
+  // Tensors in the input dtype (f16 or bf16), logical shape [B, H, S, D]; strides in elements.
+  const void* q; // [B, Hq, q_len, D]
+  const void* k; // [B, Hkv, kv_len, D]
+  const void* v; // [B, Hkv, kv_len, D]
+  void* out;     // [B, Hq, q_len, D]
+  float* lse;    // [B, Hq, q_len], natural log; may be null (not written)
+
+  int64_t q_stride_b, q_stride_h, q_stride_s;
+  int64_t k_stride_b, k_stride_h, k_stride_s;
+  int64_t v_stride_b, v_stride_h, v_stride_s;
+  int64_t out_stride_b, out_stride_h, out_stride_s;
+  int64_t lse_stride_b, lse_stride_h; // the lse stride over q is 1
+
+  // Block mask (int32, device memory, contiguous), torch's BlockMask layout:
+  //   kv_num_blocks      [mask_B, mask_H, num_q_blocks]
+  //   kv_indices         [mask_B, mask_H, num_q_blocks, num_kv_blocks]   partial tiles
+  //   full_kv_num_blocks [mask_B, mask_H, num_q_blocks]                  may be null
+  //   full_kv_indices    [mask_B, mask_H, num_q_blocks, num_kv_blocks]   may be null
+  // mask_B is 1 or B, mask_H is 1 or Hq (1 broadcasts). Ignored when has_mask == 0.
+  const int32_t* kv_num_blocks;
+  const int32_t* kv_indices;
+  const int32_t* full_kv_num_blocks;
+  const int32_t* full_kv_indices;
+
+  int32_t B, Hq, Hkv, q_len, kv_len;
+  int32_t mask_B, mask_H, num_q_blocks, num_kv_blocks;
+  int32_t q_block_size, kv_block_size; // block-mask tile, 128 x 128 by default
+  int32_t has_mask;                    // 0: no block mask, every kv tile is full
+  float scale;                         // score = (q . k) * scale, then score_mod(score, ...)
+};

@@ -1,0 +1,135 @@
+// Device helpers for the attention templates: CUDA keywords, thread indices, barriers,
+// and inline-PTX wrappers for cp.async, ldmatrix, mma.sync, ex2 and dtype conversion.
+// Compiled by clang-19 in CUDA mode without CUDA headers (-nocudainc), so every name here
+// maps to a clang builtin or to inline PTX. Requires sm_80 or later.
+#pragma once
+
+#include "codegen/templates/flexjit_abi.h"
+
+#ifndef __device__
+#define __device__ __attribute__((device))
+#endif
+#ifndef __global__
+#define __global__ __attribute__((global))
+#endif
+#ifndef __shared__
+#define __shared__ __attribute__((shared))
+#endif
+#ifndef __forceinline__
+#define __forceinline__ __inline__ __attribute__((always_inline))
+#endif
+
+// The hooks, defined by codegen from the user's mods and linked in before optimization.
+extern "C" __device__ bool flexjit_mask_mod(int b, int h, int q, int kv,
+                                            const FlexjitModArgs* args);
+extern "C" __device__ float flexjit_score_mod(float score, int b, int h, int q, int kv,
+                                              const FlexjitModArgs* args);
+
+namespace flexjit_dev {
+
+using u32 = unsigned int;
+
+__device__ __forceinline__ int thread_idx() {
+  return __nvvm_read_ptx_sreg_tid_x();
+}
+__device__ __forceinline__ int block_idx_x() {
+  return __nvvm_read_ptx_sreg_ctaid_x();
+}
+__device__ __forceinline__ int block_idx_y() {
+  return __nvvm_read_ptx_sreg_ctaid_y();
+}
+__device__ __forceinline__ int block_idx_z() {
+  return __nvvm_read_ptx_sreg_ctaid_z();
+}
+__device__ __forceinline__ void sync_threads() {
+  __syncthreads();
+}
+
+constexpr float kInf = __builtin_huge_valf();
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// 32-bit shared-state-space address of a generic pointer into shared memory.
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+  return static_cast<u32>(
+      reinterpret_cast<unsigned long long>((__attribute__((address_space(3))) const void*)p));
+}
+
+// 16-byte global -> shared copy; zero-fills the destination when `valid` is false (the source
+// is then not read, but must still be a mapped address).
+__device__ __forceinline__ void cp_async_16(u32 dst, const void* src, bool valid) {
+  int src_size = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_size)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(u32 (&r)[4], u32 addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(u32 (&r)[4], u32 addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// d += a * b for one m16n8k16 tile; fp32 accumulators; a and b f16 (kBf16 false) or bf16.
+template <bool kBf16>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1) {
+  if constexpr (kBf16) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Packs two floats into a 16-bit pair, `lo` in the low half (round to nearest even).
+template <bool kBf16> __device__ __forceinline__ u32 pack2(float lo, float hi) {
+  u32 r;
+  if constexpr (kBf16)
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  else
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
+__device__ __forceinline__ float ex2(float x) {
+  return __nvvm_ex2_approx_ftz_f(x);
+}
+__device__ __forceinline__ float lg2(float x) {
+  return __nvvm_lg2_approx_ftz_f(x);
+}
+__device__ __forceinline__ float rcp(float x) {
+  return __nvvm_rcp_rn_f(x);
+}
+__device__ __forceinline__ float fmax(float a, float b) {
+  return __nvvm_fmax_f(a, b);
+}
+__device__ __forceinline__ int min_i(int a, int b) {
+  return a < b ? a : b;
+}
+
+// Butterfly reductions over the 4 lanes of a quad (lanes 4g..4g+3 share an mma row).
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmax(x, __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 1, 0x1f));
+  return fmax(x, __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 2, 0x1f));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 1, 0x1f);
+  return x + __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 2, 0x1f);
+}
+
+} // namespace flexjit_dev

@@ -1,0 +1,13 @@
+// No mask, no score mod: plain attention. Every tile is full, so the block
+// mask has sparsity 0% and the kernels skip mask evaluation entirely.
+#include "examples/example_common.h"
+#include "examples/seed_mods.h"
+
+using namespace flexjit;
+
+int main() {
+  return examples::run([] {
+    // torch: flex_attention(query, key, value) with no mods.
+    examples::report("noop: full attention", noop_mask(), noop_score(), 8192);
+  });
+}

@@ -1,0 +1,596 @@
+// Forward-attention smoke test for one GPU machine: loads the PTX that build.sh made
+// (attention_fwd.cu linked with test hooks), checks the four kernels against a float64
+// CPU reference, then times the anchor shapes. Prints a compact table; exits 1 on failure.
+//   fwd_smoke [--no-perf] [--no-check]     (PTX files are read from the binary's folder)
+#include <cuda.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "codegen/templates/attention_abi.h"
+#include "codegen/templates/flexjit_abi.h"
+
+namespace {
+
+#define CHECK_CU(call)                                                                             \
+  do {                                                                                             \
+    CUresult r_ = (call);                                                                          \
+    if (r_ != CUDA_SUCCESS) {                                                                      \
+      const char* s_ = nullptr;                                                                    \
+      cuGetErrorString(r_, &s_);                                                                   \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, s_ ? s_ : "?");    \
+      std::exit(2);                                                                                \
+    }                                                                                              \
+  } while (0)
+
+// ---- f16 / bf16 on the host --------------------------------------------------------
+uint16_t f32_to_bf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return 0x7fc0;
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+float bf16_to_f32(uint16_t h) {
+  uint32_t x = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+uint16_t f32_to_f16(float f) { // round to nearest even; inputs here are small and normal
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return 0x7e00;
+  int exp = static_cast<int>((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffffu;
+  if (exp >= 31)
+    return static_cast<uint16_t>(sign | 0x7c00u);
+  if (exp <= 0) {
+    if (exp < -10)
+      return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const int shift = 14 - exp;
+    uint32_t r = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1u)))
+      ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u)))
+    ++r;
+  return static_cast<uint16_t>(sign | r);
+}
+float f16_to_f32(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, x;
+  if (exp == 0) {
+    if (mant == 0) {
+      x = sign;
+    } else {
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400u)) {
+        mant <<= 1;
+        --exp;
+      }
+      x = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    x = sign | 0x7f800000u | (mant << 13);
+  } else {
+    x = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+uint16_t to_bits(float f, bool bf16) {
+  return bf16 ? f32_to_bf16(f) : f32_to_f16(f);
+}
+float from_bits(uint16_t h, bool bf16) {
+  return bf16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+// ---- Modules ------------------------------------------------------------------------
+std::string exe_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0)
+    return ".";
+  std::string s(buf, static_cast<size_t>(n));
+  return s.substr(0, s.rfind('/'));
+}
+
+struct Kernels {
+  CUmodule module = nullptr;
+  CUfunction f[2][2] = {}; // [bf16][d128]
+};
+
+Kernels load_module(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s (run tools/fwd_smoke/build.sh)\n", path.c_str());
+    std::exit(2);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string ptx = ss.str();
+  char info[16384] = {}, err[16384] = {};
+  CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                         CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                         CU_JIT_LOG_VERBOSE};
+  void* vals[] = {info, reinterpret_cast<void*>(sizeof info), err,
+                  reinterpret_cast<void*>(sizeof err), reinterpret_cast<void*>(1)};
+  Kernels k;
+  const CUresult r = cuModuleLoadDataEx(&k.module, ptx.c_str(), 5, opts, vals);
+  if (r != CUDA_SUCCESS) {
+    const char* s = nullptr;
+    cuGetErrorString(r, &s);
+    std::fprintf(stderr, "cuModuleLoadDataEx(%s): %s\nerror log:\n%s\ninfo log:\n%s\n",
+                 path.c_str(), s ? s : "?", err, info);
+    std::exit(2);
+  }
+  const char* names[2][2] = {{"flexjit_attention_fwd_f16_d64", "flexjit_attention_fwd_f16_d128"},
+                             {"flexjit_attention_fwd_bf16_d64", "flexjit_attention_fwd_bf16_d128"}};
+  for (int b = 0; b < 2; ++b)
+    for (int d = 0; d < 2; ++d) {
+      CHECK_CU(cuModuleGetFunction(&k.f[b][d], k.module, names[b][d]));
+      CHECK_CU(cuFuncSetAttribute(k.f[b][d], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                  flexjit_fwd_smem_bytes(d ? 128 : 64)));
+    }
+  return k;
+}
+
+// ---- Block masks built on the host by brute force -----------------------------------
+using MaskFn = std::function<bool(int b, int h, int q, int kv)>;
+
+struct HostBlockMask {
+  int mask_B = 1, mask_H = 1, nq = 0, nkv = 0;
+  std::vector<int32_t> kv_num, kv_idx, full_num, full_idx;
+  double density = 0; // (partial + full tiles) / all tiles, as the anchors count it
+};
+
+// mask == nullptr: every tile full (a noop mask expressed as a block mask).
+HostBlockMask build_block_mask(const MaskFn& mask, int mB, int mH, int q_len, int kv_len,
+                               int bs = 128) {
+  HostBlockMask m;
+  m.mask_B = mB;
+  m.mask_H = mH;
+  m.nq = (q_len + bs - 1) / bs;
+  m.nkv = (kv_len + bs - 1) / bs;
+  const size_t rows = static_cast<size_t>(mB) * mH * m.nq;
+  m.kv_num.assign(rows, 0);
+  m.full_num.assign(rows, 0);
+  m.kv_idx.assign(rows * m.nkv, 0);
+  m.full_idx.assign(rows * m.nkv, 0);
+  size_t used = 0;
+  for (int b = 0; b < mB; ++b)
+    for (int h = 0; h < mH; ++h)
+      for (int qb = 0; qb < m.nq; ++qb) {
+        const size_t row = (static_cast<size_t>(b) * mH + h) * m.nq + qb;
+        for (int kb = 0; kb < m.nkv; ++kb) {
+          long in = 0, total = 0;
+          for (int q = qb * bs; q < std::min(q_len, (qb + 1) * bs); ++q)
+            for (int kv = kb * bs; kv < std::min(kv_len, (kb + 1) * bs); ++kv) {
+              ++total;
+              in += !mask || mask(b, h, q, kv);
+            }
+          if (in == 0)
+            continue;
+          ++used;
+          if (in == total) // a ragged edge tile is still "full": the kernel bounds-checks
+            m.full_idx[row * m.nkv + m.full_num[row]++] = kb;
+          else
+            m.kv_idx[row * m.nkv + m.kv_num[row]++] = kb;
+        }
+      }
+  m.density = static_cast<double>(used) / static_cast<double>(rows * m.nkv);
+  return m;
+}
+
+// ---- Device buffers -------------------------------------------------------------------
+struct DevBuf {
+  CUdeviceptr p = 0;
+  size_t bytes = 0;
+  explicit DevBuf(size_t n) : bytes(n) {
+    if (n)
+      CHECK_CU(cuMemAlloc(&p, n));
+  }
+  ~DevBuf() {
+    if (p)
+      cuMemFree(p);
+  }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  template <class T> void upload(const std::vector<T>& v) {
+    if (v.empty())
+      return;
+    CHECK_CU(cuMemcpyHtoD(p, v.data(), v.size() * sizeof(T)));
+  }
+  template <class T> void download(std::vector<T>& v) {
+    if (v.empty())
+      return;
+    CHECK_CU(cuMemcpyDtoH(v.data(), p, v.size() * sizeof(T)));
+  }
+};
+
+struct DevMask {
+  DevBuf kv_num, kv_idx, full_num, full_idx;
+  explicit DevMask(const HostBlockMask& m)
+      : kv_num(m.kv_num.size() * 4), kv_idx(m.kv_idx.size() * 4), full_num(m.full_num.size() * 4),
+        full_idx(m.full_idx.size() * 4) {
+    kv_num.upload(m.kv_num);
+    kv_idx.upload(m.kv_idx);
+    full_num.upload(m.full_num);
+    full_idx.upload(m.full_idx);
+  }
+  void fill(FlexjitAttentionParams& p, const HostBlockMask& m) const {
+    p.kv_num_blocks = reinterpret_cast<const int32_t*>(kv_num.p);
+    p.kv_indices = reinterpret_cast<const int32_t*>(kv_idx.p);
+    p.full_kv_num_blocks = reinterpret_cast<const int32_t*>(full_num.p);
+    p.full_kv_indices = reinterpret_cast<const int32_t*>(full_idx.p);
+    p.mask_B = m.mask_B;
+    p.mask_H = m.mask_H;
+    p.num_q_blocks = m.nq;
+    p.num_kv_blocks = m.nkv;
+    p.q_block_size = 128;
+    p.kv_block_size = 128;
+    p.has_mask = 1;
+  }
+};
+
+void launch(CUfunction f, const FlexjitAttentionParams& p, const FlexjitModArgs& args, int d,
+            CUstream s = nullptr) {
+  void* kargs[] = {const_cast<FlexjitAttentionParams*>(&p), const_cast<FlexjitModArgs*>(&args)};
+  const unsigned gx =
+      static_cast<unsigned>((p.q_len + FLEXJIT_FWD_BLOCK_M - 1) / FLEXJIT_FWD_BLOCK_M);
+  CHECK_CU(cuLaunchKernel(f, gx, static_cast<unsigned>(p.Hq), static_cast<unsigned>(p.B),
+                          FLEXJIT_FWD_THREADS, 1, 1,
+                          static_cast<unsigned>(flexjit_fwd_smem_bytes(d)), s, kargs, nullptr));
+}
+
+// ---- Correctness ----------------------------------------------------------------------
+enum class Hooks { Noop, Causal, Bias };
+
+struct Case {
+  const char* name;
+  Hooks hooks;
+  int mask_kind; // 0: has_mask = 0; 1: all-full block mask; 2: block mask of the hooks' mask
+  bool bshd;
+  bool mask_bcast; // block mask [1, 1, ...] (else [B, Hq, ...])
+  int offset;      // causal offset (int_params[0])
+  float slope;     // bias slope (float_params[0])
+  int q_len, kv_len;
+  bool with_lse;
+};
+
+struct Result {
+  double out_err = 0, lse_err = 0;
+  long nan = 0, empty_rows = 0, bad_empty = 0, poison_hit = 0;
+  bool ok = false;
+};
+
+Result run_case(const Kernels* mods, const Case& c, bool bf16, int D) {
+  const int B = 2, Hq = 4, Hkv = 2, Sq = c.q_len, Sk = c.kv_len;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  std::mt19937 rng(1234 + D + (bf16 ? 7 : 0) + Sq);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  auto make = [&](int H, int S) {
+    std::vector<uint16_t> v(static_cast<size_t>(B) * H * S * D);
+    for (auto& x : v)
+      x = to_bits(nd(rng), bf16);
+    return v;
+  };
+  // Host arrays are [B, H, S, D] logically; the device layout is BHSD or BSHD.
+  std::vector<uint16_t> hq = make(Hq, Sq), hk = make(Hkv, Sk), hv = make(Hkv, Sk);
+  auto strides = [&](int H, int S, int64_t* st) {
+    if (c.bshd) {
+      st[0] = int64_t(S) * H * D, st[1] = D, st[2] = int64_t(H) * D;
+    } else {
+      st[0] = int64_t(H) * S * D, st[1] = int64_t(S) * D, st[2] = D;
+    }
+  };
+  auto to_dev_layout = [&](const std::vector<uint16_t>& src, int H, int S) {
+    std::vector<uint16_t> dst(src.size());
+    int64_t st[3];
+    strides(H, S, st);
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < H; ++h)
+        for (int s = 0; s < S; ++s)
+          std::memcpy(&dst[b * st[0] + h * st[1] + s * st[2]],
+                      &src[((size_t(b) * H + h) * S + s) * D], D * 2);
+    return dst;
+  };
+  const size_t out_elems = static_cast<size_t>(B) * Hq * Sq * D, pad = 4096;
+  DevBuf dq(hq.size() * 2), dk(hk.size() * 2), dv(hv.size() * 2), dout((out_elems + pad) * 2),
+      dlse((static_cast<size_t>(B) * Hq * Sq + pad) * 4);
+  dq.upload(to_dev_layout(hq, Hq, Sq));
+  dk.upload(to_dev_layout(hk, Hkv, Sk));
+  dv.upload(to_dev_layout(hv, Hkv, Sk));
+  std::vector<uint16_t> out(out_elems + pad, 0x7fff); // NaN in f16 and bf16
+  std::vector<float> lse(static_cast<size_t>(B) * Hq * Sq + pad,
+                         std::numeric_limits<float>::quiet_NaN());
+  dout.upload(out);
+  dlse.upload(lse);
+
+  auto mask_fn = [&](int, int, int q, int kv) {
+    return c.hooks == Hooks::Noop || q + c.offset >= kv;
+  };
+  auto score_fn = [&](double s, int, int h, int q, int kv) {
+    return c.hooks == Hooks::Bias ? s + double(c.slope) * (kv - q) * (h + 1) : s;
+  };
+
+  FlexjitAttentionParams p{};
+  p.q = reinterpret_cast<const void*>(dq.p);
+  p.k = reinterpret_cast<const void*>(dk.p);
+  p.v = reinterpret_cast<const void*>(dv.p);
+  p.out = reinterpret_cast<void*>(dout.p);
+  p.lse = c.with_lse ? reinterpret_cast<float*>(dlse.p) : nullptr;
+  strides(Hq, Sq, &p.q_stride_b);
+  strides(Hkv, Sk, &p.k_stride_b);
+  strides(Hkv, Sk, &p.v_stride_b);
+  strides(Hq, Sq, &p.out_stride_b);
+  p.lse_stride_b = int64_t(Hq) * Sq;
+  p.lse_stride_h = Sq;
+  p.B = B, p.Hq = Hq, p.Hkv = Hkv, p.q_len = Sq, p.kv_len = Sk;
+  p.scale = static_cast<float>(scale);
+  HostBlockMask hm;
+  if (c.mask_kind == 1)
+    hm = build_block_mask(nullptr, 1, 1, Sq, Sk);
+  else if (c.mask_kind == 2)
+    hm = build_block_mask(mask_fn, c.mask_bcast ? 1 : B, c.mask_bcast ? 1 : Hq, Sq, Sk);
+  else
+    hm = build_block_mask(nullptr, 1, 1, 1, 1); // unused
+  DevMask dm(hm);
+  if (c.mask_kind)
+    dm.fill(p, hm);
+  FlexjitModArgs args{};
+  args.int_params[0] = c.offset;
+  args.float_params[0] = c.slope;
+
+  const Kernels& k = mods[static_cast<int>(c.hooks)];
+  launch(k.f[bf16][D == 128], p, args, D);
+  CHECK_CU(cuCtxSynchronize());
+  dout.download(out);
+  dlse.download(lse);
+
+  Result r;
+  double num = 0, den = 0, lnum = 0, lden = 0;
+  std::vector<double> s(Sk), o(D);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < Hq; ++h) {
+      const int hk_ = h / (Hq / Hkv);
+      for (int q = 0; q < Sq; ++q) {
+        double m = -INFINITY;
+        for (int kv = 0; kv < Sk; ++kv) {
+          s[kv] = -INFINITY;
+          if (!mask_fn(b, h, q, kv))
+            continue;
+          double dot = 0;
+          const uint16_t* qp = &hq[((size_t(b) * Hq + h) * Sq + q) * D];
+          const uint16_t* kp = &hk[((size_t(b) * Hkv + hk_) * Sk + kv) * D];
+          for (int d = 0; d < D; ++d)
+            dot += double(from_bits(qp[d], bf16)) * from_bits(kp[d], bf16);
+          s[kv] = score_fn(dot * scale, b, h, q, kv);
+          m = std::max(m, s[kv]);
+        }
+        std::fill(o.begin(), o.end(), 0.0);
+        double l = 0;
+        if (m != -INFINITY)
+          for (int kv = 0; kv < Sk; ++kv) {
+            if (s[kv] == -INFINITY)
+              continue;
+            const double pr = std::exp(s[kv] - m);
+            l += pr;
+            const uint16_t* vp = &hv[((size_t(b) * Hkv + hk_) * Sk + kv) * D];
+            for (int d = 0; d < D; ++d)
+              o[d] += pr * from_bits(vp[d], bf16);
+          }
+        int64_t ost[3];
+        strides(Hq, Sq, ost);
+        const uint16_t* op = &out[b * ost[0] + h * ost[1] + q * ost[2]];
+        const bool empty = l == 0;
+        r.empty_rows += empty;
+        bool row_bad = false;
+        for (int d = 0; d < D; ++d) {
+          const double ref = empty ? 0.0 : o[d] / l;
+          const double got = from_bits(op[d], bf16);
+          if (std::isnan(got))
+            ++r.nan;
+          if (empty && got != 0.0)
+            row_bad = true;
+          num += (got - ref) * (got - ref);
+          den += ref * ref;
+        }
+        const float gl = lse[(size_t(b) * Hq + h) * Sq + q];
+        if (c.with_lse) {
+          if (std::isnan(gl))
+            ++r.nan;
+          if (empty) {
+            row_bad |= !(std::isinf(gl) && gl < 0);
+          } else {
+            const double rl = m + std::log(l);
+            lnum += (gl - rl) * (gl - rl);
+            lden += rl * rl;
+          }
+        }
+        r.bad_empty += row_bad;
+      }
+    }
+  for (size_t i = out_elems; i < out.size(); ++i)
+    r.poison_hit += out[i] != 0x7fff;
+  if (c.with_lse)
+    for (size_t i = size_t(B) * Hq * Sq; i < lse.size(); ++i)
+      r.poison_hit += !std::isnan(lse[i]);
+  else
+    for (float x : lse)
+      r.poison_hit += !std::isnan(x);
+  r.out_err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  r.lse_err = lden > 0 ? std::sqrt(lnum / lden) : 0;
+  const double tol = bf16 ? 1e-2 : 3e-3;
+  r.ok = r.out_err < tol && r.lse_err < 1e-3 && r.nan == 0 && r.bad_empty == 0 && r.poison_hit == 0;
+  return r;
+}
+
+// ---- Performance ------------------------------------------------------------------------
+void run_perf(const Kernels* mods, bool bf16, int D, int B, int H, int S, bool causal) {
+  const size_t n = static_cast<size_t>(B) * H * S * D;
+  DevBuf dq(n * 2), dk(n * 2), dv(n * 2), dout(n * 2), dlse(static_cast<size_t>(B) * H * S * 4);
+  {
+    std::vector<uint16_t> h(n);
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<uint16_t> table(1 << 16);
+    for (auto& x : table)
+      x = to_bits(nd(rng), bf16);
+    uint32_t st = 12345;
+    for (auto& x : h) {
+      st = st * 1664525u + 1013904223u;
+      x = table[st >> 16];
+    }
+    dq.upload(h);
+    dk.upload(h);
+    dv.upload(h);
+  }
+  FlexjitAttentionParams p{};
+  p.q = reinterpret_cast<const void*>(dq.p);
+  p.k = reinterpret_cast<const void*>(dk.p);
+  p.v = reinterpret_cast<const void*>(dv.p);
+  p.out = reinterpret_cast<void*>(dout.p);
+  p.lse = reinterpret_cast<float*>(dlse.p);
+  const int64_t sb = int64_t(H) * S * D, sh = int64_t(S) * D;
+  p.q_stride_b = p.k_stride_b = p.v_stride_b = p.out_stride_b = sb;
+  p.q_stride_h = p.k_stride_h = p.v_stride_h = p.out_stride_h = sh;
+  p.q_stride_s = p.k_stride_s = p.v_stride_s = p.out_stride_s = D;
+  p.lse_stride_b = int64_t(H) * S;
+  p.lse_stride_h = S;
+  p.B = B, p.Hq = H, p.Hkv = H, p.q_len = S, p.kv_len = S;
+  p.scale = 1.f / std::sqrt(float(D));
+  HostBlockMask hm =
+      causal ? build_block_mask([](int, int, int q, int kv) { return q >= kv; }, 1, 1, S, S)
+             : build_block_mask(nullptr, 1, 1, 1, 1);
+  DevMask dm(hm);
+  double density = 1.0;
+  if (causal) {
+    dm.fill(p, hm);
+    density = hm.density;
+  }
+  FlexjitModArgs args{};
+  const Kernels& k = mods[causal ? 1 : 0];
+  CUfunction f = k.f[bf16][D == 128];
+  CUevent e0, e1;
+  CHECK_CU(cuEventCreate(&e0, CU_EVENT_DEFAULT));
+  CHECK_CU(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+  for (int i = 0; i < 3; ++i)
+    launch(f, p, args, D);
+  CHECK_CU(cuCtxSynchronize());
+  std::vector<float> ms;
+  for (int i = 0; i < 20; ++i) {
+    CHECK_CU(cuEventRecord(e0, nullptr));
+    launch(f, p, args, D);
+    CHECK_CU(cuEventRecord(e1, nullptr));
+    CHECK_CU(cuEventSynchronize(e1));
+    float t = 0;
+    CHECK_CU(cuEventElapsedTime(&t, e0, e1));
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  const double med = ms[ms.size() / 2];
+  const double tflops = 4.0 * density * B * H * double(S) * S * D / (med * 1e-3) / 1e12;
+  std::printf("perf  %-5s d%-3d B=%-2d H=%d S=%d %-6s density %.3f  %8.3f ms  %6.1f TF/s\n",
+              bf16 ? "bf16" : "f16", D, B, H, S, causal ? "causal" : "noop", density, med, tflops);
+  cuEventDestroy(e0);
+  cuEventDestroy(e1);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bool perf = true, check = true;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--no-perf"))
+      perf = false;
+    else if (!std::strcmp(argv[i], "--no-check"))
+      check = false;
+  }
+  CHECK_CU(cuInit(0));
+  CUdevice dev;
+  CHECK_CU(cuDeviceGet(&dev, 0));
+  char name[256];
+  CHECK_CU(cuDeviceGetName(name, sizeof name, dev));
+  int major = 0, minor = 0;
+  CHECK_CU(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
+  CHECK_CU(cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev));
+  CUcontext ctx;
+  CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
+  CHECK_CU(cuCtxSetCurrent(ctx));
+  std::printf("device: %s (sm_%d%d)\n", name, major, minor);
+  const std::string arch = major == 9 ? "sm_90a" : "sm_80";
+  const std::string dir = exe_dir();
+  Kernels mods[3];
+  const char* hook_names[3] = {"noop", "causal", "bias"};
+  for (int i = 0; i < 3; ++i) {
+    mods[i] = load_module(dir + "/fwd_" + hook_names[i] + "." + arch + ".ptx");
+    for (int b = 0; b < 2; ++b)
+      for (int d = 0; d < 2; ++d) {
+        int regs = 0, local = 0;
+        CHECK_CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, mods[i].f[b][d]));
+        CHECK_CU(cuFuncGetAttribute(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, mods[i].f[b][d]));
+        std::printf("kernel %-6s %-4s d%-3d regs %3d local %d B  smem %d B\n", hook_names[i],
+                    b ? "bf16" : "f16", d ? 128 : 64, regs, local,
+                    flexjit_fwd_smem_bytes(d ? 128 : 64));
+      }
+  }
+
+  int failed = 0, passed = 0;
+  if (check) {
+    const Case cases[] = {
+        // name             hooks         mask bshd  bcast offs slope  q    kv  lse
+        {"noop", Hooks::Noop, 0, false, true, 0, 0.f, 300, 517, true},
+        {"noop-fullmask", Hooks::Noop, 1, true, true, 0, 0.f, 300, 517, false},
+        {"causal", Hooks::Causal, 2, false, true, 0, 0.f, 300, 517, true},
+        {"causal-off-200", Hooks::Causal, 2, true, false, -200, 0.f, 300, 517, true},
+        {"causal-q>kv", Hooks::Causal, 2, false, true, 0, 0.f, 517, 300, true},
+        {"bias+causal", Hooks::Bias, 2, false, true, 0, 0.05f, 300, 517, true},
+        {"bias-nomask", Hooks::Bias, 0, true, true, 1 << 20, 0.05f, 300, 517, true},
+        {"causal-small", Hooks::Causal, 2, false, true, 3, 0.f, 37, 45, true},
+        {"noop-kv0", Hooks::Noop, 0, false, true, 0, 0.f, 37, 0, true},
+    };
+    std::printf("%-15s %-4s %-4s %10s %10s %4s %6s %6s %6s  %s\n", "case", "type", "D", "out_err",
+                "lse_err", "nan", "empty", "bad0", "oob", "result");
+    for (const Case& c : cases)
+      for (int bf = 0; bf < 2; ++bf)
+        for (int D : {64, 128}) {
+          const Result r = run_case(mods, c, bf, D);
+          std::printf("%-15s %-4s %-4d %10.2e %10.2e %4ld %6ld %6ld %6ld  %s\n", c.name,
+                      bf ? "bf16" : "f16", D, r.out_err, r.lse_err, r.nan, r.empty_rows,
+                      r.bad_empty, r.poison_hit, r.ok ? "ok" : "FAIL");
+          (r.ok ? passed : failed)++;
+        }
+  }
+  if (perf) {
+    run_perf(mods, false, 64, 16, 16, 8192, false);
+    run_perf(mods, false, 64, 16, 16, 8192, true);
+    run_perf(mods, true, 128, 4, 16, 8192, false);
+    run_perf(mods, true, 128, 4, 16, 8192, true);
+  }
+  if (check)
+    std::printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
