@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "blockmask/BlockMaskGpu.h"
 #include "compiler/Interpreter.h"
 #include "compiler/Interval.h"
 #include "compiler/Passes.h"
@@ -125,6 +126,41 @@ uint8_t scan_tile(const Program& program, int b, int h, int q0, int q1, int k0, 
       return kPartial;
   }
   return any_true ? kFull : kEmpty;
+}
+
+// Tile states [Bc, Hc, nq, nkv] on the CPU.
+std::vector<uint8_t> classify_tiles(const Expr& body, int Bc, int Hc, int q_len, int kv_len,
+                                    int qbs, int kbs, const Bindings& bindings) {
+  const int nq = static_cast<int>(ceil_div(q_len, qbs));
+  const int nkv = static_cast<int>(ceil_div(kv_len, kbs));
+  // Built once, shared read-only by the workers.
+  const Program program(body, bindings);
+  const IntervalAnalysis intervals(body, bindings);
+  const size_t grid = static_cast<size_t>(nq) * nkv;
+  std::vector<uint8_t> states(static_cast<size_t>(Bc) * Hc * grid);
+  // One task per (b, h, q block) row of tiles.
+  parallel_for(Bc * Hc * nq, [&](int task) {
+    const int qb = task % nq, bh = task / nq, b = bh / Hc, h = bh % Hc;
+    const int q0 = qb * qbs, q1 = std::min(q_len, q0 + qbs) - 1;
+    uint8_t* out = states.data() + static_cast<size_t>(bh) * grid + static_cast<size_t>(qb) * nkv;
+    std::unique_ptr<bool[]> row(new bool[kbs]);
+    for (int kb = 0; kb < nkv; ++kb) {
+      const int k0 = kb * kbs, k1 = std::min(kv_len, k0 + kbs) - 1;
+      const Tile tile{{b, b}, {h, h}, {q0, q1}, {k0, k1}};
+      switch (intervals.classify(tile)) {
+      case Truth::True:
+        out[kb] = kFull;
+        break;
+      case Truth::False:
+        out[kb] = kEmpty;
+        break;
+      case Truth::Unknown:
+        out[kb] = scan_tile(program, b, h, q0, q1, k0, k1, row.get());
+        break;
+      }
+    }
+  });
+  return states;
 }
 
 } // namespace
@@ -269,43 +305,20 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
   const int nq = static_cast<int>(ceil_div(q_len, qbs));
   const int nkv = static_cast<int>(ceil_div(kv_len, kbs));
 
-  // Built once, shared read-only by the workers.
   const Expr body = optimize(mod.body());
-  const Program program(body, options.bindings);
-  const IntervalAnalysis intervals(body, options.bindings);
   const Dependence dep = analyze_dependence(body);
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
-
   const size_t grid = static_cast<size_t>(nq) * nkv;
-  std::vector<uint8_t> states(static_cast<size_t>(Bc) * Hc * grid);
-  // One task per (b, h, q block) row of tiles.
-  parallel_for(Bc * Hc * nq, [&](int task) {
-    const int qb = task % nq, bh = task / nq, b = bh / Hc, h = bh % Hc;
-    const int q0 = qb * qbs, q1 = std::min(q_len, q0 + qbs) - 1;
-    uint8_t* out = states.data() + static_cast<size_t>(bh) * grid + static_cast<size_t>(qb) * nkv;
-    std::unique_ptr<bool[]> row(new bool[kbs]);
-    for (int kb = 0; kb < nkv; ++kb) {
-      const int k0 = kb * kbs, k1 = std::min(kv_len, k0 + kbs) - 1;
-      const Tile tile{{b, b}, {h, h}, {q0, q1}, {k0, k1}};
-      switch (intervals.classify(tile)) {
-      case Truth::True:
-        out[kb] = kFull;
-        break;
-      case Truth::False:
-        out[kb] = kEmpty;
-        break;
-      case Truth::Unknown:
-        out[kb] = scan_tile(program, b, h, q0, q1, k0, k1, row.get());
-        break;
-      }
-    }
-  });
+  const std::vector<uint8_t> states =
+      runs_on_cuda(options.device, mod, options.bindings)
+          ? classify_tiles_cuda(mod, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
+          : classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
   return block_mask_from_states(broadcast(states, Bc, Hc, B, H, grid), B, H, q_len, kv_len, qbs,
                                 kbs, mod);
 }
 
 std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
-                                 const Bindings& bindings) {
+                                 const Bindings& bindings, Device device) {
   check_shape(B, H, q_len, kv_len);
   const int64_t bytes = int64_t{B} * H * q_len * kv_len;
   if (bytes > kMaxDenseMaskBytes)
@@ -314,11 +327,13 @@ std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, in
          B, H, q_len, kv_len, bytes, kMaxDenseMaskBytes);
   type_check(mod);
   const Expr body = optimize(mod.body());
-  const Program program(body, bindings);
   const Dependence dep = analyze_dependence(body);
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
-
   const size_t plane = static_cast<size_t>(q_len) * kv_len;
+  if (runs_on_cuda(device, mod, bindings))
+    return broadcast(create_mask_cuda(mod, Bc, Hc, q_len, kv_len, bindings), Bc, Hc, B, H, plane);
+  const Program program(body, bindings);
+
   std::vector<uint8_t> mask(static_cast<size_t>(Bc) * Hc * plane);
   // One task per (b, h, chunk of kRowsPerTask query rows).
   constexpr int kRowsPerTask = 64;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,39 @@
 namespace flexjit {
 
 inline constexpr int kDefaultBlockSize = 128;
+
+struct BlockMask;
+
+// A BlockMask's forward index arrays in device memory, uploaded on first GPU use
+// (one upload per mask and context, thread-safe) and freed with the mask. A
+// copied BlockMask starts without one; a mask whose arrays are changed in place
+// after its first GPU use must call reset().
+class BlockMaskDeviceCopy {
+public:
+  struct Arrays {
+    const int32_t* kv_num_blocks = nullptr;
+    const int32_t* kv_indices = nullptr;
+    const int32_t* full_kv_num_blocks = nullptr;
+    const int32_t* full_kv_indices = nullptr;
+  };
+  BlockMaskDeviceCopy();
+  BlockMaskDeviceCopy(const BlockMaskDeviceCopy&);
+  BlockMaskDeviceCopy& operator=(const BlockMaskDeviceCopy&);
+  BlockMaskDeviceCopy(BlockMaskDeviceCopy&&) noexcept = default;
+  BlockMaskDeviceCopy& operator=(BlockMaskDeviceCopy&&) noexcept = default;
+  ~BlockMaskDeviceCopy();
+
+  // The device arrays of `mask` (the BlockMask holding this copy) in the
+  // current context, uploading them if needed. Needs CUDA.
+  Arrays get(const BlockMask& mask) const;
+  void reset();
+  // How many uploads this copy made (for tests).
+  int uploads() const;
+
+private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
 
 // All index arrays are int32, row-major, B and H of the mask (1 broadcasts).
 // Each index row lists its blocks ascending, padded with 0 after the count.
@@ -34,6 +68,8 @@ struct BlockMask {
   std::vector<int32_t> full_q_indices;    // [B, H, num_kv_blocks, num_q_blocks]
 
   MaskMod mask_mod;
+  // The forward arrays on the GPU, made by flex_attention on first use.
+  BlockMaskDeviceCopy device_copy;
 
   // Percentage of tiles that are empty (torch's BlockMask.sparsity()).
   double sparsity() const;
@@ -52,16 +88,26 @@ struct BlockMaskOptions {
   int q_block = kDefaultBlockSize;
   int kv_block = kDefaultBlockSize;
   Bindings bindings;
+  // Where the tiles are classified. Host: the CPU builder. Cuda: the
+  // JIT-compiled classify kernel (every buffer the mask reads must then be
+  // device memory). Auto: Cuda when cuda_available() and every buffer is
+  // device memory, else Host.
+  Device device = Device::Host;
 };
 
+// B and H may be 1 when the mask does not depend on them (broadcast).
 // CPU builder: interval analysis first, the interpreter only on tiles it leaves
-// undecided. B and H may be 1 when the mask does not depend on them.
+// undecided. GPU builder: one CTA per tile classifies it (early exit once both
+// a true and a false were seen); the tile states ([B, H, nq, nkv] bytes) are
+// copied back and compacted on the CPU by block_mask_from_states.
 BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
                             const BlockMaskOptions& options = {});
 
-// Dense [B, H, q_len, kv_len] materialization (1 = attend), on the CPU.
+// Dense [B, H, q_len, kv_len] materialization (1 = attend), on the CPU, or
+// on the GPU (the create_mask template; buffers in device memory) and copied
+// back when `device` is Cuda (Auto: as for BlockMaskOptions::device).
 std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
-                                 const Bindings& bindings = {});
+                                 const Bindings& bindings = {}, Device device = Device::Host);
 
 // Builds the index arrays from per-tile states [B, H, nq, nkv] (0/1/2); shared
 // by the CPU builder and the GPU classifier's host side.

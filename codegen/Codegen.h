@@ -17,18 +17,35 @@ std::string_view to_string(Arch arch); // "sm_80", "sm_90a"
 
 // The kernel templates embedded in the library (codegen/templates/*.cu).
 enum class TemplateKind {
-  BlockClassify, // classifies each (q block, kv block) tile: empty, partial or full
-  CreateMask,    // dense [B,H,Q,KV] bool mask
+  BlockClassify,    // classifies each (q block, kv block) tile: empty, partial or full
+  CreateMask,       // dense [B,H,Q,KV] bool mask
+  AttentionForward, // fused block-sparse attention forward (attention_fwd.cu)
 };
 std::string_view to_string(TemplateKind kind);
 std::vector<TemplateKind> all_templates();
+
+// The attention head dims with a template instantiation.
+inline constexpr int kAttentionHeadDims[] = {64, 128};
 
 struct KernelSpec {
   TemplateKind kind = TemplateKind::BlockClassify;
   Arch arch = Arch::SM90a;
   MaskMod mask;
   ScoreMod score;
+  // AttentionForward only (ignored, and not part of the key, for the others):
+  // the input dtype (F16 or BF16) and head dim (one of kAttentionHeadDims).
+  DType dtype = DType::F16;
+  int head_dim = 64;
 };
+
+// The architecture flexjit compiles for on a device of compute capability
+// major.minor: sm_90a on 9.0, sm_80 PTX (JIT-compiled by the driver) on any
+// other >= 8.0; Error below 8.0.
+Arch arch_for_compute_capability(int major, int minor);
+
+// The kernel entry point a spec compiles ("flexjit_attention_fwd_bf16_d128", ...).
+// Throws Error for an attention dtype or head dim without an instantiation.
+std::string kernel_entry(const KernelSpec& spec);
 
 struct CompileTimes {
   double lower_ms = 0, link_ms = 0, optimize_ms = 0, codegen_ms = 0, total_ms = 0;
@@ -40,10 +57,14 @@ struct CompiledKernel {
   std::string entry;      // the kernel's entry point name
   ModSignature signature; // slot layout of FlexjitModArgs
   CompileTimes times;
+  // Anything the caller should know about the code (e.g. register spills
+  // reported when the PTX was assembled); empty for a clean kernel.
+  std::vector<std::string> warnings;
 };
 
 // The full cache key text for a spec (mods' canonical text, signature,
-// template, arch, library version) and its hash.
+// template and a hash of its bitcode, arch, dtype and head dim for attention,
+// library version) and its hash.
 std::string kernel_key_text(const KernelSpec& spec);
 std::string kernel_key(const KernelSpec& spec);
 

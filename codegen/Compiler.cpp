@@ -147,7 +147,7 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   const Clock::time_point start = Clock::now();
   const TemplateInfo info = template_info(spec.kind);
   CompiledKernel out;
-  out.entry = info.entry;
+  out.entry = kernel_entry(spec);
 
   // Lower: optimized mods -> hook definitions inside the template's module.
   Clock::time_point phase = Clock::now();
@@ -174,17 +174,17 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   m->setDataLayout(tm->createDataLayout());
   m->setTargetTriple(kTriple);
   link_libdevice(*m);
-  FLEXJIT_ASSERT(m->getFunction(info.entry), "template '{}' has no kernel '{}'", info.stem,
-                 info.entry);
+  FLEXJIT_ASSERT(m->getFunction(out.entry), "template '{}' has no kernel '{}'", info.stem,
+                 out.entry);
   llvm::internalizeModule(*m,
-                          [&](const llvm::GlobalValue& gv) { return gv.getName() == info.entry; });
+                          [&](const llvm::GlobalValue& gv) { return gv.getName() == out.entry; });
   // libdevice's __nvvm_reflect queries read this flag: no flush-to-zero.
   if (!m->getModuleFlag("nvvm-reflect-ftz"))
     m->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t{0});
   set_subtarget(*m, *tm);
   std::string errors;
   llvm::raw_string_ostream error_os(errors);
-  FLEXJIT_ASSERT(!llvm::verifyModule(*m, &error_os), "invalid module for '{}': {}", info.entry,
+  FLEXJIT_ASSERT(!llvm::verifyModule(*m, &error_os), "invalid module for '{}': {}", out.entry,
                  errors);
   out.times.link_ms = ms_since(phase);
 

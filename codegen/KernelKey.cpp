@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <map>
+#include <mutex>
+
+#include "codegen/Embedded.h"
+#include "codegen/Templates.h"
 #include "compiler/Passes.h"
 
 #ifndef FLEXJIT_VERSION
@@ -10,12 +15,37 @@
 
 namespace flexjit {
 
+namespace {
+
+// A hash of the template's embedded bitcode, so an edited template never
+// reuses a kernel cached (on disk) from the old one. Hashed once per symbol.
+std::string template_hash(const KernelSpec& spec) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> hashes;
+  const std::string symbol = template_symbol(spec.kind, spec.arch);
+  std::lock_guard lock(mutex);
+  auto [it, inserted] = hashes.try_emplace(symbol);
+  if (inserted) {
+    const std::string_view bytes = embedded_bitcode(symbol);
+    it->second = hash_text(bytes).hex();
+  }
+  return it->second;
+}
+
+} // namespace
+
 std::string kernel_key_text(const KernelSpec& spec, const Expr& optimized_mask,
                             const Expr& optimized_score, const ModSignature& sig) {
-  return fmt::format(
-      "flexjit {}\ntemplate {}\narch {}\nsignature {}\nmask_mod\n{}\nscore_mod\n{}\n",
-      FLEXJIT_VERSION, to_string(spec.kind), to_string(spec.arch), sig.to_string(),
-      print(optimized_mask), print(optimized_score));
+  // Only the attention templates are instantiated per dtype and head dim.
+  const std::string variant =
+      spec.kind == TemplateKind::AttentionForward
+          ? fmt::format("dtype {}\nhead_dim {}\n", to_string(spec.dtype), spec.head_dim)
+          : std::string();
+  return fmt::format("flexjit {}\ntemplate {} {}\narch {}\n{}entry {}\nsignature {}\nmask_mod\n{}"
+                     "\nscore_mod\n{}\n",
+                     FLEXJIT_VERSION, to_string(spec.kind), template_hash(spec),
+                     to_string(spec.arch), variant, kernel_entry(spec), sig.to_string(),
+                     print(optimized_mask), print(optimized_score));
 }
 
 std::string kernel_key_text(const KernelSpec& spec) {

@@ -1,5 +1,8 @@
 #include "codegen/Templates.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "dsl/Error.h"
 
 namespace flexjit {
@@ -20,12 +23,14 @@ std::string_view to_string(TemplateKind kind) {
     return "block_classify";
   case TemplateKind::CreateMask:
     return "create_mask";
+  case TemplateKind::AttentionForward:
+    return "attention_fwd";
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
 
 std::vector<TemplateKind> all_templates() {
-  return {TemplateKind::BlockClassify, TemplateKind::CreateMask};
+  return {TemplateKind::BlockClassify, TemplateKind::CreateMask, TemplateKind::AttentionForward};
 }
 
 TemplateInfo template_info(TemplateKind kind) {
@@ -34,8 +39,31 @@ TemplateInfo template_info(TemplateKind kind) {
     return {"classify", "flexjit_block_classify"};
   case TemplateKind::CreateMask:
     return {"create_mask", "flexjit_create_mask"};
+  case TemplateKind::AttentionForward:
+    return {"attention_fwd", "flexjit_attention_fwd"};
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
+}
+
+Arch arch_for_compute_capability(int major, int minor) {
+  if (major == 9 && minor == 0)
+    return Arch::SM90a;
+  if (major >= 8)
+    return Arch::SM80;
+  fail("compute capability {}.{} is not supported: flexjit kernels need 8.0 (Ampere) or newer",
+       major, minor);
+}
+
+std::string kernel_entry(const KernelSpec& spec) {
+  const TemplateInfo info = template_info(spec.kind);
+  if (spec.kind != TemplateKind::AttentionForward)
+    return info.entry;
+  if (spec.dtype != DType::F16 && spec.dtype != DType::BF16)
+    fail("attention dtype {} is not supported: expected f16 or bf16", to_string(spec.dtype));
+  if (std::find(std::begin(kAttentionHeadDims), std::end(kAttentionHeadDims), spec.head_dim) ==
+      std::end(kAttentionHeadDims))
+    fail("attention head dim {} is not supported: expected 64 or 128", spec.head_dim);
+  return fmt::format("{}_{}_d{}", info.entry, to_string(spec.dtype), spec.head_dim);
 }
 
 std::string template_symbol(TemplateKind kind, Arch arch) {

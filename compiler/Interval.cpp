@@ -275,6 +275,18 @@ Abs full_of(DType dtype) {
   return dtype == DType::I32 ? int_range(kIntMin, kIntMax) : full();
 }
 
+// [min, max] of a 1-D i32 buffer over [lo, hi] (and 0 when an index was out of range).
+Abs scan_i32(const TensorView& view, int64_t lo, int64_t hi, bool outside) {
+  const int32_t* data = static_cast<const int32_t*>(view.data);
+  const int64_t stride = view.strides[0];
+  int32_t mn = outside ? 0 : INT32_MAX, mx = outside ? 0 : INT32_MIN;
+  for (int64_t i = lo; i <= hi; ++i) {
+    mn = std::min(mn, data[i * stride]);
+    mx = std::max(mx, data[i * stride]);
+  }
+  return int_range(mn, mx);
+}
+
 // A load over a box of indices: exact by scanning host data when the box is
 // small, else the element type's full range. Out-of-range indices read 0.
 Abs load(const TensorView& view, DType dtype, const std::vector<const Abs*>& idx) {
@@ -293,6 +305,8 @@ Abs load(const TensorView& view, DType dtype, const std::vector<const Abs*>& idx
   }
   if (view.device != Device::Host || count > kMaxScan)
     return full_of(dtype);
+  if (view.rank == 1 && dtype == DType::I32) // the common case (document ids): a tight loop
+    return scan_i32(view, lo[0], hi[0], outside);
 
   Abs r;
   bool first = true;

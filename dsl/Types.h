@@ -20,8 +20,9 @@ int dtype_size(DType dtype);
 // The expression type a load of this element type produces.
 Type value_type(DType dtype);
 
-// Where a tensor's memory lives.
-enum class Device : uint8_t { Host, Cuda };
+// Where a tensor's memory lives. Auto only chooses where work runs (the GPU
+// when one is available), never describes a tensor.
+enum class Device : uint8_t { Host, Cuda, Auto };
 
 inline constexpr int kMaxRank = 4;
 

@@ -126,7 +126,10 @@ inline std::vector<float> alibi_slopes(int num_heads) {
 // Gemma-2 style tanh soft-capping: cap * tanh(score / cap).
 inline ScoreMod soft_cap(float cap = 30.0f, bool approx = true) {
   return score_mod(approx ? "soft_cap_approx" : "soft_cap", [=](Score s, Idx, Idx, Idx, Idx) {
-    return approx ? cap * tanh_approx(s / cap) : cap * tanh(s / cap);
+    // s * (1/cap): a multiply, not an IEEE division per score (the simplifier only
+    // turns x / c into a multiply when 1/c is exact).
+    const float inv = 1.0f / cap;
+    return approx ? cap * tanh_approx(s * inv) : cap * tanh(s * inv);
   });
 }
 

@@ -23,6 +23,14 @@ namespace flexjit::cuda {
   X(cuCtxSetCurrent, "cuCtxSetCurrent")                                                            \
   X(cuCtxGetCurrent, "cuCtxGetCurrent")                                                            \
   X(cuCtxSynchronize, "cuCtxSynchronize")                                                          \
+  X(cuCtxGetDevice, "cuCtxGetDevice")                                                              \
+  X(cuDriverGetVersion, "cuDriverGetVersion")                                                      \
+  X(cuLinkCreate, "cuLinkCreate_v2")                                                               \
+  X(cuLinkAddData, "cuLinkAddData_v2")                                                             \
+  X(cuLinkComplete, "cuLinkComplete")                                                              \
+  X(cuLinkDestroy, "cuLinkDestroy")                                                                \
+  X(cuModuleLoadData, "cuModuleLoadData")                                                          \
+  X(cuMemsetD32Async, "cuMemsetD32Async")                                                          \
   X(cuMemAlloc, "cuMemAlloc_v2")                                                                   \
   X(cuMemFree, "cuMemFree_v2")                                                                     \
   X(cuMemGetInfo, "cuMemGetInfo_v2")                                                               \

@@ -23,16 +23,30 @@
 #include <stdint.h>
 #endif
 
-// Kernel tile: BLOCK_M query rows per CTA (16 per warp), BLOCK_N kv rows per step.
+// Kernel tile: BLOCK_M query rows per CTA (4 warps, 32 rows per warp), BLOCK_N kv rows per
+// step, which depends on the head dim (D=64: 64, D=128: 32). FLEXJIT_FWD_BLOCK_N is the
+// largest of them: the block-mask kv tile size must be a multiple of it.
 #define FLEXJIT_FWD_BLOCK_M 128
+#define FLEXJIT_FWD_BLOCK_N_D64 64
+#define FLEXJIT_FWD_BLOCK_N_D128 32
+#define FLEXJIT_FWD_BLOCK_N_FOR(head_dim)                                                          \
+  ((head_dim) == 64 ? FLEXJIT_FWD_BLOCK_N_D64 : FLEXJIT_FWD_BLOCK_N_D128)
 #define FLEXJIT_FWD_BLOCK_N 64
-#define FLEXJIT_FWD_WARPS 8
+// K/V pipeline depth (tiles in flight) per head dim.
+#define FLEXJIT_FWD_STAGES_D64 2
+#define FLEXJIT_FWD_STAGES_D128 2
+#define FLEXJIT_FWD_STAGES_FOR(head_dim)                                                           \
+  ((head_dim) == 64 ? FLEXJIT_FWD_STAGES_D64 : FLEXJIT_FWD_STAGES_D128)
+#define FLEXJIT_FWD_WARPS 4
 #define FLEXJIT_FWD_THREADS (32 * FLEXJIT_FWD_WARPS)
 
-// Dynamic shared memory of a forward kernel: the Q tile plus two stages of K and V tiles,
-// all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 98304 bytes.
+// Dynamic shared memory of a forward kernel: the Q tile plus STAGES stages of K and V tiles,
+// all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 65536 bytes (two CTAs per SM
+// on sm_80 and sm_90).
 #define FLEXJIT_FWD_SMEM_BYTES(head_dim)                                                           \
-  ((FLEXJIT_FWD_BLOCK_M + 4 * FLEXJIT_FWD_BLOCK_N) * (head_dim)*2)
+  ((FLEXJIT_FWD_BLOCK_M +                                                                          \
+    2 * FLEXJIT_FWD_STAGES_FOR(head_dim) * FLEXJIT_FWD_BLOCK_N_FOR(head_dim)) *                    \
+   (head_dim)*2)
 
 #ifdef __cplusplus
 constexpr int flexjit_fwd_smem_bytes(int head_dim) {

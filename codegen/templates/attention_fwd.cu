@@ -1,39 +1,99 @@
 // Forward attention, FlashAttention-2 style, for sm_80 and later: mma.sync tensor cores,
-// ldmatrix, cp.async double buffering of K/V tiles, online softmax in fp32.
+// ldmatrix, cp.async multi-stage buffering of K/V tiles, online softmax in fp32.
 //
-// One CTA computes BLOCK_M = 128 query rows of one (batch, query head) with 8 warps, 16
-// rows per warp; Q fragments stay in registers for D=128 and are re-read from smem per tile
-// for D=64 (so that D=64 fits 128 registers and runs two CTAs per SM). The kv sequence is
-// walked in BLOCK_N = 64 row tiles: first the block mask's partial tiles (mask_mod per
-// element), then its full tiles (no mask call); score_mod is applied to every element. See
-// attention_abi.h for the launch contract; the hooks are flexjit_mask_mod / flexjit_score_mod
-// (flexjit_abi.h).
+// One CTA computes BLOCK_M = 128 query rows of one (batch, query head) with 4 warps, 32
+// rows per warp (two m16 tiles, so every K/V fragment read from shared memory feeds two
+// mma); two CTAs per SM. The kv sequence is walked in BLOCK_N row tiles (D=64: 64 with Q
+// fragments in registers, D=128: 32 with Q re-read from shared memory per tile; see
+// attention_abi.h) through a STAGES-deep cp.async ring: first the block mask's partial
+// tiles (mask_mod per element), then its full tiles (no mask call); score_mod is applied to
+// every element. CTAs run the q tiles last to first, so that under causal-like masks the
+// longest rows start first. See attention_abi.h for the launch contract; the hooks are
+// flexjit_mask_mod / flexjit_score_mod (flexjit_abi.h).
 //
 // Shared memory (dynamic), in the input dtype, rows of D elements in 16-byte chunks whose
 // index is XOR-swizzled with (row % 8) so that ldmatrix and cp.async are conflict free:
-//   Q [BLOCK_M][D]  (reused to stage the output)   K [2][BLOCK_N][D]   V [2][BLOCK_N][D]
+//   Q [BLOCK_M][D]  (reused to stage the output)   K [STAGES][BLOCK_N][D]   V [STAGES][BLOCK_N][D]
+//
+// Variant builds (tools/fwd_smoke) may override the tile configuration with -D
+// FLEXJIT_FWD_VARIANT and the FLEXJIT_FWD_V_* macros below; the shipped build uses the
+// defaults, which must match attention_abi.h.
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_common.h"
 
 // 1 KiB aligned: swizzled addresses are formed with XOR on address bits 4-7.
 extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[];
 
+#ifndef FLEXJIT_FWD_V_WARPS
+#define FLEXJIT_FWD_V_WARPS FLEXJIT_FWD_WARPS
+#endif
+#ifndef FLEXJIT_FWD_V_D64_N
+#define FLEXJIT_FWD_V_D64_N FLEXJIT_FWD_BLOCK_N_D64
+#endif
+#ifndef FLEXJIT_FWD_V_D128_N
+#define FLEXJIT_FWD_V_D128_N FLEXJIT_FWD_BLOCK_N_D128
+#endif
+#ifndef FLEXJIT_FWD_V_D64_QREGS
+#define FLEXJIT_FWD_V_D64_QREGS 1
+#endif
+#ifndef FLEXJIT_FWD_V_D128_QREGS
+#define FLEXJIT_FWD_V_D128_QREGS 0
+#endif
+#ifndef FLEXJIT_FWD_V_D64_STAGES
+#define FLEXJIT_FWD_V_D64_STAGES FLEXJIT_FWD_STAGES_D64
+#endif
+#ifndef FLEXJIT_FWD_V_D128_STAGES
+#define FLEXJIT_FWD_V_D128_STAGES FLEXJIT_FWD_STAGES_D128
+#endif
+#ifndef FLEXJIT_FWD_V_D64_LAZY_RESCALE
+#define FLEXJIT_FWD_V_D64_LAZY_RESCALE 0
+#endif
+#ifndef FLEXJIT_FWD_V_D128_LAZY_RESCALE
+#define FLEXJIT_FWD_V_D128_LAZY_RESCALE 1
+#endif
+#ifndef FLEXJIT_FWD_V_D64_MINB
+#define FLEXJIT_FWD_V_D64_MINB 2
+#endif
+#ifndef FLEXJIT_FWD_V_D128_MINB
+#define FLEXJIT_FWD_V_D128_MINB 2
+#endif
+
 namespace flexjit_dev {
 
+template <int kD> struct FwdConfig {
+  static constexpr int kWarps = FLEXJIT_FWD_V_WARPS;
+  static constexpr int kN = kD == 64 ? FLEXJIT_FWD_V_D64_N : FLEXJIT_FWD_V_D128_N;
+  static constexpr bool kQInRegs = kD == 64 ? FLEXJIT_FWD_V_D64_QREGS : FLEXJIT_FWD_V_D128_QREGS;
+  static constexpr int kStages = kD == 64 ? FLEXJIT_FWD_V_D64_STAGES : FLEXJIT_FWD_V_D128_STAGES;
+  // Rescale O only when a row max grew (warp vote): pays at D=128 (O is 128 registers per
+  // thread, rescaled per 32-column tile), costs at D=64 (measured, bench/NOTES_fwd_kernel.md).
+  static constexpr bool kLazyRescale =
+      kD == 64 ? FLEXJIT_FWD_V_D64_LAZY_RESCALE : FLEXJIT_FWD_V_D128_LAZY_RESCALE;
+};
+
 template <bool kBf16, int kD> struct AttentionFwd {
+  using Cfg = FwdConfig<kD>;
   static constexpr int kM = FLEXJIT_FWD_BLOCK_M;
-  static constexpr int kN = FLEXJIT_FWD_BLOCK_N;
-  static constexpr int kWarps = FLEXJIT_FWD_WARPS;
+  static constexpr int kN = Cfg::kN;
+  static constexpr int kWarps = Cfg::kWarps;
   static constexpr int kThreads = 32 * kWarps;
-  static constexpr int kChunks = kD / 8; // 16-byte chunks per smem row
-  // Q fragments live in registers for the whole kv loop, or are re-read from smem per tile
-  // (frees kD / 4 registers; D=64 then fits 128 registers, two CTAs per SM).
-  static constexpr bool kQInRegs = kD > 64;
-  static_assert(kM == 16 * kWarps, "one warp per 16 query rows");
+  static constexpr int kMT = kM / (16 * kWarps); // m16 tiles per warp
+  static constexpr int kRows = 16 * kMT;         // query rows per warp
+  static constexpr int kChunks = kD / 8;         // 16-byte chunks per smem row
+  static constexpr bool kQInRegs = Cfg::kQInRegs;
+  static constexpr int kStages = Cfg::kStages; // K/V tiles in flight (cp.async ring)
+  static_assert(kStages >= 2 && kStages <= 4, "pipeline depth");
+  static constexpr bool kLazyRescale = Cfg::kLazyRescale;
+  static_assert(kM == 16 * kMT * kWarps, "warps x m-tiles cover BLOCK_M");
   static_assert(kD % 16 == 0 && kN % 16 == 0, "mma tiles are 16 wide");
   static_assert(kM * kChunks % kThreads == 0 && kN * kChunks % kThreads == 0,
                 "tile loads split evenly over the threads");
-  static_assert(FLEXJIT_FWD_SMEM_BYTES(kD) == (kM + 4 * kN) * kD * 2, "smem layout");
+#ifndef FLEXJIT_FWD_VARIANT
+  static_assert(kThreads == FLEXJIT_FWD_THREADS, "launch contract");
+  static_assert(kN == FLEXJIT_FWD_BLOCK_N_FOR(kD), "launch contract");
+  static_assert(flexjit_fwd_smem_bytes(kD) == (kM + 2 * kStages * kN) * kD * 2, "smem layout");
+  static_assert(FLEXJIT_FWD_BLOCK_N % kN == 0, "block-mask tiles hold whole kernel tiles");
+#endif
 
   using Elem = unsigned short; // f16 or bf16 bits
 
@@ -42,137 +102,192 @@ template <bool kBf16, int kD> struct AttentionFwd {
     return static_cast<u32>((row * kChunks + (chunk ^ (row & 7))) * 16);
   }
 
-  // Copies rows [row0, row0 + kRows) of a [len][kD] global matrix (row stride `stride`)
+  // Copies rows [row0, row0 + kTileRows) of a [len][kD] global matrix (row stride `stride`)
   // into a swizzled smem tile; rows at or past `len` are zero-filled, never read (the copy
-  // then points at row 0, which exists whenever len > 0).
-  template <int kRows>
+  // then points at row 0, which exists whenever len > 0). The source address advances by
+  // an opaque add per pass, so that the compiler does not keep one 64-bit offset per pass
+  // live across the kv loop.
+  template <int kTileRows>
   static __device__ __forceinline__ void load_tile(u32 dst, const Elem* src, int64_t stride,
                                                    int row0, int len, int tid) {
     constexpr int kRowsPerPass = kThreads / kChunks;
     const int r = tid / kChunks, c = tid % kChunks;
     dst += swz(r, c);
     src += c * 8;
+    const Elem* ptr = src + (row0 + r) * stride;
+    const int64_t step = kRowsPerPass * stride * 2; // bytes
 #pragma unroll
-    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+    for (int i = 0; i < kTileRows / kRowsPerPass; ++i) {
       const int row = row0 + r + i * kRowsPerPass;
       const bool valid = row < len;
-      cp_async_16(dst + i * kRowsPerPass * kD * 2, src + (valid ? row : 0) * stride, valid);
+      cp_async_16(dst + i * kRowsPerPass * kD * 2, valid ? ptr : src, valid);
+      if (i + 1 < kTileRows / kRowsPerPass)
+        asm("add.s64 %0, %0, %1;\n" : "+l"(ptr) : "l"(step));
     }
   }
 
+  // The address lane `lane` gives ldmatrix for the 16 x 16 block (row 0, chunks 0-1) of a
+  // swizzled tile at `base` (1 KiB aligned) when its rows are (lane & 7) + 8 * row_bit and
+  // its chunk is chunk_bit. Since a row is kD * 2 >= 128 bytes, the swizzle only touches
+  // bits 4-7 (D=64) or 4-8 (D=128) and chunk pair kk is this address XOR kk * 32, row block
+  // n this address plus n * 16 * kD * 2.
+  static __device__ __forceinline__ u32 lane_addr(u32 base, int row_bit, int chunk_bit, int lane) {
+    return base + swz((lane & 7) + 8 * row_bit, chunk_bit);
+  }
+
   struct State {
-    u32 q[kQInRegs ? kD / 16 : 1][4]; // A fragments of this warp's 16 x kD slice of Q
-    u32 q_addr;                       // else: where this lane's ldmatrix reads them
-    float o[kD / 8][4];               // output accumulator, 16 x kD
-    float m[2]; // running row max (natural units, after score_mod), rows g and g+8
-    float l[2]; // running row sum of exp (this thread's columns only)
+    u32 q[kQInRegs ? kMT : 1][kQInRegs ? kD / 16 : 1][4]; // A fragments of this warp's Q rows
+    u32 q_addr;              // else: where this lane's ldmatrix reads them (m-tile 0)
+    float o[kMT][kD / 8][4]; // output accumulator, kRows x kD
+    float m[kMT][2];         // running row max (natural units, after score_mod), rows g and g+8
+    float l[kMT][2];         // running row sum of exp (this thread's columns only)
   };
 
   // One kv tile: S = Q K^T, scale, score_mod, mask, online softmax, O += P V.
   // kMask: call mask_mod (partial tile). kCheck: the tile reaches past kv_len.
   template <bool kMask, bool kCheck>
   static __device__ __forceinline__ void
-  step(State& st, u32 sk, u32 sv, int kv0, const int (&q_hook)[2], int lane, int b, int h,
-       const FlexjitAttentionParams& p, const FlexjitModArgs* args) {
-    float s[kN / 8][4];
+  step(State& st, u32 k_lane, u32 v_lane, int kv0, const int (&q_hook)[kMT][2], int lane, int b,
+       int h, const FlexjitAttentionParams& p, const FlexjitModArgs* args) {
+    float s[kMT][kN / 8][4];
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j)
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = 0.f;
-
-    // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
-    const int k_row = (lane & 7) + ((lane >> 4) & 1) * 8;
-    const int k_chunk = (lane >> 3) & 1;
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      u32 qf[4];
-      if constexpr (kQInRegs) {
+      for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          qf[e] = st.q[kk][e];
-      } else {
-        ldmatrix_x4(qf, st.q_addr ^ (kk * 32));
+          s[mt][j][e] = 0.f;
+
+          // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
+          // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
+          // (see lane_addr); chunk pair kk is reached by XOR with kk * 32, row block n by adding.
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      u32 qf[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        if constexpr (kQInRegs) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            qf[mt][e] = st.q[mt][kk][e];
+        } else {
+          ldmatrix_x4(qf[mt], (st.q_addr + mt * 16 * kD * 2) ^ (kk * 32));
+        }
       }
 #pragma unroll
       for (int np = 0; np < kN / 16; ++np) {
         u32 bf[4];
-        ldmatrix_x4(bf, sk + swz(np * 16 + k_row, kk * 2 + k_chunk));
-        mma_16816<kBf16>(s[2 * np], qf, bf[0], bf[1]);
-        mma_16816<kBf16>(s[2 * np + 1], qf, bf[2], bf[3]);
+        ldmatrix_x4(bf, (k_lane ^ (kk * 32)) + np * 16 * kD * 2);
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          mma_16816<kBf16>(s[mt][2 * np], qf[mt], bf[0], bf[1]);
+          mma_16816<kBf16>(s[mt][2 * np + 1], qf[mt], bf[2], bf[3]);
+        }
       }
     }
 
-    // Accumulator element e of n-block j is (row q_row0 + 8*(e/2), col kv0 + 8j + 2t + e%2).
-    // Hooks never see out-of-range indices (they may index captured buffers): rows past
-    // q_len come in clamped (run() clamps q_hook; those rows are never stored) and columns
-    // past kv_len, only in kCheck tiles, are clamped and then masked out.
+    // Accumulator element e of n-block j of m-tile mt is (row q_row0 + 16 mt + 8 (e/2),
+    // col kv0 + 8j + 2t + e%2). Hooks never see out-of-range indices (they may index
+    // captured buffers): rows past q_len come in clamped (run() clamps q_hook; those rows
+    // are never stored) and columns past kv_len, only in kCheck tiles, are clamped and then
+    // masked out.
     const int col0 = kv0 + (lane & 3) * 2;
     const int col_end = p.kv_len - col0; // column c of this thread is valid when c < col_end
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int q = q_hook[e >> 1];
-        int kv = col0 + j * 8 + (e & 1);
-        const bool in_range = !kCheck || j * 8 + (e & 1) < col_end;
-        if constexpr (kCheck)
-          kv = in_range ? kv : p.kv_len - 1;
-        float x = flexjit_score_mod(s[j][e] * p.scale, b, h, q, kv, args);
-        bool keep = in_range;
-        if constexpr (kMask)
-          keep = keep && flexjit_mask_mod(b, h, q, kv, args);
-        s[j][e] = keep ? x : -kInf;
-      }
-    }
-
-    // Online softmax; a row with nothing attended so far keeps m = -inf and uses 0 as the
-    // subtraction base, so it produces p = 0 and never inf - inf.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -kInf;
-#pragma unroll
-      for (int j = 0; j < kN / 8; ++j)
-        mx = fmax(mx, fmax(s[j][2 * r], s[j][2 * r + 1]));
-      mx = quad_max(mx);
-      const float m_new = fmax(st.m[r], mx);
-      const float base = m_new == -kInf ? 0.f : m_new;
-      const float alpha = ex2((st.m[r] - base) * kLog2e);
-      st.m[r] = m_new;
-      const float base_l2 = base * kLog2e;
-      float sum = 0.f;
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
       for (int j = 0; j < kN / 8; ++j) {
 #pragma unroll
-        for (int e = 2 * r; e < 2 * r + 2; ++e) {
-          s[j][e] = ex2(__builtin_fmaf(s[j][e], kLog2e, -base_l2));
-          sum += s[j][e];
+        for (int e = 0; e < 4; ++e) {
+          const int q = q_hook[mt][e >> 1];
+          int kv = col0 + j * 8 + (e & 1);
+          const bool in_range = !kCheck || j * 8 + (e & 1) < col_end;
+          if constexpr (kCheck)
+            kv = in_range ? kv : p.kv_len - 1;
+          float x = flexjit_score_mod(s[mt][j][e] * p.scale, b, h, q, kv, args);
+          bool keep = in_range;
+          if constexpr (kMask)
+            keep = keep && flexjit_mask_mod(b, h, q, kv, args);
+          s[mt][j][e] = keep ? x : -kInf;
         }
       }
-      st.l[r] = st.l[r] * alpha + sum;
+
+    // Online softmax; a row with nothing attended so far keeps m = -inf and uses 0 as the
+    // subtraction base, so it produces p = 0 and never inf - inf.
+    float alphas[kMT][2];
 #pragma unroll
-      for (int d = 0; d < kD / 8; ++d) {
-        st.o[d][2 * r] *= alpha;
-        st.o[d][2 * r + 1] *= alpha;
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = -kInf;
+#pragma unroll
+        for (int j = 0; j < kN / 8; ++j)
+          mx = fmax(mx, fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+        mx = quad_max(mx);
+        const float m_new = fmax(st.m[mt][r], mx);
+        const float base = m_new == -kInf ? 0.f : m_new;
+        const float alpha = ex2((st.m[mt][r] - base) * kLog2e);
+        st.m[mt][r] = m_new;
+        const float base_l2 = base * kLog2e;
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < kN / 8; ++j) {
+#pragma unroll
+          for (int e = 2 * r; e < 2 * r + 2; ++e) {
+            s[mt][j][e] = ex2(__builtin_fmaf(s[mt][j][e], kLog2e, -base_l2));
+            sum += s[mt][j][e];
+          }
+        }
+        st.l[mt][r] = st.l[mt][r] * alpha + sum;
+        alphas[mt][r] = alpha;
+        if constexpr (!kLazyRescale) {
+#pragma unroll
+          for (int d = 0; d < kD / 8; ++d) {
+            st.o[mt][d][2 * r] *= alpha;
+            st.o[mt][d][2 * r + 1] *= alpha;
+          }
+        }
+      }
+    if constexpr (kLazyRescale) {
+      // Rescale O only when some row of the warp raised its max (rare after the first tiles).
+      bool grew = false;
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+        grew = grew || alphas[mt][0] != 1.f || alphas[mt][1] != 1.f;
+      if (__nvvm_vote_any_sync(0xffffffffu, grew)) {
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+          for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int d = 0; d < kD / 8; ++d) {
+              st.o[mt][d][2 * r] *= alphas[mt][r];
+              st.o[mt][d][2 * r + 1] *= alphas[mt][r];
+            }
       }
     }
 
     // O += P V. The S accumulator layout is the A-fragment layout of the next mma; V rows
     // are B's rows (k-major), so the transposing ldmatrix gives col-major B fragments.
-    const int v_row = (lane & 7) + ((lane >> 3) & 1) * 8;
-    const int v_chunk = lane >> 4;
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk) {
-      const u32 a[4] = {pack2<kBf16>(s[2 * kk][0], s[2 * kk][1]),
-                        pack2<kBf16>(s[2 * kk][2], s[2 * kk][3]),
-                        pack2<kBf16>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                        pack2<kBf16>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      u32 a[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        a[mt][0] = pack2<kBf16>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        a[mt][1] = pack2<kBf16>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        a[mt][2] = pack2<kBf16>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        a[mt][3] = pack2<kBf16>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dp = 0; dp < kD / 16; ++dp) {
         u32 bf[4];
-        ldmatrix_x4_trans(bf, sv + swz(kk * 16 + v_row, dp * 2 + v_chunk));
-        mma_16816<kBf16>(st.o[2 * dp], a, bf[0], bf[1]);
-        mma_16816<kBf16>(st.o[2 * dp + 1], a, bf[2], bf[3]);
+        ldmatrix_x4_trans(bf, (v_lane ^ (dp * 32)) + kk * 16 * kD * 2);
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          mma_16816<kBf16>(st.o[mt][2 * dp], a[mt], bf[0], bf[1]);
+          mma_16816<kBf16>(st.o[mt][2 * dp + 1], a[mt], bf[2], bf[3]);
+        }
       }
     }
   }
@@ -180,7 +295,9 @@ template <bool kBf16, int kD> struct AttentionFwd {
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
                                              const FlexjitModArgs* args) {
     const int tid = thread_idx(), lane = tid & 31, warp = tid >> 5;
-    const int q_start = block_idx_x() * kM, h = block_idx_y(), b = block_idx_z();
+    // Last q tile first: under causal-like masks it has the most kv tiles.
+    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_idx_x();
+    const int q_start = q_tile * kM, h = block_idx_y(), b = block_idx_z();
     const int h_kv = h / (p.Hq / p.Hkv);
 
     const Elem* qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h +
@@ -190,12 +307,12 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
     const u32 sq = smem_addr(flexjit_fwd_smem);
     const u32 sk = sq + kM * kD * 2;
-    const u32 sv = sk + 2 * kN * kD * 2;
+    const u32 sv = sk + kStages * kN * kD * 2;
     constexpr u32 kStageBytes = kN * kD * 2;
 
     // The kv tiles: `sub` kernel tiles per block-mask tile, partial blocks first. Tile
-    // (blk, s) starts at kv row (index(blk) * sub + s) * kN. Few live registers: the index
-    // lists are re-addressed from the kernel parameters (constant bank) on every use.
+    // (blk, s) starts at kv row (index(blk) * sub + s) * kN. The block index of the next
+    // mask block is loaded one block ahead, so its latency never stalls a prefetch.
     int n_part = 0, n_full = 0, sub = 1;
     int64_t list = 0; // this q tile's row of kv_indices / full_kv_indices
     if (p.has_mask) {
@@ -209,109 +326,146 @@ template <bool kBf16, int kD> struct AttentionFwd {
     } else {
       n_full = (p.kv_len + kN - 1) / kN;
     }
-    const int n_tiles = (n_part + n_full) * sub;
+    const int n_blocks = n_part + n_full;
+    const int n_tiles = n_blocks * sub;
     const int n_part_tiles = n_part * sub;
-    auto tile_start = [&](int blk, int s) {
+    auto block_index = [&](int blk) {
       int idx = blk;
       if (blk < n_part)
         idx = p.kv_indices[list + blk];
-      else if (p.has_mask)
+      else if (p.has_mask && blk < n_blocks)
         idx = p.full_kv_indices[list + blk - n_part];
-      return (idx * sub + s) * kN;
+      return idx;
+    };
+
+    // The load side runs kStages - 1 tiles ahead of the compute side. kv_ring[k] is the
+    // first kv row of tile i + k; one cp.async group per tile (empty past the last tile), so
+    // that wait_group<kStages - 2> at tile i means tile i has landed.
+    int blk_next = 0, s_next = 0, idx_next = 0, idx_after = 0, load_stage = 0;
+    int kv_ring[kStages - 1];
+    auto issue = [&](int t, int k) { // loads tile t (when it exists), kv_ring[k] = its start
+      if (t < n_tiles) {
+        if (t > 0 && ++s_next == sub) {
+          s_next = 0;
+          ++blk_next;
+          idx_next = idx_after;
+          idx_after = block_index(blk_next + 1);
+        }
+        const int kv = (idx_next * sub + s_next) * kN;
+        kv_ring[k] = kv;
+        const u32 off = load_stage * kStageBytes;
+        load_tile<kN>(sk + off, kg, p.k_stride_s, kv, p.kv_len, tid);
+        load_tile<kN>(sv + off, vg, p.v_stride_s, kv, p.kv_len, tid);
+      }
+      load_stage = load_stage == kStages - 1 ? 0 : load_stage + 1;
+      cp_async_commit();
     };
 
     load_tile<kM>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
-    int kv_next = 0, blk_next = 0, s_next = 0;
     if (n_tiles > 0) {
-      kv_next = tile_start(0, 0);
-      load_tile<kN>(sk, kg, p.k_stride_s, kv_next, p.kv_len, tid);
-      load_tile<kN>(sv, vg, p.v_stride_s, kv_next, p.kv_len, tid);
+      idx_next = block_index(0);
+      idx_after = block_index(1);
     }
-    cp_async_commit();
-    cp_async_wait<0>();
+#pragma unroll
+    for (int k = 0; k < kStages - 1; ++k)
+      issue(k, k); // the Q tile rides in tile 0's group
+    cp_async_wait<kStages - 2>();
     sync_threads();
 
     State st;
     {
-      const int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+      const int row = warp * kRows + (lane & 7) + ((lane >> 3) & 1) * 8;
       st.q_addr = sq + swz(row, lane >> 4);
       if constexpr (kQInRegs) {
 #pragma unroll
-        for (int kk = 0; kk < kD / 16; ++kk)
-          ldmatrix_x4(st.q[kk], st.q_addr ^ (kk * 32));
+        for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+          for (int kk = 0; kk < kD / 16; ++kk)
+            ldmatrix_x4(st.q[mt][kk], (st.q_addr + mt * 16 * kD * 2) ^ (kk * 32));
       }
     }
 #pragma unroll
-    for (int d = 0; d < kD / 8; ++d)
+    for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        st.o[d][e] = 0.f;
-    st.m[0] = st.m[1] = -kInf;
-    st.l[0] = st.l[1] = 0.f;
+      for (int d = 0; d < kD / 8; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          st.o[mt][d][e] = 0.f;
+      st.m[mt][0] = st.m[mt][1] = -kInf;
+      st.l[mt][0] = st.l[mt][1] = 0.f;
+    }
 
-    const int q_row0 = q_start + warp * 16 + (lane >> 2);
-    const int q_hook[2] = {min_i(q_row0, p.q_len - 1), min_i(q_row0 + 8, p.q_len - 1)};
+    const int q_row0 = q_start + warp * kRows + (lane >> 2);
+    int q_hook[kMT][2];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+      q_hook[mt][0] = min_i(q_row0 + mt * 16, p.q_len - 1);
+      q_hook[mt][1] = min_i(q_row0 + mt * 16 + 8, p.q_len - 1);
+    }
+    // K: row bit = lane bit 4, chunk bit = lane bit 3 (B fragments of two n8 blocks);
+    // V (transposed): row bit = lane bit 3, chunk bit = lane bit 4.
+    const u32 k_lane = lane_addr(sk, (lane >> 4) & 1, (lane >> 3) & 1, lane);
+    const u32 v_lane = lane_addr(sv, (lane >> 3) & 1, lane >> 4, lane);
+    u32 stage = 0;
     for (int i = 0; i < n_tiles; ++i) {
-      const int kv0 = kv_next;
-      const u32 stage = (i & 1) * kStageBytes;
-      // Tile i has landed once this thread's copies are done and every thread passed the
-      // barrier; past it, every warp has also finished tile i - 1, so its stage is free for
-      // the prefetch of tile i + 1, which then overlaps this tile's math.
-      cp_async_wait<0>();
-      sync_threads();
-      if (i + 1 < n_tiles) {
-        if (++s_next == sub) {
-          s_next = 0;
-          ++blk_next;
-        }
-        kv_next = tile_start(blk_next, s_next);
-        const u32 next = kStageBytes - stage;
-        load_tile<kN>(sk + next, kg, p.k_stride_s, kv_next, p.kv_len, tid);
-        load_tile<kN>(sv + next, vg, p.v_stride_s, kv_next, p.kv_len, tid);
-        cp_async_commit();
+      const int kv0 = kv_ring[0];
+#pragma unroll
+      for (int k = 0; k + 1 < kStages - 1; ++k)
+        kv_ring[k] = kv_ring[k + 1];
+      // Tile i has landed once this thread's copies are done (i == 0: waited above) and
+      // every thread passed the barrier; past it, every warp has also finished tile i - 1,
+      // so its stage is free for the load of tile i + kStages - 1.
+      if (i > 0) {
+        cp_async_wait<kStages - 2>();
+        sync_threads();
       }
+      issue(i + kStages - 1, kStages - 2);
       const bool check = kv0 + kN > p.kv_len;
       if (i < n_part_tiles) {
         if (check)
-          step<true, true>(st, sk + stage, sv + stage, kv0, q_hook, lane, b, h, p, args);
+          step<true, true>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
         else
-          step<true, false>(st, sk + stage, sv + stage, kv0, q_hook, lane, b, h, p, args);
+          step<true, false>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
       } else {
         if (check)
-          step<false, true>(st, sk + stage, sv + stage, kv0, q_hook, lane, b, h, p, args);
+          step<false, true>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
         else
-          step<false, false>(st, sk + stage, sv + stage, kv0, q_hook, lane, b, h, p, args);
+          step<false, false>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
       }
+      stage = stage == (kStages - 1) * kStageBytes ? 0 : stage + kStageBytes;
     }
+    cp_async_wait<0>(); // no copy may still target the Q tile's smem neighbours
 
-    // Epilogue: normalize, stage this warp's 16 rows in its own rows of the Q tile (no
-    // other warp reads them after the Q fragments were loaded), then 16-byte stores.
+    // Epilogue: normalize, stage this warp's rows in its own rows of the Q tile (no other
+    // warp reads them), then 16-byte stores.
     asm volatile("bar.warp.sync -1;\n" ::: "memory");
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float l = quad_sum(st.l[r]);
-      const float inv = l > 0.f ? rcp(l) : 0.f;
-      const int row = warp * 16 + (lane >> 2) + r * 8;
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-      for (int d = 0; d < kD / 8; ++d) {
-        const u32 packed = pack2<kBf16>(st.o[d][2 * r] * inv, st.o[d][2 * r + 1] * inv);
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sq + swz(row, d) + (lane & 3) * 4),
-                     "r"(packed)
-                     : "memory");
+      for (int r = 0; r < 2; ++r) {
+        const float l = quad_sum(st.l[mt][r]);
+        const float inv = l > 0.f ? rcp(l) : 0.f;
+        const int row = warp * kRows + mt * 16 + (lane >> 2) + r * 8;
+#pragma unroll
+        for (int d = 0; d < kD / 8; ++d) {
+          const u32 packed = pack2<kBf16>(st.o[mt][d][2 * r] * inv, st.o[mt][d][2 * r + 1] * inv);
+          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sq + swz(row, d) + (lane & 3) * 4),
+                       "r"(packed)
+                       : "memory");
+        }
+        const int q = q_start + row;
+        if (p.lse && (lane & 3) == 0 && q < p.q_len) {
+          const float lse = l > 0.f ? st.m[mt][r] + lg2(l) * kLn2 : -kInf;
+          p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = lse;
+        }
       }
-      const int q = q_start + row;
-      if (p.lse && (lane & 3) == 0 && q < p.q_len) {
-        const float lse = l > 0.f ? st.m[r] + lg2(l) * kLn2 : -kInf;
-        p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = lse;
-      }
-    }
     asm volatile("bar.warp.sync -1;\n" ::: "memory");
     Elem* og = static_cast<Elem*>(p.out) + b * p.out_stride_b + h * p.out_stride_h;
 #pragma unroll
-    for (int i = 0; i < 16 * kChunks / 32; ++i) {
+    for (int i = 0; i < kRows * kChunks / 32; ++i) {
       const int idx = lane + i * 32;
       const int r = idx / kChunks, c = idx % kChunks;
-      const int row = warp * 16 + r;
+      const int row = warp * kRows + r;
       const int q = q_start + row;
       if (q < p.q_len) {
         u32 x0, x1, x2, x3;
@@ -330,14 +484,11 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
 } // namespace flexjit_dev
 
-// CTAs per SM the register allocation must allow: D=64 two (<= 128 registers; a heavy
-// mask_mod, e.g. one loading captured buffers per element, may then spill a few bytes, and
-// dropping the "minctasm" nvvm annotation after linking trades that for one CTA per SM),
-// D=128 one (about 240 registers).
-#define FLEXJIT_FWD_MIN_BLOCKS(d) ((d) == 64 ? 2 : 1)
+// CTAs per SM the register allocation must allow (both: two, so at most 255 registers).
+#define FLEXJIT_FWD_MIN_BLOCKS(d) ((d) == 64 ? FLEXJIT_FWD_V_D64_MINB : FLEXJIT_FWD_V_D128_MINB)
 #define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
   extern "C" __global__ void                                                                       \
-      __attribute__((launch_bounds(FLEXJIT_FWD_THREADS, FLEXJIT_FWD_MIN_BLOCKS(d))))               \
+      __attribute__((launch_bounds(32 * FLEXJIT_FWD_V_WARPS, FLEXJIT_FWD_MIN_BLOCKS(d))))          \
       name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
     flexjit_dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                    \
   }

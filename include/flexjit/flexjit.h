@@ -9,3 +9,6 @@
 #include "compiler/Signature.h"
 #include "dsl/Error.h"
 #include "dsl/Mods.h"
+#include "runtime/DeviceBindings.h"
+#include "runtime/FlexAttention.h"
+#include "runtime/Runtime.h"

@@ -1,37 +1,69 @@
 #!/usr/bin/env bash
 # Builds the forward-attention smoke test into .carry/fwd_smoke/ (ignored by git):
-#   fwd_{noop,causal,bias}.sm_90a.ptx  attention_fwd.cu linked with each hook set the way
-#                                      the JIT does it (llvm-link, opt -O3, llc)
-#   ptxas_report.txt                  ptxas -v for sm_80 and sm_90a (registers, spills)
-#   fwd_smoke                         the driver (needs libcuda.so.1 at run time)
-# Run on the GPU machine: cd .carry/fwd_smoke && ./fwd_smoke [--no-perf]
+#   fwd_<hooks>.<tag>.<arch>.ptx   attention_fwd.cu of variant <tag> (variants.txt) linked with
+#                                  each hook set the way the JIT does it (llvm-link, opt -O3, llc);
+#                                  hooks: noop, causal, bias, softcap
+#   variants.txt                   the variants' launch shapes, read by the driver
+#   ptxas_report.txt               ptxas -v for sm_80 and sm_90a (registers, spills)
+#   fwd_smoke                      the driver (needs libcuda.so.1 at run time)
+# The shipped kernel is variant "ship" (codegen/templates as they are, no -D flags); more
+# variants (baseline copies, -D overrides of the tile shape) come from tools/fwd_smoke/variants.txt.
+#   build.sh [TAG...]   only these variants (default: ship + all of variants.txt)
+# Run on the GPU machine: .carry/fwd_smoke/fwd_smoke [--no-perf] [--no-check]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/.carry/fwd_smoke
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT"
+rm -f "$OUT"/*.ptx
 CUDA=${CUDA:-/usr/local/cuda}
 CFLAGS=(-x cuda --cuda-device-only -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3
-        -emit-llvm -c -I"$ROOT")
+        -emit-llvm -c)
+HOOKS=(noop causal bias softcap)
+# tag root warps n_d64 n_d128 stages_d64 stages_d128 flags...
+abi() { grep -E "^#define $1 " "$ROOT/codegen/templates/attention_abi.h" | awk '{print $3}'; }
+{
+  echo "ship . $(abi FLEXJIT_FWD_WARPS) $(abi FLEXJIT_FWD_BLOCK_N_D64) $(abi FLEXJIT_FWD_BLOCK_N_D128) $(abi FLEXJIT_FWD_STAGES_D64) $(abi FLEXJIT_FWD_STAGES_D128)"
+  grep -vE '^\s*(#|$)' "$ROOT/tools/fwd_smoke/variants.txt" || true
+} >"$TMP/all.txt"
+if [ $# -gt 0 ]; then
+  awk -v keep=" $* " 'index(keep, " " $1 " ")' "$TMP/all.txt" >"$TMP/sel.txt"
+else
+  cp "$TMP/all.txt" "$TMP/sel.txt"
+fi
 : >"$OUT/ptxas_report.txt"
-for arch in sm_80 sm_90a; do
-  clang-19 "${CFLAGS[@]}" --cuda-gpu-arch=$arch "$ROOT/codegen/templates/attention_fwd.cu" \
-    -o "$TMP/fwd.$arch.bc"
-  for hooks in noop causal bias; do
-    clang-19 "${CFLAGS[@]}" --cuda-gpu-arch=$arch "$ROOT/tools/fwd_smoke/hooks_$hooks.cu" \
-      -o "$TMP/hooks_$hooks.$arch.bc"
-    llvm-link-19 "$TMP/fwd.$arch.bc" "$TMP/hooks_$hooks.$arch.bc" -o "$TMP/linked.bc"
-    opt-19 -O3 "$TMP/linked.bc" -o "$TMP/opt.bc"
-    ptx=$OUT/fwd_$hooks.$arch.ptx
-    llc-19 -O3 -mcpu=$arch -mattr=+ptx80 "$TMP/opt.bc" -o "$ptx"
-    echo "== $arch $hooks" >>"$OUT/ptxas_report.txt"
-    "$CUDA/bin/ptxas" -arch=$arch -v "$ptx" -o "$TMP/x.cubin" 2>&1 |
-      grep -E "Function properties|registers|spill" >>"$OUT/ptxas_report.txt"
+: >"$OUT/variants.txt"
+build_one() { # tag root arch flags...
+  local tag=$1 root=$2 arch=$3
+  shift 3
+  local src=$ROOT/$root
+  clang-19 "${CFLAGS[@]}" -I"$src" -I"$ROOT" "$@" --cuda-gpu-arch=$arch \
+    "$src/codegen/templates/attention_fwd.cu" -o "$TMP/fwd.$tag.$arch.bc"
+  for hooks in "${HOOKS[@]}"; do
+    clang-19 "${CFLAGS[@]}" -I"$src" -I"$ROOT" --cuda-gpu-arch=$arch \
+      "$ROOT/tools/fwd_smoke/hooks_$hooks.cu" -o "$TMP/hooks_$hooks.$tag.$arch.bc"
+    llvm-link-19 "$TMP/fwd.$tag.$arch.bc" "$TMP/hooks_$hooks.$tag.$arch.bc" -o "$TMP/l.$tag.$arch.$hooks.bc"
+    opt-19 -O3 "$TMP/l.$tag.$arch.$hooks.bc" -o "$TMP/o.$tag.$arch.$hooks.bc"
+    llc-19 -O3 -mcpu=$arch -mattr=+ptx80 "$TMP/o.$tag.$arch.$hooks.bc" -o "$OUT/fwd_$hooks.$tag.$arch.ptx"
+    "$CUDA/bin/ptxas" -arch=$arch -v "$OUT/fwd_$hooks.$tag.$arch.ptx" -o "$TMP/x.$tag.$arch.$hooks.cubin" 2>&1 |
+      grep -E "Function properties|registers|spill" | paste - - - |
+      sed -E "s/ptxas info +: //g; s/ +/ /g; s/Function properties for flexjit_attention_fwd_//; s/^/$tag $arch $hooks /" \
+      >"$TMP/report.$tag.$arch.$hooks.txt"
   done
-done
+}
+while read -r tag root warps n64 n128 st64 st128 flags; do
+  # shellcheck disable=SC2086
+  for arch in sm_80 sm_90a; do build_one "$tag" "$root" "$arch" $flags & done
+  wait
+  echo "$tag $warps $n64 $n128 $st64 $st128" >>"$OUT/variants.txt"
+  for arch in sm_80 sm_90a; do for hooks in "${HOOKS[@]}"; do
+    cat "$TMP/report.$tag.$arch.$hooks.txt" >>"$OUT/ptxas_report.txt"
+  done; done
+done <"$TMP/sel.txt"
 g++ -std=c++20 -O2 -Wall -Wextra -I"$CUDA/include" "$ROOT/tools/fwd_smoke/fwd_smoke.cpp" \
   -I"$ROOT" -L"$CUDA/lib64/stubs" -lcuda -o "$OUT/fwd_smoke"
 echo "built $OUT:"
-ls "$OUT"
-grep -c "0 bytes spill stores" "$OUT/ptxas_report.txt" | xargs echo "kernels with 0 spill stores (of 24):"
+cat "$OUT/variants.txt"
+echo "kernels with spills (of $(wc -l <"$OUT/ptxas_report.txt")):"
+grep -v " 0 bytes spill stores" "$OUT/ptxas_report.txt" || echo "  none"

@@ -1,7 +1,8 @@
 // Forward-attention smoke test for one GPU machine: loads the PTX that build.sh made
-// (attention_fwd.cu linked with test hooks), checks the four kernels against a float64
-// CPU reference, then times the anchor shapes. Prints a compact table; exits 1 on failure.
-//   fwd_smoke [--no-perf] [--no-check]     (PTX files are read from the binary's folder)
+// (attention_fwd.cu linked with test hooks, one set per kernel variant listed in
+// variants.txt), checks every variant's four kernels against a float64 CPU reference, then
+// times the anchor shapes for every variant. Prints a compact table; exits 1 on failure.
+//   fwd_smoke [--no-perf] [--no-check] [--reps N]   (files are read from the binary's folder)
 #include <cuda.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -117,12 +119,21 @@ std::string exe_dir() {
   return s.substr(0, s.rfind('/'));
 }
 
+struct Variant {
+  std::string tag;
+  int threads = 128, n64 = 64, n128 = 64, st64 = 2, st128 = 2;
+  int smem(int d) const {
+    return (FLEXJIT_FWD_BLOCK_M + 2 * (d == 64 ? st64 * n64 : st128 * n128)) * d * 2;
+  }
+};
+
 struct Kernels {
   CUmodule module = nullptr;
   CUfunction f[2][2] = {}; // [bf16][d128]
+  Variant v;
 };
 
-Kernels load_module(const std::string& path) {
+Kernels load_module(const std::string& path, const Variant& v) {
   std::ifstream in(path);
   if (!in) {
     std::fprintf(stderr, "cannot read %s (run tools/fwd_smoke/build.sh)\n", path.c_str());
@@ -138,6 +149,7 @@ Kernels load_module(const std::string& path) {
   void* vals[] = {info, reinterpret_cast<void*>(sizeof info), err,
                   reinterpret_cast<void*>(sizeof err), reinterpret_cast<void*>(1)};
   Kernels k;
+  k.v = v;
   const CUresult r = cuModuleLoadDataEx(&k.module, ptx.c_str(), 5, opts, vals);
   if (r != CUDA_SUCCESS) {
     const char* s = nullptr;
@@ -152,7 +164,7 @@ Kernels load_module(const std::string& path) {
     for (int d = 0; d < 2; ++d) {
       CHECK_CU(cuModuleGetFunction(&k.f[b][d], k.module, names[b][d]));
       CHECK_CU(cuFuncSetAttribute(k.f[b][d], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                  flexjit_fwd_smem_bytes(d ? 128 : 64)));
+                                  v.smem(d ? 128 : 64)));
     }
   return k;
 }
@@ -255,18 +267,19 @@ struct DevMask {
   }
 };
 
-void launch(CUfunction f, const FlexjitAttentionParams& p, const FlexjitModArgs& args, int d,
-            CUstream s = nullptr) {
+void launch(const Kernels& k, bool bf16, const FlexjitAttentionParams& p,
+            const FlexjitModArgs& args, int d, CUstream s = nullptr) {
   void* kargs[] = {const_cast<FlexjitAttentionParams*>(&p), const_cast<FlexjitModArgs*>(&args)};
   const unsigned gx =
       static_cast<unsigned>((p.q_len + FLEXJIT_FWD_BLOCK_M - 1) / FLEXJIT_FWD_BLOCK_M);
-  CHECK_CU(cuLaunchKernel(f, gx, static_cast<unsigned>(p.Hq), static_cast<unsigned>(p.B),
-                          FLEXJIT_FWD_THREADS, 1, 1,
-                          static_cast<unsigned>(flexjit_fwd_smem_bytes(d)), s, kargs, nullptr));
+  CHECK_CU(cuLaunchKernel(k.f[bf16][d == 128], gx, static_cast<unsigned>(p.Hq),
+                          static_cast<unsigned>(p.B), static_cast<unsigned>(k.v.threads), 1, 1,
+                          static_cast<unsigned>(k.v.smem(d)), s, kargs, nullptr));
 }
 
 // ---- Correctness ----------------------------------------------------------------------
-enum class Hooks { Noop, Causal, Bias };
+enum class Hooks { Noop, Causal, Bias, Softcap };
+constexpr int kNumHooks = 4;
 
 struct Case {
   const char* name;
@@ -286,7 +299,9 @@ struct Result {
   bool ok = false;
 };
 
-Result run_case(const Kernels* mods, const Case& c, bool bf16, int D) {
+// mods[v][hooks]: every variant is checked on the same inputs against one reference.
+std::vector<Result> run_case(const std::vector<std::vector<Kernels>>& mods, const Case& c,
+                             bool bf16, int D) {
   const int B = 2, Hq = 4, Hkv = 2, Sq = c.q_len, Sk = c.kv_len;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   std::mt19937 rng(1234 + D + (bf16 ? 7 : 0) + Sq);
@@ -333,6 +348,8 @@ Result run_case(const Kernels* mods, const Case& c, bool bf16, int D) {
     return c.hooks == Hooks::Noop || q + c.offset >= kv;
   };
   auto score_fn = [&](double s, int, int h, int q, int kv) {
+    if (c.hooks == Hooks::Softcap)
+      return 30.0 * std::tanh(s / 30.0);
     return c.hooks == Hooks::Bias ? s + double(c.slope) * (kv - q) * (h + 1) : s;
   };
 
@@ -364,15 +381,10 @@ Result run_case(const Kernels* mods, const Case& c, bool bf16, int D) {
   args.int_params[0] = c.offset;
   args.float_params[0] = c.slope;
 
-  const Kernels& k = mods[static_cast<int>(c.hooks)];
-  launch(k.f[bf16][D == 128], p, args, D);
-  CHECK_CU(cuCtxSynchronize());
-  dout.download(out);
-  dlse.download(lse);
-
-  Result r;
-  double num = 0, den = 0, lnum = 0, lden = 0;
+  // float64 reference: output rows, lse, empty rows.
   std::vector<double> s(Sk), o(D);
+  std::vector<double> ref_o(out_elems), ref_lse(static_cast<size_t>(B) * Hq * Sq);
+  std::vector<char> ref_empty(static_cast<size_t>(B) * Hq * Sq);
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < Hq; ++h) {
       const int hk_ = h / (Hq / Hkv);
@@ -402,108 +414,141 @@ Result run_case(const Kernels* mods, const Case& c, bool bf16, int D) {
             for (int d = 0; d < D; ++d)
               o[d] += pr * from_bits(vp[d], bf16);
           }
-        int64_t ost[3];
-        strides(Hq, Sq, ost);
-        const uint16_t* op = &out[b * ost[0] + h * ost[1] + q * ost[2]];
-        const bool empty = l == 0;
-        r.empty_rows += empty;
-        bool row_bad = false;
-        for (int d = 0; d < D; ++d) {
-          const double ref = empty ? 0.0 : o[d] / l;
-          const double got = from_bits(op[d], bf16);
-          if (std::isnan(got))
-            ++r.nan;
-          if (empty && got != 0.0)
-            row_bad = true;
-          num += (got - ref) * (got - ref);
-          den += ref * ref;
-        }
-        const float gl = lse[(size_t(b) * Hq + h) * Sq + q];
-        if (c.with_lse) {
-          if (std::isnan(gl))
-            ++r.nan;
-          if (empty) {
-            row_bad |= !(std::isinf(gl) && gl < 0);
-          } else {
-            const double rl = m + std::log(l);
-            lnum += (gl - rl) * (gl - rl);
-            lden += rl * rl;
-          }
-        }
-        r.bad_empty += row_bad;
+        const size_t row = (size_t(b) * Hq + h) * Sq + q;
+        ref_empty[row] = l == 0;
+        ref_lse[row] = l == 0 ? -INFINITY : m + std::log(l);
+        for (int d = 0; d < D; ++d)
+          ref_o[row * D + d] = l == 0 ? 0.0 : o[d] / l;
       }
     }
-  for (size_t i = out_elems; i < out.size(); ++i)
-    r.poison_hit += out[i] != 0x7fff;
-  if (c.with_lse)
-    for (size_t i = size_t(B) * Hq * Sq; i < lse.size(); ++i)
-      r.poison_hit += !std::isnan(lse[i]);
-  else
-    for (float x : lse)
-      r.poison_hit += !std::isnan(x);
-  r.out_err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-  r.lse_err = lden > 0 ? std::sqrt(lnum / lden) : 0;
-  const double tol = bf16 ? 1e-2 : 3e-3;
-  r.ok = r.out_err < tol && r.lse_err < 1e-3 && r.nan == 0 && r.bad_empty == 0 && r.poison_hit == 0;
-  return r;
+
+  std::vector<Result> results;
+  for (const auto& vm : mods) {
+    const Kernels& k = vm[static_cast<int>(c.hooks)];
+    std::fill(out.begin(), out.end(), uint16_t(0x7fff));
+    std::fill(lse.begin(), lse.end(), std::numeric_limits<float>::quiet_NaN());
+    dout.upload(out);
+    dlse.upload(lse);
+    launch(k, bf16, p, args, D);
+    CHECK_CU(cuCtxSynchronize());
+    dout.download(out);
+    dlse.download(lse);
+
+    Result r;
+    double num = 0, den = 0, lnum = 0, lden = 0;
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < Hq; ++h)
+        for (int q = 0; q < Sq; ++q) {
+          const size_t row = (size_t(b) * Hq + h) * Sq + q;
+          int64_t ost[3];
+          strides(Hq, Sq, ost);
+          const uint16_t* op = &out[b * ost[0] + h * ost[1] + q * ost[2]];
+          const bool empty = ref_empty[row];
+          r.empty_rows += empty;
+          bool row_bad = false;
+          for (int d = 0; d < D; ++d) {
+            const double ref = ref_o[row * D + d];
+            const double got = from_bits(op[d], bf16);
+            if (std::isnan(got))
+              ++r.nan;
+            if (empty && got != 0.0)
+              row_bad = true;
+            num += (got - ref) * (got - ref);
+            den += ref * ref;
+          }
+          const float gl = lse[row];
+          if (c.with_lse) {
+            if (std::isnan(gl))
+              ++r.nan;
+            if (empty) {
+              row_bad |= !(std::isinf(gl) && gl < 0);
+            } else {
+              const double rl = ref_lse[row];
+              lnum += (gl - rl) * (gl - rl);
+              lden += rl * rl;
+            }
+          }
+          r.bad_empty += row_bad;
+        }
+    r.out_err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    r.lse_err = lden > 0 ? std::sqrt(lnum / lden) : 0;
+    const double tol = bf16 ? 1e-2 : 3e-3;
+    r.ok =
+        r.out_err < tol && r.lse_err < 1e-3 && r.nan == 0 && r.bad_empty == 0 && r.poison_hit == 0;
+    results.push_back(r);
+  }
+  return results;
 }
 
 // ---- Performance ------------------------------------------------------------------------
-void run_perf(const Kernels* mods, bool bf16, int D, int B, int H, int S, bool causal) {
-  const size_t n = static_cast<size_t>(B) * H * S * D;
-  DevBuf dq(n * 2), dk(n * 2), dv(n * 2), dout(n * 2), dlse(static_cast<size_t>(B) * H * S * 4);
-  {
-    std::vector<uint16_t> h(n);
+struct PerfShape {
+  bool bf16;
+  int D, B, H, S;
+  Hooks hooks; // Noop: no block mask; Causal / Softcap: causal block mask
+};
+
+struct PerfBufs {
+  DevBuf dq, dk, dv, dout, dlse;
+  FlexjitAttentionParams p{};
+  HostBlockMask hm;
+  std::unique_ptr<DevMask> dm;
+  double density = 1.0;
+  PerfBufs(const PerfShape& sh)
+      : dq(size_t(sh.B) * sh.H * sh.S * sh.D * 2), dk(dq.bytes), dv(dq.bytes), dout(dq.bytes),
+        dlse(size_t(sh.B) * sh.H * sh.S * 4) {
+    const size_t n = size_t(sh.B) * sh.H * sh.S * sh.D;
     std::mt19937 rng(42);
     std::normal_distribution<float> nd(0.f, 1.f);
     std::vector<uint16_t> table(1 << 16);
     for (auto& x : table)
-      x = to_bits(nd(rng), bf16);
+      x = to_bits(nd(rng), sh.bf16);
     uint32_t st = 12345;
-    for (auto& x : h) {
-      st = st * 1664525u + 1013904223u;
-      x = table[st >> 16];
+    std::vector<uint16_t> h(n);
+    for (DevBuf* d : {&dq, &dk, &dv}) { // three different random tensors
+      for (auto& x : h) {
+        st = st * 1664525u + 1013904223u;
+        x = table[st >> 16];
+      }
+      d->upload(h);
     }
-    dq.upload(h);
-    dk.upload(h);
-    dv.upload(h);
-  }
-  FlexjitAttentionParams p{};
-  p.q = reinterpret_cast<const void*>(dq.p);
-  p.k = reinterpret_cast<const void*>(dk.p);
-  p.v = reinterpret_cast<const void*>(dv.p);
-  p.out = reinterpret_cast<void*>(dout.p);
-  p.lse = reinterpret_cast<float*>(dlse.p);
-  const int64_t sb = int64_t(H) * S * D, sh = int64_t(S) * D;
-  p.q_stride_b = p.k_stride_b = p.v_stride_b = p.out_stride_b = sb;
-  p.q_stride_h = p.k_stride_h = p.v_stride_h = p.out_stride_h = sh;
-  p.q_stride_s = p.k_stride_s = p.v_stride_s = p.out_stride_s = D;
-  p.lse_stride_b = int64_t(H) * S;
-  p.lse_stride_h = S;
-  p.B = B, p.Hq = H, p.Hkv = H, p.q_len = S, p.kv_len = S;
-  p.scale = 1.f / std::sqrt(float(D));
-  HostBlockMask hm =
-      causal ? build_block_mask([](int, int, int q, int kv) { return q >= kv; }, 1, 1, S, S)
+    p.q = reinterpret_cast<const void*>(dq.p);
+    p.k = reinterpret_cast<const void*>(dk.p);
+    p.v = reinterpret_cast<const void*>(dv.p);
+    p.out = reinterpret_cast<void*>(dout.p);
+    p.lse = reinterpret_cast<float*>(dlse.p);
+    const int64_t sb = int64_t(sh.H) * sh.S * sh.D, shh = int64_t(sh.S) * sh.D;
+    p.q_stride_b = p.k_stride_b = p.v_stride_b = p.out_stride_b = sb;
+    p.q_stride_h = p.k_stride_h = p.v_stride_h = p.out_stride_h = shh;
+    p.q_stride_s = p.k_stride_s = p.v_stride_s = p.out_stride_s = sh.D;
+    p.lse_stride_b = int64_t(sh.H) * sh.S;
+    p.lse_stride_h = sh.S;
+    p.B = sh.B, p.Hq = sh.H, p.Hkv = sh.H, p.q_len = sh.S, p.kv_len = sh.S;
+    p.scale = 1.f / std::sqrt(float(sh.D));
+    const bool causal = sh.hooks != Hooks::Noop;
+    hm = causal
+             ? build_block_mask([](int, int, int q, int kv) { return q >= kv; }, 1, 1, sh.S, sh.S)
              : build_block_mask(nullptr, 1, 1, 1, 1);
-  DevMask dm(hm);
-  double density = 1.0;
-  if (causal) {
-    dm.fill(p, hm);
-    density = hm.density;
+    dm = std::make_unique<DevMask>(hm);
+    if (causal) {
+      dm->fill(p, hm);
+      density = hm.density;
+    }
   }
+};
+
+// Median ms of `reps` timed launches after 2 warm-up launches.
+double time_kernel(const Kernels& k, const PerfShape& sh, PerfBufs& pb, int reps) {
   FlexjitModArgs args{};
-  const Kernels& k = mods[causal ? 1 : 0];
-  CUfunction f = k.f[bf16][D == 128];
   CUevent e0, e1;
   CHECK_CU(cuEventCreate(&e0, CU_EVENT_DEFAULT));
   CHECK_CU(cuEventCreate(&e1, CU_EVENT_DEFAULT));
-  for (int i = 0; i < 3; ++i)
-    launch(f, p, args, D);
+  for (int i = 0; i < 2; ++i)
+    launch(k, sh.bf16, pb.p, args, sh.D);
   CHECK_CU(cuCtxSynchronize());
   std::vector<float> ms;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < reps; ++i) {
     CHECK_CU(cuEventRecord(e0, nullptr));
-    launch(f, p, args, D);
+    launch(k, sh.bf16, pb.p, args, sh.D);
     CHECK_CU(cuEventRecord(e1, nullptr));
     CHECK_CU(cuEventSynchronize(e1));
     float t = 0;
@@ -511,23 +556,23 @@ void run_perf(const Kernels* mods, bool bf16, int D, int B, int H, int S, bool c
     ms.push_back(t);
   }
   std::sort(ms.begin(), ms.end());
-  const double med = ms[ms.size() / 2];
-  const double tflops = 4.0 * density * B * H * double(S) * S * D / (med * 1e-3) / 1e12;
-  std::printf("perf  %-5s d%-3d B=%-2d H=%d S=%d %-6s density %.3f  %8.3f ms  %6.1f TF/s\n",
-              bf16 ? "bf16" : "f16", D, B, H, S, causal ? "causal" : "noop", density, med, tflops);
   cuEventDestroy(e0);
   cuEventDestroy(e1);
+  return ms[ms.size() / 2];
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
   bool perf = true, check = true;
+  int reps = 10;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-perf"))
       perf = false;
     else if (!std::strcmp(argv[i], "--no-check"))
       check = false;
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
+      reps = std::atoi(argv[++i]);
   }
   CHECK_CU(cuInit(0));
   CUdevice dev;
@@ -540,25 +585,49 @@ int main(int argc, char** argv) {
   CUcontext ctx;
   CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
   CHECK_CU(cuCtxSetCurrent(ctx));
-  std::printf("device: %s (sm_%d%d)\n", name, major, minor);
+  int driver = 0;
+  cuDriverGetVersion(&driver);
+  std::printf("device: %s (sm_%d%d), driver %d\n", name, major, minor, driver);
   const std::string arch = major == 9 ? "sm_90a" : "sm_80";
   const std::string dir = exe_dir();
-  Kernels mods[3];
-  const char* hook_names[3] = {"noop", "causal", "bias"};
-  for (int i = 0; i < 3; ++i) {
-    mods[i] = load_module(dir + "/fwd_" + hook_names[i] + "." + arch + ".ptx");
-    for (int b = 0; b < 2; ++b)
-      for (int d = 0; d < 2; ++d) {
-        int regs = 0, local = 0;
-        CHECK_CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, mods[i].f[b][d]));
-        CHECK_CU(cuFuncGetAttribute(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, mods[i].f[b][d]));
-        std::printf("kernel %-6s %-4s d%-3d regs %3d local %d B  smem %d B\n", hook_names[i],
-                    b ? "bf16" : "f16", d ? 128 : 64, regs, local,
-                    flexjit_fwd_smem_bytes(d ? 128 : 64));
-      }
+
+  std::vector<Variant> variants;
+  {
+    std::ifstream vin(dir + "/variants.txt");
+    Variant v;
+    int warps = 0;
+    while (vin >> v.tag >> warps >> v.n64 >> v.n128 >> v.st64 >> v.st128) {
+      v.threads = 32 * warps;
+      variants.push_back(v);
+    }
+    if (variants.empty()) {
+      std::fprintf(stderr, "no variants in %s/variants.txt\n", dir.c_str());
+      return 2;
+    }
+  }
+  std::vector<std::vector<Kernels>> mods;
+  const char* hook_names[kNumHooks] = {"noop", "causal", "bias", "softcap"};
+  for (const Variant& v : variants) {
+    mods.emplace_back();
+    for (int i = 0; i < kNumHooks; ++i) {
+      mods.back().push_back(
+          load_module(dir + "/fwd_" + hook_names[i] + "." + v.tag + "." + arch + ".ptx", v));
+      for (int b = 0; b < 2; ++b)
+        for (int d = 0; d < 2; ++d) {
+          int regs = 0, local = 0;
+          CHECK_CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, mods.back()[i].f[b][d]));
+          CHECK_CU(cuFuncGetAttribute(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES,
+                                      mods.back()[i].f[b][d]));
+          if (b == 0 || local)
+            std::printf(
+                "kernel %-5s %-8s %-4s d%-3d regs %3d local %3d B  smem %6d B  threads %d\n",
+                v.tag.c_str(), hook_names[i], b ? "bf16" : "f16", d ? 128 : 64, regs, local,
+                v.smem(d ? 128 : 64), v.threads);
+        }
+    }
   }
 
-  int failed = 0, passed = 0;
+  std::vector<int> failed(variants.size(), 0), passed(variants.size(), 0);
   if (check) {
     const Case cases[] = {
         // name             hooks         mask bshd  bcast offs slope  q    kv  lse
@@ -571,26 +640,64 @@ int main(int argc, char** argv) {
         {"bias-nomask", Hooks::Bias, 0, true, true, 1 << 20, 0.05f, 300, 517, true},
         {"causal-small", Hooks::Causal, 2, false, true, 3, 0.f, 37, 45, true},
         {"noop-kv0", Hooks::Noop, 0, false, true, 0, 0.f, 37, 0, true},
+        {"softcap+causal", Hooks::Softcap, 2, false, true, 0, 0.f, 300, 517, true},
     };
-    std::printf("%-15s %-4s %-4s %10s %10s %4s %6s %6s %6s  %s\n", "case", "type", "D", "out_err",
-                "lse_err", "nan", "empty", "bad0", "oob", "result");
+    std::printf("%-15s %-4s %-4s %-5s %10s %10s %4s %6s %6s %6s  %s\n", "case", "type", "D", "var",
+                "out_err", "lse_err", "nan", "empty", "bad0", "oob", "result");
     for (const Case& c : cases)
       for (int bf = 0; bf < 2; ++bf)
         for (int D : {64, 128}) {
-          const Result r = run_case(mods, c, bf, D);
-          std::printf("%-15s %-4s %-4d %10.2e %10.2e %4ld %6ld %6ld %6ld  %s\n", c.name,
-                      bf ? "bf16" : "f16", D, r.out_err, r.lse_err, r.nan, r.empty_rows,
-                      r.bad_empty, r.poison_hit, r.ok ? "ok" : "FAIL");
-          (r.ok ? passed : failed)++;
+          const std::vector<Result> rs = run_case(mods, c, bf, D);
+          for (size_t v = 0; v < rs.size(); ++v) {
+            const Result& r = rs[v];
+            std::printf("%-15s %-4s %-4d %-5s %10.2e %10.2e %4ld %6ld %6ld %6ld  %s\n", c.name,
+                        bf ? "bf16" : "f16", D, variants[v].tag.c_str(), r.out_err, r.lse_err,
+                        r.nan, r.empty_rows, r.bad_empty, r.poison_hit, r.ok ? "ok" : "FAIL");
+            (r.ok ? passed[v] : failed[v])++;
+          }
         }
   }
+  std::string table;
   if (perf) {
-    run_perf(mods, false, 64, 16, 16, 8192, false);
-    run_perf(mods, false, 64, 16, 16, 8192, true);
-    run_perf(mods, true, 128, 4, 16, 8192, false);
-    run_perf(mods, true, 128, 4, 16, 8192, true);
+    const PerfShape shapes[] = {
+        {false, 64, 16, 16, 8192, Hooks::Noop},    {false, 64, 16, 16, 8192, Hooks::Causal},
+        {true, 128, 4, 16, 8192, Hooks::Noop},     {true, 128, 4, 16, 8192, Hooks::Causal},
+        {false, 64, 16, 16, 8192, Hooks::Softcap}, {true, 128, 4, 16, 8192, Hooks::Softcap},
+    };
+    // torch FlexAttention on an H100 (../shared/ANCHORS.md), ms
+    const double torch_ms[] = {10.59, 5.72, 4.49, 2.64, 19.82, 5.47};
+    char line[512];
+    std::snprintf(line, sizeof line, "%-28s %-5s %9s %9s %7s %7s\n", "shape", "var", "ms(1)",
+                  "ms(2)", "TF/s", "xtorch");
+    table += line;
+    for (int si = 0; si < 6; ++si) {
+      const PerfShape& sh = shapes[si];
+      PerfBufs pb(sh);
+      std::vector<double> t1(variants.size()), t2(variants.size());
+      for (int pass = 0; pass < 2; ++pass) // two interleaved passes: the spread is the noise
+        for (size_t v = 0; v < variants.size(); ++v)
+          (pass ? t2 : t1)[v] = time_kernel(mods[v][static_cast<int>(sh.hooks)], sh, pb, reps);
+      for (size_t v = 0; v < variants.size(); ++v) {
+        const double med = std::min(t1[v], t2[v]);
+        const double tf =
+            4.0 * pb.density * sh.B * sh.H * double(sh.S) * sh.S * sh.D / (med * 1e-3) / 1e12;
+        char desc[64];
+        std::snprintf(desc, sizeof desc, "%s d%d %s %.3f", sh.bf16 ? "bf16" : "f16", sh.D,
+                      hook_names[static_cast<int>(sh.hooks)], pb.density);
+        std::snprintf(line, sizeof line, "%-28s %-5s %9.3f %9.3f %7.1f %7.2f%s\n", desc,
+                      variants[v].tag.c_str(), t1[v], t2[v], tf, torch_ms[si] / med,
+                      failed[v] ? "  (FAILED CHECKS)" : "");
+        table += line;
+      }
+    }
   }
+  std::printf("\n%s", table.c_str());
+  int any_failed = 0;
   if (check)
-    std::printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+    for (size_t v = 0; v < variants.size(); ++v) {
+      std::printf("variant %-5s: %d passed, %d failed\n", variants[v].tag.c_str(), passed[v],
+                  failed[v]);
+      any_failed += failed[v];
+    }
+  return any_failed ? 1 : 0;
 }

@@ -1,0 +1,92 @@
+#include "blockmask/BlockMaskGpu.h"
+
+#include <algorithm>
+
+#include "compiler/Passes.h"
+#include "dsl/Error.h"
+#include "runtime/Context.h"
+#include "runtime/CudaDriver.h"
+#include "runtime/DeviceArgs.h"
+#include "runtime/KernelCache.h"
+#include "runtime/Runtime.h"
+
+namespace flexjit {
+
+namespace {
+
+constexpr unsigned kClassifyThreads = 256; // classify.cu's kThreads
+constexpr unsigned kMaskThreads = 256;
+constexpr unsigned kMaxGridY = 65535;
+
+FlexjitModArgs mask_args(const cuda::LoadedKernel& kernel, const Bindings& bindings,
+                         const char* what) {
+  return pack_mod_args(kernel.signature, resolve_device_args(kernel.signature, bindings, what));
+}
+
+void launch(const cuda::LoadedKernel& kernel, unsigned gx, unsigned gy, unsigned gz,
+            unsigned threads, void** args) {
+  const cuda::Driver& d = cuda::driver();
+  cuda::check(
+      d.cuLaunchKernel(kernel.function, gx, gy, gz, threads, 1, 1, 0, nullptr, args, nullptr),
+      kernel.entry.c_str());
+}
+
+} // namespace
+
+bool runs_on_cuda(Device device, const MaskMod& mod, const Bindings& bindings) {
+  switch (device) {
+  case Device::Host:
+    return false;
+  case Device::Cuda:
+    return true;
+  case Device::Auto:
+    break;
+  }
+  if (!cuda_available())
+    return false;
+  const ModSignature sig = ModSignature::of({optimize(mod.body())});
+  const ResolvedArgs args = resolve(sig, bindings);
+  return std::all_of(args.buffers.begin(), args.buffers.end(),
+                     [](const TensorView& v) { return v.device == Device::Cuda; });
+}
+
+std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
+                                         int q_block, int kv_block, const Bindings& bindings) {
+  int nq = (q_len + q_block - 1) / q_block, nkv = (kv_len + kv_block - 1) / kv_block;
+  if (static_cast<int64_t>(B) * H > kMaxGridY || nq > static_cast<int>(kMaxGridY))
+    fail("create_block_mask on the GPU: B * H = {} and num_q_blocks = {} must be at most {}",
+         static_cast<int64_t>(B) * H, nq, kMaxGridY);
+  if (static_cast<int64_t>(q_block) * kv_block > INT32_MAX)
+    fail("create_block_mask on the GPU: a {} x {} tile is too large", q_block, kv_block);
+  // The buffers are checked before anything touches the GPU.
+  resolve_device_args(ModSignature::of({optimize(mod.body())}), bindings, "create_block_mask");
+  const auto kernel = cuda::get_kernel({TemplateKind::BlockClassify, Arch::SM90a, mod, ScoreMod()});
+  FlexjitModArgs args = mask_args(*kernel, bindings, "create_block_mask");
+  const size_t count = static_cast<size_t>(B) * H * nq * nkv;
+  DeviceBuffer states(count);
+  void* states_ptr = states.data();
+  void* params[] = {&args, &B, &H, &q_len, &kv_len, &q_block, &kv_block, &nq, &nkv, &states_ptr};
+  launch(*kernel, static_cast<unsigned>(nkv), static_cast<unsigned>(nq),
+         static_cast<unsigned>(B * H), kClassifyThreads, params);
+  std::vector<uint8_t> out(count);
+  states.download(out.data(), count); // synchronous: waits for the kernel
+  return out;
+}
+
+std::vector<uint8_t> create_mask_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
+                                      const Bindings& bindings) {
+  resolve_device_args(ModSignature::of({optimize(mod.body())}), bindings, "create_mask");
+  const auto kernel = cuda::get_kernel({TemplateKind::CreateMask, Arch::SM90a, mod, ScoreMod()});
+  FlexjitModArgs args = mask_args(*kernel, bindings, "create_mask");
+  const size_t count = static_cast<size_t>(B) * H * q_len * kv_len;
+  DeviceBuffer out_dev(count);
+  void* out_ptr = out_dev.data();
+  void* params[] = {&args, &B, &H, &q_len, &kv_len, &out_ptr};
+  const size_t blocks = std::min<size_t>((count + kMaskThreads - 1) / kMaskThreads, 65536);
+  launch(*kernel, static_cast<unsigned>(blocks), 1, 1, kMaskThreads, params);
+  std::vector<uint8_t> out(count);
+  out_dev.download(out.data(), count);
+  return out;
+}
+
+} // namespace flexjit

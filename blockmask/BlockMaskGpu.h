@@ -1,0 +1,25 @@
+// Internal to blockmask: the GPU side of create_block_mask and create_mask.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "compiler/Signature.h"
+#include "dsl/Mods.h"
+
+namespace flexjit {
+
+// Whether work for `mod` runs on the GPU for `device` (Auto: CUDA available
+// and every buffer the mask reads is device memory).
+bool runs_on_cuda(Device device, const MaskMod& mod, const Bindings& bindings);
+
+// Tile states [B, H, nq, nkv] (0 empty, 1 partial, 2 full) by the classify
+// template; B and H are the ones the mask depends on (no broadcast here).
+std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
+                                         int q_block, int kv_block, const Bindings& bindings);
+
+// Dense [B, H, q_len, kv_len] bytes by the create_mask template.
+std::vector<uint8_t> create_mask_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
+                                      const Bindings& bindings);
+
+} // namespace flexjit

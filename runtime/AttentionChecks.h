@@ -1,0 +1,23 @@
+// Internal to the runtime: flex_attention's argument checks, all before any
+// CUDA call, and the problem they describe.
+#pragma once
+
+#include "codegen/Codegen.h"
+#include "runtime/FlexAttention.h"
+
+namespace flexjit {
+
+struct AttentionProblem {
+  DType dtype = DType::F16;
+  int B = 0, Hq = 0, Hkv = 0, q_len = 0, kv_len = 0, head_dim = 0;
+  float scale = 1.0f;
+  MaskMod mask;           // the block mask's mask_mod, or noop
+  ModSignature signature; // of the optimized mask and score mod
+  ResolvedArgs args;      // every buffer device memory
+};
+
+// Throws Error naming the first bad value.
+AttentionProblem check_attention(const TensorView& q, const TensorView& k, const TensorView& v,
+                                 const TensorView& out, const FlexAttentionOptions& options);
+
+} // namespace flexjit

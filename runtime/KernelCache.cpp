@@ -1,0 +1,254 @@
+// The kernel cache. Memory: loaded modules by (context, mods' node identity,
+// variant), then by (context, key). Disk: the cubin the driver's linker made
+// from the PTX, keyed by the kernel key text plus the device's compute
+// capability and the driver version (the cubin is the driver's ptxas output).
+// A disk entry that does not verify (DiskCache) or that cuModuleLoadData
+// rejects is a miss: the kernel is compiled again and the entry overwritten.
+#include "runtime/KernelCache.h"
+
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <tuple>
+
+#include "codegen/KernelKey.h"
+#include "codegen/templates/attention_abi.h"
+#include "compiler/Passes.h"
+#include "dsl/Error.h"
+#include "runtime/Context.h"
+#include "runtime/CudaDriver.h"
+#include "runtime/DiskCache.h"
+#include "runtime/Runtime.h"
+
+namespace flexjit {
+namespace cuda {
+namespace {
+
+constexpr size_t kLogBytes = 16384;
+
+struct Slot {
+  std::shared_ptr<const LoadedKernel> value;
+  std::exception_ptr error;
+  bool ready = false;
+};
+
+// (context, mask node, score node, template, arch, dtype, head dim): the
+// hash-consed nodes make structurally equal mods pointer-equal, so a repeated
+// call skips optimizing and printing the mods. The Exprs are kept alive so
+// their addresses are never reused.
+using FastKey = std::tuple<CUcontext, const void*, const void*, int, int, int, int>;
+struct FastEntry {
+  Expr mask, score;
+  std::shared_ptr<const LoadedKernel> kernel;
+};
+
+struct Cache {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::map<std::pair<CUcontext, std::string>, std::shared_ptr<Slot>> slots;
+  std::map<FastKey, FastEntry> fast;
+  KernelCacheStats stats;
+  std::vector<std::string> warnings;
+  DiskCache disk = DiskCache::from_environment();
+};
+
+Cache& cache() {
+  static Cache* c = new Cache; // never destroyed: modules outlive static destruction order
+  return *c;
+}
+
+std::string trim_log(const char* log) {
+  std::string s(log);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\0'))
+    s.pop_back();
+  return s;
+}
+
+// PTX -> cubin with the driver's linker; the JIT error log goes into the Error.
+std::string link_cubin(const std::string& ptx, const std::string& entry, std::string* info_log) {
+  const Driver& d = driver();
+  std::vector<char> info(kLogBytes, 0), error(kLogBytes, 0);
+  CUjit_option options[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                            CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                            CU_JIT_LOG_VERBOSE};
+  void* values[] = {info.data(), reinterpret_cast<void*>(kLogBytes), error.data(),
+                    reinterpret_cast<void*>(kLogBytes), reinterpret_cast<void*>(1)};
+  CUlinkState state = nullptr;
+  check(d.cuLinkCreate(5, options, values, &state), "cuLinkCreate");
+  struct Destroy {
+    const Driver& d;
+    CUlinkState s;
+    ~Destroy() { d.cuLinkDestroy(s); }
+  } destroy{d, state};
+  CUresult r = d.cuLinkAddData(state, CU_JIT_INPUT_PTX, const_cast<char*>(ptx.c_str()),
+                               ptx.size() + 1, entry.c_str(), 0, nullptr, nullptr);
+  void* cubin = nullptr;
+  size_t cubin_bytes = 0;
+  if (r == CUDA_SUCCESS)
+    r = d.cuLinkComplete(state, &cubin, &cubin_bytes);
+  if (r != CUDA_SUCCESS) {
+    const char* name = "?";
+    d.cuGetErrorName(r, &name);
+    fail("the CUDA driver could not assemble kernel '{}' ({}); JIT error log:\n{}", entry, name,
+         trim_log(error.data()));
+  }
+  *info_log = trim_log(info.data());
+  return std::string(static_cast<const char*>(cubin), cubin_bytes);
+}
+
+// Loads a cubin; false (and nothing loaded) when the driver rejects it.
+bool load_module(const std::string& cubin, CUmodule* module) {
+  return driver().cuModuleLoadData(module, cubin.data()) == CUDA_SUCCESS;
+}
+
+void finish(LoadedKernel& k, const std::string& info_log) {
+  const Driver& d = driver();
+  check(d.cuModuleGetFunction(&k.function, k.module, k.entry.c_str()), "cuModuleGetFunction");
+  check(d.cuFuncGetAttribute(&k.registers, CU_FUNC_ATTRIBUTE_NUM_REGS, k.function),
+        "cuFuncGetAttribute(NUM_REGS)");
+  check(d.cuFuncGetAttribute(&k.local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, k.function),
+        "cuFuncGetAttribute(LOCAL_SIZE_BYTES)");
+  // The linker's verbose log names spills; a cubin from disk has only the attribute.
+  static const std::regex spills(R"(([1-9]\d*) bytes spill stores)");
+  std::smatch m;
+  if (std::regex_search(info_log, m, spills))
+    k.warnings.push_back(fmt::format("kernel {} ({}) spills registers: {} bytes spill stores",
+                                     k.entry, k.key.substr(0, 12), m[1].str()));
+  else if (k.local_bytes > 0)
+    k.warnings.push_back(fmt::format("kernel {} ({}) uses {} bytes of local memory per thread "
+                                     "(register spills)",
+                                     k.entry, k.key.substr(0, 12), k.local_bytes));
+}
+
+std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSignature& sig,
+                                          const std::string& key, bool* from_disk) {
+  Cache& c = cache();
+  auto k = std::make_shared<LoadedKernel>();
+  k->key = key;
+  k->entry = kernel_entry(spec);
+  k->signature = sig;
+  std::string info_log;
+  *from_disk = false;
+  if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))
+    *from_disk = true;
+  if (!*from_disk) {
+    const CompiledKernel compiled = compile_to_ptx(spec);
+    const std::string cubin = link_cubin(compiled.ptx, compiled.entry, &info_log);
+    if (!load_module(cubin, &k->module))
+      check(driver().cuModuleLoadData(&k->module, cubin.data()), "cuModuleLoadData");
+    c.disk.store(key, cubin);
+  }
+  finish(*k, info_log);
+  if (spec.kind == TemplateKind::AttentionForward)
+    check(driver().cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      flexjit_fwd_smem_bytes(spec.head_dim)),
+          "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  return k;
+}
+
+} // namespace
+
+std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
+  const CUcontext ctx = ensure_context();
+  const DeviceInfo& device = current_device();
+  spec.arch = device.arch;
+  Cache& c = cache();
+  const FastKey fast_key{ctx,
+                         spec.mask.body().get(),
+                         spec.score.body().get(),
+                         static_cast<int>(spec.kind),
+                         static_cast<int>(spec.arch),
+                         spec.kind == TemplateKind::AttentionForward ? static_cast<int>(spec.dtype)
+                                                                     : 0,
+                         spec.kind == TemplateKind::AttentionForward ? spec.head_dim : 0};
+  {
+    std::lock_guard lock(c.mutex);
+    if (auto it = c.fast.find(fast_key); it != c.fast.end()) {
+      ++c.stats.memory_hits;
+      return it->second.kernel;
+    }
+  }
+
+  type_check(spec.mask);
+  type_check(spec.score);
+  const Expr mask = optimize(spec.mask.body());
+  const Expr score = optimize(spec.score.body());
+  const ModSignature sig = ModSignature::of({mask, score});
+  const std::string key = hash_text(fmt::format("{}device sm_{}{}\ndriver {}\n",
+                                                kernel_key_text(spec, mask, score, sig),
+                                                device.major, device.minor, device.driver_version))
+                              .hex();
+
+  std::shared_ptr<Slot> slot;
+  {
+    std::unique_lock lock(c.mutex);
+    auto [it, inserted] = c.slots.try_emplace({ctx, key});
+    if (!inserted) {
+      slot = it->second;
+      c.ready.wait(lock, [&] { return slot->ready; });
+      if (slot->error)
+        std::rethrow_exception(slot->error);
+      ++c.stats.memory_hits;
+      c.fast[fast_key] = {spec.mask.body(), spec.score.body(), slot->value};
+      return slot->value;
+    }
+    it->second = slot = std::make_shared<Slot>();
+  }
+  std::shared_ptr<const LoadedKernel> value;
+  std::exception_ptr error;
+  bool from_disk = false;
+  try {
+    value = build(spec, sig, key, &from_disk);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  {
+    std::lock_guard lock(c.mutex);
+    slot->value = value;
+    slot->error = error;
+    slot->ready = true;
+    if (error) {
+      c.slots.erase({ctx, key}); // waiters hold the slot and see the error
+    } else {
+      ++(from_disk ? c.stats.disk_hits : c.stats.compiles);
+      c.fast[fast_key] = {spec.mask.body(), spec.score.body(), value};
+      for (const std::string& w : value->warnings) {
+        c.warnings.push_back(w);
+        std::fprintf(stderr, "flexjit warning: %s\n", w.c_str());
+      }
+    }
+  }
+  c.ready.notify_all();
+  if (error)
+    std::rethrow_exception(error);
+  return value;
+}
+
+} // namespace cuda
+
+KernelCacheStats kernel_cache_stats() {
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  return c.stats;
+}
+
+void clear_kernel_memory_cache() {
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  c.fast.clear();
+  std::erase_if(c.slots, [](const auto& kv) { return kv.second->ready; });
+}
+
+std::string kernel_cache_directory() {
+  return cuda::cache().disk.directory();
+}
+
+std::vector<std::string> kernel_warnings() {
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  return c.warnings;
+}
+
+} // namespace flexjit

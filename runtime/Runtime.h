@@ -1,0 +1,83 @@
+// The GPU runtime's public face, without cuda.h: device discovery, streams and
+// device buffers as opaque handles, and the kernel cache's counters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "dsl/Types.h"
+
+namespace flexjit {
+
+// True when libcuda loads, a device exists and cuInit succeeds. Never throws.
+bool cuda_available();
+// Why cuda_available() is false (empty when it is true).
+std::string cuda_unavailable_reason();
+
+// A CUstream as an opaque pointer; the default (null) is the legacy default
+// stream. flexjit never creates or destroys the caller's stream.
+struct Stream {
+  void* handle = nullptr;
+  // Waits for everything queued on the stream.
+  void synchronize() const;
+};
+
+// Average milliseconds per run of `work` (which queues GPU work on `stream`),
+// over `reps` runs, measured with CUDA events recorded on the stream.
+double time_on_stream(const Stream& stream, const std::function<void()>& work, int reps = 10);
+
+// An owning cuMemAlloc allocation in the current context (device 0's primary
+// context unless the caller made one current). Move-only.
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+  // Synchronous copies of `bytes` bytes (Error if more than bytes()).
+  void upload(const void* host, size_t bytes, size_t offset = 0);
+  void download(void* host, size_t bytes, size_t offset = 0) const;
+  // Sets every byte to `value`.
+  void fill(uint8_t value);
+  // A contiguous Device::Cuda view of the buffer (Error if it does not fit).
+  TensorView view(DType dtype, std::initializer_list<int64_t> sizes) const;
+  // A view with explicit strides in elements (Error if its extent does not fit).
+  TensorView view(DType dtype, std::initializer_list<int64_t> sizes,
+                  std::initializer_list<int64_t> strides) const;
+
+private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// The JIT kernel cache's counters, process-wide: a kernel compiled from the
+// mods (DSL -> PTX -> cubin), loaded from a cubin on disk, or found loaded in
+// memory.
+struct KernelCacheStats {
+  uint64_t compiles = 0;
+  uint64_t disk_hits = 0;
+  uint64_t memory_hits = 0;
+};
+KernelCacheStats kernel_cache_stats();
+// Forgets the loaded kernels (modules stay loaded until exit), so the next
+// request goes to disk: for tests and benchmarks.
+void clear_kernel_memory_cache();
+// Where the kernel cache's disk part lives ("" when disabled), from
+// FLEXJIT_CACHE_DIR, XDG_CACHE_HOME or ~/.cache/flexjit; FLEXJIT_CACHE=0 disables.
+std::string kernel_cache_directory();
+// Every warning a loaded kernel carried (e.g. register spills), in load order;
+// each is also printed to stderr once, as "flexjit warning: ...".
+std::vector<std::string> kernel_warnings();
+
+} // namespace flexjit

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# On a GPU machine, over a tree that carries the stripped install in dist/
+# (cmake --install build --prefix dist --strip): the [gpu] tests, flexjit's
+# forward bench and PyTorch's FlexAttention (bench/torch_flex_anchor.py,
+# forward only) in one run on the same GPU. Results go to $OUT (default ./gpu_out).
+set -u
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${OUT:-$repo/gpu_out}"
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$repo/dist/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export FLEXJIT_CACHE_DIR="$(mktemp -d)"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader
+echo "== [gpu] tests"
+"$repo/dist/bin/flexjit_tests" "[gpu]" > "$out/gpu_tests.log" 2>&1
+echo "gpu tests rc=$?"; tail -n 3 "$out/gpu_tests.log"
+echo "== flexjit forward bench"
+"$repo/dist/bin/flexjit_attention_bench" --json "$out/flexjit_bench.jsonl" 2>&1 | tee "$out/flexjit_bench.txt"
+echo "== torch flex_attention (forward only)"
+(cd "$out" && OUT="$out" PYTHONUNBUFFERED=1 python3 "$repo/bench/torch_flex_anchor.py" --fwd-only \
+  > "$out/torch.log" 2>&1); echo "torch rc=$?"
+python3 - "$out" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+fj = [json.loads(l) for l in open(os.path.join(out, "flexjit_bench.jsonl"))]
+th = [json.loads(l) for l in open(os.path.join(out, "anchor.jsonl")) if l.strip()]
+tk = {(r["case"], r["D"]): r for r in th if "flex_fw_ms" in r}
+print(f"{'case':16} {'D':>3} {'flexjit ms':>10} {'TF/s':>6} {'torch ms':>9} {'TF/s':>6} {'ratio':>6} {'fj cold ms':>10} {'torch first s':>13}")
+for r in fj:
+    t = tk.get((r["case"], r["D"]))
+    tm = t["flex_fw_ms"] if t else float("nan")
+    print(f"{r['case']:16} {r['D']:3} {r['fwd_ms']:10.3f} {r['fwd_tflops']:6.0f} {tm:9.3f} "
+          f"{(t or {}).get('flex_fw_tflops', float('nan')):6.0f} {tm / r['fwd_ms']:6.2f} "
+          f"{r['cold_first_call_ms']:10.0f} {(t or {}).get('flex_first_call_s', float('nan')):13.2f}")
+for r in th:
+    if r.get("case") == "sdpa":
+        print("sdpa", r)
+PY

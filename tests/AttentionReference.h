@@ -1,0 +1,33 @@
+// A float64 CPU reference of flex_attention, with the mods run by the
+// interpreter: out = softmax(score_mod(q . k * scale), masked) v, and lse.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <flexjit/flexjit.h>
+
+namespace flexjit::testing {
+
+// Logical [B, H, S, D] float copies of the (already rounded) inputs, contiguous.
+struct AttentionInputs {
+  int B = 1, Hq = 1, Hkv = 1, q_len = 0, kv_len = 0, D = 64;
+  std::vector<float> q, k, v;
+};
+
+struct AttentionRows {
+  std::vector<int64_t> rows; // (b * Hq + h) * q_len + q for each row computed
+  std::vector<double> out;   // [rows.size(), D]
+  std::vector<double> lse;   // [rows.size()]; -inf for a fully masked row
+};
+
+// The reference at `rows` (empty: every row). Buffers in `bindings` (or the
+// mods' captured data) must be host memory.
+AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask,
+                                  const ScoreMod& score, double scale, const Bindings& bindings,
+                                  std::vector<int64_t> rows = {});
+
+// ‖got − ref‖ / ‖ref‖ over the rows (a zero reference counts absolute error).
+double relative_error(const std::vector<double>& got, const std::vector<double>& ref);
+
+} // namespace flexjit::testing

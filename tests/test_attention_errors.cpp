@@ -1,0 +1,168 @@
+// flex_attention's argument checks run before any CUDA call, so they are
+// tested here without a GPU: views with Device::Cuda and fake, aligned pointers.
+#include <catch2/catch.hpp>
+
+#include <flexjit/flexjit.h>
+
+#include "examples/seed_mods.h"
+
+using namespace flexjit;
+using Catch::Contains;
+
+namespace {
+
+const void* fake(uintptr_t address) {
+  return reinterpret_cast<const void*>(address);
+}
+
+TensorView tensor(uintptr_t address, int B, int H, int S, int D, DType dtype = DType::F16) {
+  return TensorView::contiguous(fake(address), dtype, {B, H, S, D}, Device::Cuda);
+}
+
+struct Problem {
+  TensorView q = tensor(0x100000, 2, 4, 256, 64);
+  TensorView k = tensor(0x200000, 2, 2, 320, 64);
+  TensorView v = tensor(0x300000, 2, 2, 320, 64);
+  TensorView out = tensor(0x400000, 2, 4, 256, 64);
+};
+
+void expect_error(const Problem& p, const FlexAttentionOptions& o, const std::string& a,
+                  const std::string& b = "") {
+  REQUIRE_THROWS_WITH(flex_attention(p.q, p.k, p.v, p.out, o), Contains(a) && Contains(b));
+}
+
+} // namespace
+
+TEST_CASE("flex_attention: dtypes and head dims", "[errors][attention]") {
+  Problem p;
+  p.k.dtype = DType::BF16;
+  expect_error(p, {}, "mismatched dtypes", "bf16");
+  p = Problem();
+  p.q.dtype = p.k.dtype = p.v.dtype = p.out.dtype = DType::F32;
+  expect_error(p, {}, "f32", "f16 or bf16");
+  p = Problem();
+  p.v.sizes[3] = 128;
+  expect_error(p, {}, "head dim mismatch", "128");
+  p = Problem();
+  for (TensorView* t : {&p.q, &p.k, &p.v, &p.out})
+    *t = tensor(reinterpret_cast<uintptr_t>(t->data), static_cast<int>(t->sizes[0]),
+                static_cast<int>(t->sizes[1]), static_cast<int>(t->sizes[2]), 96);
+  expect_error(p, {}, "head dim 96", "64 and 128");
+}
+
+TEST_CASE("flex_attention: shapes", "[errors][attention]") {
+  Problem p;
+  p.k.sizes[0] = 3;
+  expect_error(p, {}, "batch size mismatch", "3");
+  p = Problem();
+  p.q.sizes[1] = p.out.sizes[1] = 3;
+  expect_error(p, {}, "Hq = 3", "Hkv = 2");
+  p = Problem();
+  p.v.sizes[2] = 300;
+  expect_error(p, {}, "kv length mismatch", "300");
+  p = Problem();
+  p.out.sizes[2] = 255;
+  expect_error(p, {}, "out shape", "255");
+  p = Problem();
+  p.q.rank = 3;
+  expect_error(p, {}, "q must be a 4-D");
+}
+
+TEST_CASE("flex_attention: pointers, memory, strides and alignment", "[errors][attention]") {
+  Problem p;
+  p.k.data = nullptr;
+  expect_error(p, {}, "k is a null pointer");
+  p = Problem();
+  p.v.device = Device::Host;
+  expect_error(p, {}, "v is host memory");
+  p = Problem();
+  p.out.data = fake(0x400008);
+  expect_error(p, {}, "out pointer", "16-byte aligned");
+  p = Problem();
+  p.q.strides[3] = 2;
+  expect_error(p, {}, "q has head-dim stride 2");
+  p = Problem();
+  p.k.strides[2] = 68; // not a multiple of 8
+  expect_error(p, {}, "k stride 68", "multiple of 8");
+  // BSHD through strides is fine as far as the checks go (no copies).
+  p = Problem();
+  p.q.strides = {256 * 4 * 64, 64, 4 * 64, 1};
+  FlexAttentionOptions o;
+  TensorView lse = TensorView::contiguous(fake(0x500000), DType::F16, {2, 4, 256}, Device::Cuda);
+  o.lse = &lse;
+  expect_error(p, o, "lse has dtype f16", "f32");
+  lse = TensorView::contiguous(fake(0x500000), DType::F32, {2, 4, 255}, Device::Cuda);
+  expect_error(p, o, "lse must be [B, Hq, q_len] = [2, 4, 256]");
+  lse = TensorView::contiguous(fake(0x500000), DType::F32, {2, 4, 256}, Device::Host);
+  expect_error(p, o, "lse is host memory");
+}
+
+TEST_CASE("flex_attention: block masks built for something else", "[errors][attention]") {
+  Problem p;
+  FlexAttentionOptions o;
+  BlockMask other_len = create_block_mask(seeds::causal(), 1, 1, 256, 256);
+  o.block_mask = &other_len;
+  expect_error(p, o, "q_len 256 and kv_len 256", "kv_len 320");
+  BlockMaskOptions small;
+  small.q_block = 64;
+  BlockMask small_q = create_block_mask(seeds::causal(), 1, 1, 256, 320, small);
+  o.block_mask = &small_q;
+  expect_error(p, o, "q_block 64", "multiple of 128");
+  BlockMaskOptions small_kv;
+  small_kv.kv_block = 32;
+  BlockMask small_k = create_block_mask(seeds::causal(), 1, 1, 256, 320, small_kv);
+  o.block_mask = &small_k;
+  expect_error(p, o, "kv_block 32");
+  BlockMask bad_b = create_block_mask(seeds::causal(), 3, 1, 256, 320);
+  o.block_mask = &bad_b;
+  expect_error(p, o, "block mask B 3", "batch size 2");
+  BlockMask bad_h = create_block_mask(seeds::causal(), 1, 2, 256, 320);
+  o.block_mask = &bad_h;
+  expect_error(p, o, "block mask H 2", "4");
+}
+
+TEST_CASE("flex_attention: the mods' buffers", "[errors][attention]") {
+  Problem p;
+  // A captured host buffer: the GPU needs device memory.
+  const std::vector<float> slopes = seeds::alibi_slopes(4);
+  FlexAttentionOptions o;
+  o.score_mod = seeds::alibi_buffer(slopes);
+  expect_error(p, o, "alibi_slopes", "host memory");
+  // Bound to device memory but too short for the heads that index it.
+  o.bindings.buffers["alibi_slopes"] =
+      TensorView::contiguous(fake(0x600000), DType::F32, {3}, Device::Cuda);
+  expect_error(p, o, "alibi_slopes", "indexed by h");
+  // A document id buffer indexed by q_idx and kv_idx needs max(q_len, kv_len) ids.
+  const std::vector<int32_t> ids(512, 0);
+  BlockMask bm = create_block_mask(seeds::document(ids), 1, 1, 256, 320);
+  FlexAttentionOptions od;
+  od.block_mask = &bm;
+  od.bindings.buffers["document_id"] =
+      TensorView::contiguous(fake(0x700000), DType::I32, {300}, Device::Cuda);
+  expect_error(p, od, "document_id", "kv_len is 320");
+  od.bindings.buffers["document_id"] =
+      TensorView::contiguous(fake(0x700000), DType::I32, {200}, Device::Cuda);
+  expect_error(p, od, "document_id", "q_len is 256");
+  od.bindings.buffers["document_id"] =
+      TensorView::contiguous(nullptr, DType::I32, {400}, Device::Cuda);
+  expect_error(p, od, "document_id", "null");
+}
+
+TEST_CASE("flex_attention: a valid call without a GPU fails only at the CUDA step",
+          "[errors][attention]") {
+  if (cuda_available()) {
+    SUCCEED("skipped: a CUDA device is present");
+    return;
+  }
+  Problem p;
+  REQUIRE_THROWS_WITH(flex_attention(p.q, p.k, p.v, p.out, {}), Contains("CUDA is not available"));
+  BlockMaskOptions on_gpu;
+  on_gpu.device = Device::Cuda;
+  REQUIRE_THROWS_WITH(create_block_mask(seeds::causal(), 1, 1, 256, 256, on_gpu),
+                      Contains("CUDA is not available"));
+  // Auto falls back to the CPU builder.
+  BlockMaskOptions automatic;
+  automatic.device = Device::Auto;
+  const BlockMask bm = create_block_mask(seeds::causal(), 1, 1, 256, 256, automatic);
+  REQUIRE(bm.states() == create_block_mask(seeds::causal(), 1, 1, 256, 256).states());
+}
