@@ -58,12 +58,15 @@ std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q
          static_cast<int64_t>(B) * H, nq, kMaxGridY);
   if (static_cast<int64_t>(q_block) * kv_block > INT32_MAX)
     fail("create_block_mask on the GPU: a {} x {} tile is too large", q_block, kv_block);
-  // The buffers are checked before anything touches the GPU.
-  resolve_device_args(ModSignature::of({optimize(mod.body())}), bindings, "create_block_mask");
+  // mask_args checks the buffers (device memory, dtypes) before the launch.
   const auto kernel = cuda::get_kernel({TemplateKind::BlockClassify, Arch::SM90a, mod, ScoreMod()});
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_block_mask");
   const size_t count = static_cast<size_t>(B) * H * nq * nkv;
-  DeviceBuffer states(count);
+  // One grow-only states buffer per thread: cuMemAlloc/cuMemFree per call cost
+  // more than the classification itself (cuMemFree synchronizes the device).
+  thread_local DeviceBuffer states;
+  if (states.bytes() < count)
+    states = DeviceBuffer(std::max<size_t>(count, 1 << 16));
   void* states_ptr = states.data();
   void* params[] = {&args, &B, &H, &q_len, &kv_len, &q_block, &kv_block, &nq, &nkv, &states_ptr};
   launch(*kernel, static_cast<unsigned>(nkv), static_cast<unsigned>(nq),
@@ -75,7 +78,6 @@ std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q
 
 std::vector<uint8_t> create_mask_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
                                       const Bindings& bindings) {
-  resolve_device_args(ModSignature::of({optimize(mod.body())}), bindings, "create_mask");
   const auto kernel = cuda::get_kernel({TemplateKind::CreateMask, Arch::SM90a, mod, ScoreMod()});
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_mask");
   const size_t count = static_cast<size_t>(B) * H * q_len * kv_len;

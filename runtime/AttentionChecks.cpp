@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "codegen/templates/attention_abi.h"
 #include "compiler/Passes.h"
@@ -88,42 +91,78 @@ void check_block_mask(const BlockMask& bm, const AttentionProblem& p) {
          bm.B, bm.H, bm.num_q_blocks, bm.num_kv_blocks);
 }
 
-// A buffer dimension indexed by exactly b, h, q_idx or kv_idx is read at every
-// value of that variable, so it must be at least as long. (Other index
-// expressions are not checked: a load outside a buffer reads 0.)
-void check_buffer_extents(const std::vector<Expr>& roots, const AttentionProblem& p) {
+// What flex_attention needs to know of a pair of mods, computed once per pair
+// (the mods' nodes are interned, so their addresses identify them while held):
+// the type check, the signature of the optimized bodies, and the buffer
+// dimensions indexed by exactly b, h, q_idx or kv_idx. Such a dimension is read
+// at every value of that variable, so it must be at least as long (other index
+// expressions are not checked: a load outside a buffer reads 0).
+struct ModAnalysis {
+  Expr mask_body, score_body; // keep the key's nodes alive
+  ModSignature signature;
+  struct Extent {
+    int slot, dim;
+    Var var;
+    std::string buffer;
+  };
+  std::vector<Extent> extents;
+};
+
+ModAnalysis analyze(const MaskMod& mask, const ScoreMod& score) {
+  type_check(mask);
+  type_check(score);
+  const std::vector<Expr> roots = {optimize(mask.body()), optimize(score.body())};
+  ModAnalysis a{mask.body(), score.body(), ModSignature::of(roots), {}};
   for (const Expr& e : topo_order(roots)) {
     if (e.kind() != NodeKind::Load)
       continue;
-    const TensorView& view = p.args.buffers[p.signature.buffer_slot(*e->buffer)];
-    for (size_t d = 0; d < e->operands.size(); ++d) {
-      const Expr& index = e->operands[d];
-      if (index.kind() != NodeKind::Var)
-        continue;
-      const Var var = static_cast<Var>(index->ival);
-      int64_t needed = 0;
-      const char* what = "";
-      switch (var) {
-      case Var::B:
-        needed = p.B, what = "the batch size B";
-        break;
-      case Var::H:
-        needed = p.Hq, what = "the number of query heads Hq";
-        break;
-      case Var::Q:
-        needed = p.q_len, what = "q_len";
-        break;
-      case Var::KV:
-        needed = p.kv_len, what = "kv_len";
-        break;
-      case Var::Score:
-        continue;
-      }
-      if (view.sizes[d] < needed)
-        fail("flex_attention: buffer '{}' is indexed by {} in dimension {} but has {} elements "
-             "there; {} is {}",
-             e->buffer->name, var_name(var), d, view.sizes[d], what, needed);
+    for (size_t d = 0; d < e->operands.size(); ++d)
+      if (const Expr& index = e->operands[d]; index.kind() == NodeKind::Var)
+        a.extents.push_back({a.signature.buffer_slot(*e->buffer), static_cast<int>(d),
+                             static_cast<Var>(index->ival), e->buffer->name});
+  }
+  return a;
+}
+
+const ModAnalysis& analysis_of(const MaskMod& mask, const ScoreMod& score) {
+  static std::mutex mutex;
+  static std::map<std::pair<const Node*, const Node*>, std::unique_ptr<const ModAnalysis>> memo;
+  const std::pair key{mask.body().get(), score.body().get()};
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = memo.find(key); it != memo.end())
+      return *it->second;
+  }
+  auto fresh = std::make_unique<const ModAnalysis>(analyze(mask, score)); // may throw
+  std::lock_guard lock(mutex);
+  return *memo.try_emplace(key, std::move(fresh)).first->second;
+}
+
+void check_buffer_extents(const ModAnalysis& a, const AttentionProblem& p) {
+  for (const ModAnalysis::Extent& x : a.extents) {
+    const TensorView& view = p.args.buffers[x.slot];
+    int64_t needed = 0;
+    const char* what = "";
+    switch (x.var) {
+    case Var::B:
+      needed = p.B, what = "the batch size B";
+      break;
+    case Var::H:
+      needed = p.Hq, what = "the number of query heads Hq";
+      break;
+    case Var::Q:
+      needed = p.q_len, what = "q_len";
+      break;
+    case Var::KV:
+      needed = p.kv_len, what = "kv_len";
+      break;
+    case Var::Score:
+      continue;
     }
+    if (view.sizes[x.dim] < needed)
+      fail("flex_attention: buffer '{}' is indexed by {} in dimension {} but has {} elements "
+           "there; {} is {}",
+           x.buffer, var_name(x.var), x.dim, view.sizes[x.dim], what, needed);
   }
 }
 
@@ -177,12 +216,10 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
     check_block_mask(*o.block_mask, p);
     p.mask = o.block_mask->mask_mod;
   }
-  type_check(p.mask);
-  type_check(o.score_mod);
-  const std::vector<Expr> roots = {optimize(p.mask.body()), optimize(o.score_mod.body())};
-  p.signature = ModSignature::of(roots);
-  p.args = resolve_device_args(p.signature, o.bindings, "flex_attention");
-  check_buffer_extents(roots, p);
+  const ModAnalysis& analysis = analysis_of(p.mask, o.score_mod);
+  p.signature = &analysis.signature;
+  p.args = resolve_device_args(analysis.signature, o.bindings, "flex_attention");
+  check_buffer_extents(analysis, p);
   return p;
 }
 

@@ -11,9 +11,11 @@ struct AttentionProblem {
   DType dtype = DType::F16;
   int B = 0, Hq = 0, Hkv = 0, q_len = 0, kv_len = 0, head_dim = 0;
   float scale = 1.0f;
-  MaskMod mask;           // the block mask's mask_mod, or noop
-  ModSignature signature; // of the optimized mask and score mod
-  ResolvedArgs args;      // every buffer device memory
+  MaskMod mask; // the block mask's mask_mod, or noop
+  // Of the optimized mask and score mod; owned by a process-wide memo of the
+  // per-mods analysis (type check, optimize, signature), so it outlives the call.
+  const ModSignature* signature = nullptr;
+  ResolvedArgs args; // every buffer device memory
 };
 
 // Throws Error naming the first bad value.
