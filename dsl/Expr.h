@@ -26,9 +26,10 @@ namespace flexjit {
   X(Param)      /* run-time scalar; decl is a ParamDecl */                                         \
   X(Load)       /* buffer element; decl is a BufferDecl, operands are the indices */               \
   X(Add)                                                                                           \
-  X(Sub) X(Mul) X(Div) /* float division */                                                        \
-      X(FloorDiv)      /* int division rounding toward -inf (torch's //) */                        \
-      X(Mod)           /* int remainder with the divisor's sign (torch's %) */                     \
+  X(Sub)                                                                                           \
+  X(Mul) X(Div)   /* float division */                                                             \
+      X(FloorDiv) /* int division rounding toward -inf (torch's //) */                             \
+      X(Mod)      /* int remainder with the divisor's sign (torch's %) */                          \
       X(Min) X(Max) X(Lt) X(Le) X(Eq) X(Ne) X(And) X(Or) X(Not) /* bool logic */                   \
       X(BitAnd) X(BitOr)                                        /* int bitwise */                  \
       X(Neg) X(Abs) X(Exp) X(Exp2) X(Log) X(Log2) X(Sqrt) X(Rsqrt) X(Tanh) X(TanhApprox) X(Sin)    \
