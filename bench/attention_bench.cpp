@@ -33,6 +33,11 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+// A JSON number, or null for NaN (no block mask for noop).
+std::string json_number(double v, int digits) {
+  return std::isnan(v) ? std::string("null") : fmt::format("{:.{}f}", v, digits);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? NAN : v[v.size() / 2];
@@ -224,9 +229,10 @@ int main(int argc, char** argv) {
                      "{\"case\":\"%s\",\"B\":%d,\"H\":%d,\"S\":%d,\"D\":%d,\"dtype\":\"%s\","
                      "\"density\":%.4f,\"fwd_ms\":%.4f,\"fwd_tflops\":%.1f,\"rel_err\":%.3e,"
                      "\"cold_first_call_ms\":%.1f,\"disk_hit_ms\":%.2f,\"memory_hit_us\":%.1f,"
-                     "\"block_mask_cpu_ms\":%.3f,\"block_mask_gpu_ms\":%.3f}\n",
+                     "\"block_mask_cpu_ms\":%s,\"block_mask_gpu_ms\":%s}\n",
                      c.name.c_str(), sh.B, sh.H, S, sh.D, dt, density, ms, tflops, err, cold, disk,
-                     median(host_us), bm_cpu, bm_gpu);
+                     median(host_us), json_number(bm_cpu, 3).c_str(),
+                     json_number(bm_gpu, 3).c_str());
     }
   }
   if (json)
