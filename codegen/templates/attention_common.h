@@ -1,49 +1,13 @@
-// Device helpers for the attention templates: CUDA keywords, thread indices, barriers,
-// and inline-PTX wrappers for cp.async, ldmatrix, mma.sync, ex2 and dtype conversion.
-// Compiled by clang-19 in CUDA mode without CUDA headers (-nocudainc), so every name here
-// maps to a clang builtin or to inline PTX. Requires sm_80 or later.
+// Device helpers for the attention templates on top of prelude.h (keywords, thread
+// indices, barriers, hooks): inline-PTX wrappers for cp.async, ldmatrix, mma.sync, ex2
+// and dtype conversion. Requires sm_80 or later.
 #pragma once
 
-#include "codegen/templates/flexjit_abi.h"
+#include "codegen/templates/prelude.h"
 
-#ifndef __device__
-#define __device__ __attribute__((device))
-#endif
-#ifndef __global__
-#define __global__ __attribute__((global))
-#endif
-#ifndef __shared__
-#define __shared__ __attribute__((shared))
-#endif
-#ifndef __forceinline__
-#define __forceinline__ __inline__ __attribute__((always_inline))
-#endif
-
-// The hooks, defined by codegen from the user's mods and linked in before optimization.
-extern "C" __device__ bool flexjit_mask_mod(int b, int h, int q, int kv,
-                                            const FlexjitModArgs* args);
-extern "C" __device__ float flexjit_score_mod(float score, int b, int h, int q, int kv,
-                                              const FlexjitModArgs* args);
-
-namespace flexjit_dev {
+namespace flexjit::dev {
 
 using u32 = unsigned int;
-
-__device__ __forceinline__ int thread_idx() {
-  return __nvvm_read_ptx_sreg_tid_x();
-}
-__device__ __forceinline__ int block_idx_x() {
-  return __nvvm_read_ptx_sreg_ctaid_x();
-}
-__device__ __forceinline__ int block_idx_y() {
-  return __nvvm_read_ptx_sreg_ctaid_y();
-}
-__device__ __forceinline__ int block_idx_z() {
-  return __nvvm_read_ptx_sreg_ctaid_z();
-}
-__device__ __forceinline__ void sync_threads() {
-  __syncthreads();
-}
 
 constexpr float kInf = __builtin_huge_valf();
 constexpr float kLog2e = 1.4426950408889634f;
@@ -118,10 +82,6 @@ __device__ __forceinline__ float rcp(float x) {
 __device__ __forceinline__ float fmax(float a, float b) {
   return __nvvm_fmax_f(a, b);
 }
-__device__ __forceinline__ int min_i(int a, int b) {
-  return a < b ? a : b;
-}
-
 // Butterfly reductions over the 4 lanes of a quad (lanes 4g..4g+3 share an mma row).
 __device__ __forceinline__ float quad_max(float x) {
   x = fmax(x, __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 1, 0x1f));
@@ -132,4 +92,4 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 2, 0x1f);
 }
 
-} // namespace flexjit_dev
+} // namespace flexjit::dev

@@ -58,7 +58,7 @@ extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[
 #define FLEXJIT_FWD_V_D128_MINB 2
 #endif
 
-namespace flexjit_dev {
+namespace flexjit::dev {
 
 template <int kD> struct FwdConfig {
   static constexpr int kWarps = FLEXJIT_FWD_V_WARPS;
@@ -294,10 +294,10 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
                                              const FlexjitModArgs* args) {
-    const int tid = thread_idx(), lane = tid & 31, warp = tid >> 5;
+    const int tid = thread_x(), lane = tid & 31, warp = tid >> 5;
     // Last q tile first: under causal-like masks it has the most kv tiles.
-    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_idx_x();
-    const int q_start = q_tile * kM, h = block_idx_y(), b = block_idx_z();
+    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_x();
+    const int q_start = q_tile * kM, h = block_y(), b = block_z();
     const int h_kv = h / (p.Hq / p.Hkv);
 
     const Elem* qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h +
@@ -482,7 +482,7 @@ template <bool kBf16, int kD> struct AttentionFwd {
   }
 };
 
-} // namespace flexjit_dev
+} // namespace flexjit::dev
 
 // CTAs per SM the register allocation must allow (both: two, so at most 255 registers).
 #define FLEXJIT_FWD_MIN_BLOCKS(d) ((d) == 64 ? FLEXJIT_FWD_V_D64_MINB : FLEXJIT_FWD_V_D128_MINB)
@@ -490,7 +490,7 @@ template <bool kBf16, int kD> struct AttentionFwd {
   extern "C" __global__ void                                                                       \
       __attribute__((launch_bounds(32 * FLEXJIT_FWD_V_WARPS, FLEXJIT_FWD_MIN_BLOCKS(d))))          \
       name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
-    flexjit_dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                    \
+    flexjit::dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                   \
   }
 
 FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d64, false, 64)
