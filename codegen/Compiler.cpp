@@ -11,7 +11,6 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -21,6 +20,7 @@
 #include "codegen/Embedded.h"
 #include "codegen/KernelKey.h"
 #include "codegen/Lower.h"
+#include "codegen/Pipeline.h"
 #include "codegen/Templates.h"
 #include "compiler/Passes.h"
 #include "dsl/Error.h"
@@ -115,21 +115,6 @@ void set_subtarget(llvm::Module& m, const llvm::TargetMachine& tm) {
   }
 }
 
-void optimize_module(llvm::Module& m, llvm::TargetMachine& tm) {
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  // The constructor registers the target's callbacks (NVVMReflect at pipeline start).
-  llvm::PassBuilder pb(&tm);
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
-}
-
 std::string emit_ptx(llvm::Module& m, llvm::TargetMachine& tm) {
   llvm::SmallString<0> ptx;
   llvm::raw_svector_ostream os(ptx);
@@ -189,7 +174,7 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   out.times.link_ms = ms_since(phase);
 
   phase = Clock::now();
-  optimize_module(*m, *tm);
+  run_default_pipeline(*m, tm.get(), llvm::OptimizationLevel::O3);
   out.times.optimize_ms = ms_since(phase);
 
   phase = Clock::now();

@@ -10,12 +10,12 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/Verifier.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "codegen/Codegen.h"
 #include "codegen/Lower.h"
+#include "codegen/Pipeline.h"
 #include "compiler/Passes.h"
 #include "dsl/Error.h"
 
@@ -54,20 +54,6 @@ std::shared_ptr<llvm::orc::LLJIT> shared_jit() {
   return jit;
 }
 
-void optimize_o2(llvm::Module& m) {
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb;
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(m, mam);
-}
-
 } // namespace
 
 struct HostJitMod::Impl {
@@ -100,7 +86,7 @@ struct HostJitMod::Impl {
     std::string errors;
     llvm::raw_string_ostream error_os(errors);
     FLEXJIT_ASSERT(!llvm::verifyModule(*m, &error_os), "invalid host module: {}", errors);
-    optimize_o2(*m);
+    run_default_pipeline(*m, nullptr, llvm::OptimizationLevel::O2);
 
     impl->code = jit.getMainJITDylib().createResourceTracker();
     check(jit.addIRModule(impl->code, llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))),

@@ -40,25 +40,12 @@ TEST_CASE("dsl: a mask_mod returning a float and a score_mod returning a bool do
   STATIC_REQUIRE(!ScoreModBuildable<decltype(bool_score)>);
 }
 
-#include "examples/seed_mods.h"
+#include "tests/SeedCatalog.h"
 
 TEST_CASE("dsl: every seed mod builds", "[dsl]") {
-  std::vector<int32_t> doc = seeds::notebook_document_ids(8192);
-  std::vector<int32_t> offsets = {0, 5, 12}, seq = {0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1};
-  std::vector<int32_t> image = {0, 0, 0, 1, 1, 1, 2, 2, 2}, intervals = {0, 7, 1, 7, 7, 12};
-  std::vector<float> slopes = seeds::alibi_slopes(16);
-  std::vector<MaskMod> masks = {seeds::causal(),
-                                seeds::sliding_window(),
-                                seeds::prefix_lm(),
-                                seeds::document(doc),
-                                seeds::sasa(),
-                                seeds::natten(),
-                                seeds::jagged_causal(offsets, seq),
-                                seeds::vision_cross_attention(image, intervals)};
-  for (const MaskMod& m : masks)
+  const testing::SeedCatalog seeds;
+  for (const MaskMod& m : seeds.masks)
     REQUIRE(m.body().type() == Type::Bool);
-  std::vector<ScoreMod> scores = {seeds::alibi(), seeds::alibi_buffer(slopes), seeds::soft_cap(),
-                                  seeds::checkerboard(), seeds::causal_bias()};
-  for (const ScoreMod& s : scores)
+  for (const ScoreMod& s : seeds.scores)
     REQUIRE(s.body().type() == Type::Float);
 }
