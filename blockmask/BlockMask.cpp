@@ -310,7 +310,7 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
   const size_t grid = static_cast<size_t>(nq) * nkv;
   const std::vector<uint8_t> states =
-      runs_on_cuda(options.device, mod, options.bindings)
+      runs_on_cuda(options.device, body, options.bindings)
           ? classify_tiles_cuda(mod, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
           : classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
   return block_mask_from_states(broadcast(states, Bc, Hc, B, H, grid), B, H, q_len, kv_len, qbs,
@@ -330,7 +330,7 @@ std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, in
   const Dependence dep = analyze_dependence(body);
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
   const size_t plane = static_cast<size_t>(q_len) * kv_len;
-  if (runs_on_cuda(device, mod, bindings))
+  if (runs_on_cuda(device, body, bindings))
     return broadcast(create_mask_cuda(mod, Bc, Hc, q_len, kv_len, bindings), Bc, Hc, B, H, plane);
   const Program program(body, bindings);
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "compiler/Passes.h"
 #include "dsl/Error.h"
 #include "runtime/Context.h"
 #include "runtime/CudaDriver.h"
@@ -33,7 +32,7 @@ void launch(const cuda::LoadedKernel& kernel, unsigned gx, unsigned gy, unsigned
 
 } // namespace
 
-bool runs_on_cuda(Device device, const MaskMod& mod, const Bindings& bindings) {
+bool runs_on_cuda(Device device, const Expr& body, const Bindings& bindings) {
   switch (device) {
   case Device::Host:
     return false;
@@ -44,7 +43,7 @@ bool runs_on_cuda(Device device, const MaskMod& mod, const Bindings& bindings) {
   }
   if (!cuda_available())
     return false;
-  const ModSignature sig = ModSignature::of({optimize(mod.body())});
+  const ModSignature sig = ModSignature::of({body});
   const ResolvedArgs args = resolve(sig, bindings);
   return std::all_of(args.buffers.begin(), args.buffers.end(),
                      [](const TensorView& v) { return v.device == Device::Cuda; });

@@ -9,9 +9,10 @@
 
 namespace flexjit {
 
-// Whether work for `mod` runs on the GPU for `device` (Auto: CUDA available
-// and every buffer the mask reads is device memory).
-bool runs_on_cuda(Device device, const MaskMod& mod, const Bindings& bindings);
+// Whether work for a mask runs on the GPU for `device` (Auto: CUDA available
+// and every buffer the mask reads is device memory); `body` is the optimized
+// mask body the caller already has.
+bool runs_on_cuda(Device device, const Expr& body, const Bindings& bindings);
 
 // Tile states [B, H, nq, nkv] (0 empty, 1 partial, 2 full) by the classify
 // template; B and H are the ones the mask depends on (no broadcast here).
