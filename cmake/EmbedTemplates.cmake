@@ -17,19 +17,36 @@ macro(flexjit_embed symbol path)
   string(APPEND index "FLEXJIT_EMBEDDED(${symbol})\n")
 endmacro()
 
+# A template with variants is compiled once per variant (-DFLEXJIT_ONE_VARIANT
+# -DFLEXJIT_VARIANT_<v>), so the JIT parses and optimizes only the kernel it needs.
+set(FLEXJIT_VARIANTS_attention_fwd f16_d64 f16_d128 bf16_d64 bf16_d128)
+
 foreach(cu ${FLEXJIT_TEMPLATES})
   get_filename_component(name ${cu} NAME_WE)
-  foreach(arch ${FLEXJIT_ARCHS})
-    set(bc ${gen}/${name}.${arch}.bc)
-    add_custom_command(OUTPUT ${bc}
-      COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
-              -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
-              -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
-      DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
-      COMMENT "clang-19: ${name}.cu -> ${name}.${arch}.bc" VERBATIM)
-    list(APPEND bitcode_files ${bc})
-    string(REPLACE "." "_" sym "flexjit_bc_${name}_${arch}")
-    flexjit_embed(${sym} ${bc})
+  set(variants ${FLEXJIT_VARIANTS_${name}})
+  if(NOT variants)
+    set(variants "-")
+  endif()
+  foreach(variant ${variants})
+    foreach(arch ${FLEXJIT_ARCHS})
+      if(variant STREQUAL "-")
+        set(stem ${name})
+        set(defines)
+      else()
+        set(stem ${name}_${variant})
+        set(defines -DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_${variant})
+      endif()
+      set(bc ${gen}/${stem}.${arch}.bc)
+      add_custom_command(OUTPUT ${bc}
+        COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
+                -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
+                ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
+        DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
+        COMMENT "clang-19: ${name}.cu -> ${stem}.${arch}.bc" VERBATIM)
+      list(APPEND bitcode_files ${bc})
+      string(REPLACE "." "_" sym "flexjit_bc_${stem}_${arch}")
+      flexjit_embed(${sym} ${bc})
+    endforeach()
   endforeach()
 endforeach()
 flexjit_embed(flexjit_bc_libdevice ${FLEXJIT_LIBDEVICE})

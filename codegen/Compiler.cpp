@@ -65,7 +65,7 @@ std::unique_ptr<llvm::TargetMachine> make_target_machine(Arch arch) {
   FLEXJIT_ASSERT(target, "NVPTX target missing from this LLVM: {}", error);
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       kTriple, std::string(to_string(arch)), ptx_features(arch), llvm::TargetOptions(),
-      std::nullopt, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      std::nullopt, std::nullopt, llvm::CodeGenOptLevel::Default));
   FLEXJIT_ASSERT(tm, "cannot create the NVPTX target machine for {}", to_string(arch));
   return tm;
 }
@@ -143,8 +143,7 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   out.signature = ModSignature::of({mask, score});
   out.key = hash_text(kernel_key_text(spec, mask, score, out.signature)).hex();
   llvm::LLVMContext ctx;
-  std::unique_ptr<llvm::Module> m =
-      parse_embedded(template_symbol(spec.kind, spec.arch), ctx, /*lazy=*/false);
+  std::unique_ptr<llvm::Module> m = parse_embedded(template_symbol(spec), ctx, /*lazy=*/false);
   for (auto [kind, name, body] : {std::tuple{HookKind::Mask, kMaskHookName, mask},
                                   std::tuple{HookKind::Score, kScoreHookName, score}}) {
     llvm::Function* hook = lower_hook(*m, kind, name, body, out.signature, MathTarget::NVPTX);
@@ -174,7 +173,17 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   out.times.link_ms = ms_since(phase);
 
   phase = Clock::now();
-  run_default_pipeline(*m, tm.get(), llvm::OptimizationLevel::O3);
+  if (info.jit_pipeline) {
+    // The light pipeline has no general inliner: everything the kernel calls (the
+    // hooks, libdevice) is inlined by always-inline.
+    for (llvm::Function& f : *m)
+      if (!f.isDeclaration() && f.getName() != out.entry &&
+          !f.hasFnAttribute(llvm::Attribute::NoInline))
+        f.addFnAttr(llvm::Attribute::AlwaysInline);
+    run_pipeline(*m, tm.get(), info.jit_pipeline);
+  } else {
+    run_default_pipeline(*m, tm.get(), llvm::OptimizationLevel::O3);
+  }
   out.times.optimize_ms = ms_since(phase);
 
   phase = Clock::now();

@@ -22,7 +22,7 @@ namespace {
 std::string template_hash(const KernelSpec& spec) {
   static std::mutex mutex;
   static std::map<std::string, std::string> hashes;
-  const std::string symbol = template_symbol(spec.kind, spec.arch);
+  const std::string symbol = template_symbol(spec);
   std::lock_guard lock(mutex);
   auto [it, inserted] = hashes.try_emplace(symbol);
   if (inserted) {

@@ -159,7 +159,10 @@ private:
   }
 
   // if (every index in [0, size)) value = data[sum(index * stride)]; else value = 0.
-  // A branch, not a select, so the load never executes out of range.
+  // Branch-free: an out-of-range access reads a zero constant instead (the address is
+  // selected, so memory out of range is never touched). Straight-line code keeps the
+  // kernel one basic block per tile step, which is what the JIT's instruction selection
+  // is fastest on.
   Value* lower_load(const Expr& e) {
     const BufferDecl& decl = *e->buffer;
     const uint64_t base = kBufferSize * static_cast<uint64_t>(sig_.buffer_slot(decl));
@@ -175,25 +178,30 @@ private:
       in_range = b_.CreateAnd(in_range, b_.CreateICmpULT(index, size));
       offset = b_.CreateAdd(offset, b_.CreateMul(index, stride));
     }
-    llvm::Function* fn = b_.GetInsertBlock()->getParent();
-    llvm::BasicBlock* from = b_.GetInsertBlock();
-    auto* load_bb = llvm::BasicBlock::Create(ctx_, decl.name + ".load", fn);
-    auto* join_bb = llvm::BasicBlock::Create(ctx_, decl.name + ".join", fn);
-    b_.CreateCondBr(in_range, load_bb, join_bb);
-
-    b_.SetInsertPoint(load_bb);
     Value* data = b_.CreateAlignedLoad(b_.getPtrTy(), args_at(base), llvm::Align(8));
     const int elem_size = dtype_size(decl.dtype);
     Value* addr = b_.CreateGEP(b_.getInt8Ty(), data,
                                b_.CreateMul(offset, b_.getInt64(static_cast<uint64_t>(elem_size))));
-    Value* loaded = load_element(decl.dtype, addr);
-    b_.CreateBr(join_bb);
+    return load_element(decl.dtype, b_.CreateSelect(in_range, addr, zero_element(), decl.name));
+  }
 
-    b_.SetInsertPoint(join_bb);
-    llvm::PHINode* phi = b_.CreatePHI(loaded->getType(), 2, decl.name);
-    phi->addIncoming(llvm::Constant::getNullValue(loaded->getType()), from);
-    phi->addIncoming(loaded, load_bb);
-    return phi;
+  // An 8-byte zero constant every out-of-range load reads (a generic pointer to it; on
+  // NVPTX the constant lives in .global).
+  Value* zero_element() {
+    constexpr const char* kName = "flexjit_zero_element";
+    llvm::GlobalVariable* zero = module_.getGlobalVariable(kName, /*AllowInternal=*/true);
+    if (!zero) {
+      const unsigned space = target_ == MathTarget::NVPTX ? 1 : 0;
+      auto* type = llvm::ArrayType::get(b_.getInt8Ty(), 8);
+      zero = new llvm::GlobalVariable(module_, type, /*isConstant=*/true,
+                                      llvm::GlobalValue::PrivateLinkage,
+                                      llvm::Constant::getNullValue(type), kName, nullptr,
+                                      llvm::GlobalValue::NotThreadLocal, space);
+      zero->setAlignment(llvm::Align(8));
+      zero->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    }
+    return zero->getAddressSpace() == 0 ? static_cast<Value*>(zero)
+                                        : b_.CreateAddrSpaceCast(zero, b_.getPtrTy());
   }
 
   Value* load_element(DType dtype, Value* addr) {

@@ -40,7 +40,10 @@ TemplateInfo template_info(TemplateKind kind) {
   case TemplateKind::CreateMask:
     return {"create_mask", "flexjit_create_mask"};
   case TemplateKind::AttentionForward:
-    return {"attention_fwd", "flexjit_attention_fwd"};
+    return {"attention_fwd", "flexjit_attention_fwd",
+            "function(nvvm-reflect),always-inline,function(sroa,early-cse<memssa>,"
+            "instcombine<no-verify-fixpoint>,loop-mssa(licm),early-cse<memssa>,simplifycfg),"
+            "globaldce"};
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
@@ -66,8 +69,14 @@ std::string kernel_entry(const KernelSpec& spec) {
   return fmt::format("{}_{}_d{}", info.entry, to_string(spec.dtype), spec.head_dim);
 }
 
-std::string template_symbol(TemplateKind kind, Arch arch) {
-  return fmt::format("flexjit_bc_{}_{}", template_info(kind).stem, to_string(arch));
+std::string template_symbol(const KernelSpec& spec) {
+  const TemplateInfo info = template_info(spec.kind);
+  if (spec.kind != TemplateKind::AttentionForward)
+    return fmt::format("flexjit_bc_{}_{}", info.stem, to_string(spec.arch));
+  // One bitcode per kernel (cmake/EmbedTemplates.cmake): its entry minus the prefix.
+  const std::string entry = kernel_entry(spec);
+  return fmt::format("flexjit_bc_{}{}_{}", info.stem,
+                     entry.substr(std::string_view(info.entry).size()), to_string(spec.arch));
 }
 
 } // namespace flexjit

@@ -15,6 +15,7 @@ echo "== [gpu] tests"
 echo "gpu tests rc=$?"; tail -n 3 "$out/gpu_tests.log"
 echo "== flexjit forward bench"
 "$repo/dist/bin/flexjit_attention_bench" --json "$out/flexjit_bench.jsonl" 2>&1 | tee "$out/flexjit_bench.txt"
+if [ "${SKIP_TORCH:-0}" = 1 ]; then echo "torch skipped (SKIP_TORCH=1)"; exit 0; fi
 echo "== torch flex_attention (forward only)"
 (cd "$out" && OUT="$out" PYTHONUNBUFFERED=1 python3 "$repo/bench/torch_flex_anchor.py" --fwd-only \
   > "$out/torch.log" 2>&1); echo "torch rc=$?"

@@ -233,6 +233,10 @@ int attention_spills(const KernelSpec& spec) {
   REQUIRE(kernel.ptx.find(".entry " + kernel.entry) != std::string::npos);
   REQUIRE(kernel.ptx.find("flexjit_mask_mod") == std::string::npos);
   REQUIRE(kernel.ptx.find("flexjit_score_mod") == std::string::npos);
+  // The light JIT pipeline inlines through always-inline only: no call may be left
+  // (a libdevice function as a .func call would cost a call per element).
+  REQUIRE(kernel.ptx.find(".func") == std::string::npos);
+  REQUIRE(kernel.ptx.find("__nvvm_reflect") == std::string::npos);
   const PtxasStats stats = ptxas_stats(kernel, spec.arch);
   if (verbose())
     fmt::print(
@@ -255,7 +259,7 @@ int attention_spills(const KernelSpec& spec) {
 // 255-register ceiling, so heavier mods may spill a few bytes: those are WARNed
 // here and the runtime prints and records a warning when it loads such a
 // kernel (kernel_warnings()); issue 3's notes list them. A spill of more than
-// 512 bytes fails: that is a kernel that should take a smaller-tile variant.
+// 64 bytes fails (measured: 2 of 40 pairs spill 16 bytes).
 TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][attention]") {
   const SeedCatalog seeds;
   const auto pairs = attention_pairs(seeds);
@@ -274,7 +278,7 @@ TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][att
       spec.dtype = i % 2 ? DType::BF16 : DType::F16;
       spec.head_dim = (i / 2) % 2 ? 128 : 64;
       const int bytes = attention_spills(spec);
-      REQUIRE(bytes <= 512);
+      REQUIRE(bytes <= 64);
       spilling += bytes > 0;
       ++compiled;
     }

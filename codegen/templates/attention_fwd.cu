@@ -144,11 +144,12 @@ template <bool kBf16, int kD> struct AttentionFwd {
   };
 
   // One kv tile: S = Q K^T, scale, score_mod, mask, online softmax, O += P V.
-  // kMask: call mask_mod (partial tile). kCheck: the tile reaches past kv_len.
-  template <bool kMask, bool kCheck>
-  static __device__ __forceinline__ void
-  step(State& st, u32 k_lane, u32 v_lane, int kv0, const int (&q_hook)[kMT][2], int lane, int b,
-       int h, const FlexjitAttentionParams& p, const FlexjitModArgs* args) {
+  // mask: call mask_mod (partial tile). check: the tile reaches past kv_len.
+  static __device__ __forceinline__ void step(State& st, u32 k_lane, u32 v_lane, int kv0,
+                                              bool mask, bool check, const int (&q_hook)[kMT][2],
+                                              int lane, int b, int h,
+                                              const FlexjitAttentionParams& p,
+                                              const FlexjitModArgs* args) {
     float s[kMT][kN / 8][4];
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -189,28 +190,42 @@ template <bool kBf16, int kD> struct AttentionFwd {
     // Accumulator element e of n-block j of m-tile mt is (row q_row0 + 16 mt + 8 (e/2),
     // col kv0 + 8j + 2t + e%2). Hooks never see out-of-range indices (they may index
     // captured buffers): rows past q_len come in clamped (run() clamps q_hook; those rows
-    // are never stored) and columns past kv_len, only in kCheck tiles, are clamped and then
-    // masked out.
+    // are never stored) and columns past kv_len (only when `check`) are clamped and then
+    // masked out. `mask` and `check` are uniform over the CTA, so each is one branch per
+    // tile around its loop, and one copy of this body serves every kind of tile (a quarter
+    // of the code the JIT compiles when each kind had its own).
     const int col0 = kv0 + (lane & 3) * 2;
-    const int col_end = p.kv_len - col0; // column c of this thread is valid when c < col_end
+    const int kv_last = p.kv_len - 1;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-      for (int j = 0; j < kN / 8; ++j) {
+      for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int q = q_hook[mt][e >> 1];
-          int kv = col0 + j * 8 + (e & 1);
-          const bool in_range = !kCheck || j * 8 + (e & 1) < col_end;
-          if constexpr (kCheck)
-            kv = in_range ? kv : p.kv_len - 1;
-          float x = flexjit_score_mod(s[mt][j][e] * p.scale, b, h, q, kv, args);
-          bool keep = in_range;
-          if constexpr (kMask)
-            keep = keep && flexjit_mask_mod(b, h, q, kv, args);
-          s[mt][j][e] = keep ? x : -kInf;
-        }
-      }
+        for (int e = 0; e < 4; ++e)
+          s[mt][j][e] = flexjit_score_mod(s[mt][j][e] * p.scale, b, h, q_hook[mt][e >> 1],
+                                          min_i(col0 + j * 8 + (e & 1), kv_last), args);
+    if (mask) {
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int j = 0; j < kN / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if (!flexjit_mask_mod(b, h, q_hook[mt][e >> 1],
+                                  min_i(col0 + j * 8 + (e & 1), kv_last), args))
+              s[mt][j][e] = -kInf;
+    }
+    if (check) {
+      const int col_end = p.kv_len - col0; // column c of this thread is valid when c < col_end
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int j = 0; j < kN / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if (j * 8 + (e & 1) >= col_end)
+              s[mt][j][e] = -kInf;
+    }
 
     // Online softmax; a row with nothing attended so far keeps m = -inf and uses 0 as the
     // subtraction base, so it produces p = 0 and never inf - inf.
@@ -420,18 +435,8 @@ template <bool kBf16, int kD> struct AttentionFwd {
         sync_threads();
       }
       issue(i + kStages - 1, kStages - 2);
-      const bool check = kv0 + kN > p.kv_len;
-      if (i < n_part_tiles) {
-        if (check)
-          step<true, true>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
-        else
-          step<true, false>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
-      } else {
-        if (check)
-          step<false, true>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
-        else
-          step<false, false>(st, k_lane + stage, v_lane + stage, kv0, q_hook, lane, b, h, p, args);
-      }
+      step(st, k_lane + stage, v_lane + stage, kv0, i < n_part_tiles, kv0 + kN > p.kv_len, q_hook,
+           lane, b, h, p, args);
       stage = stage == (kStages - 1) * kStageBytes ? 0 : stage + kStageBytes;
     }
     cp_async_wait<0>(); // no copy may still target the Q tile's smem neighbours
@@ -493,7 +498,17 @@ template <bool kBf16, int kD> struct AttentionFwd {
     flexjit::dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                   \
   }
 
+// The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake); without
+// FLEXJIT_ONE_VARIANT (tools/fwd_smoke) all four.
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d64)
 FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d64, false, 64)
+#endif
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d128)
 FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d128, false, 128)
+#endif
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d64)
 FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_bf16_d64, true, 64)
+#endif
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d128)
 FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_bf16_d128, true, 128)
+#endif
