@@ -36,7 +36,15 @@ struct KernelSpec {
   // the input dtype (F16 or BF16) and head dim (one of kAttentionHeadDims).
   DType dtype = DType::F16;
   int head_dim = 64;
+  // 0: the template's launch bounds. Otherwise the minimum CTAs per SM the register
+  // allocation must allow (LLVM's minctasm), e.g. 1 to give a kernel that spills at the
+  // template's 2 CTAs per SM twice the registers (kMaxSpillBytes).
+  int min_ctas_per_sm = 0;
 };
+
+// A kernel whose ptxas build spills more than this many bytes (stores) at the template's
+// launch bounds is rebuilt with min_ctas_per_sm = 1 (runtime/KernelCache.cpp).
+inline constexpr int kMaxSpillBytes = 64;
 
 // The architecture flexjit compiles for on a device of compute capability
 // major.minor: sm_90a on 9.0, sm_80 PTX (JIT-compiled by the driver) on any

@@ -6,7 +6,9 @@
 #include <mutex>
 
 #include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/IR/Constants.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
@@ -126,6 +128,27 @@ std::string emit_ptx(llvm::Module& m, llvm::TargetMachine& tm) {
   return std::string(ptx.str());
 }
 
+// Rewrites the kernel's minimum CTAs per SM (the "minctasm" launch bound clang wrote
+// into !nvvm.annotations), or adds it.
+void set_min_ctas_per_sm(llvm::Module& m, llvm::Function& kernel, int ctas) {
+  llvm::NamedMDNode* annotations = m.getOrInsertNamedMetadata("nvvm.annotations");
+  llvm::LLVMContext& ctx = m.getContext();
+  llvm::Metadata* value = llvm::ConstantAsMetadata::get(
+      llvm::ConstantInt::get(llvm::Type::getInt32Ty(ctx), static_cast<uint64_t>(ctas)));
+  for (llvm::MDNode* node : annotations->operands()) {
+    if (node->getNumOperands() != 3)
+      continue;
+    auto* fn = llvm::mdconst::dyn_extract_or_null<llvm::Function>(node->getOperand(0));
+    auto* name = llvm::dyn_cast_or_null<llvm::MDString>(node->getOperand(1));
+    if (fn == &kernel && name && name->getString() == "minctasm") {
+      node->replaceOperandWith(2, value);
+      return;
+    }
+  }
+  annotations->addOperand(llvm::MDNode::get(
+      ctx, {llvm::ValueAsMetadata::get(&kernel), llvm::MDString::get(ctx, "minctasm"), value}));
+}
+
 } // namespace
 
 CompiledKernel compile_to_ptx(const KernelSpec& spec) {
@@ -158,8 +181,10 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   m->setDataLayout(tm->createDataLayout());
   m->setTargetTriple(kTriple);
   link_libdevice(*m);
-  FLEXJIT_ASSERT(m->getFunction(out.entry), "template '{}' has no kernel '{}'", info.stem,
-                 out.entry);
+  llvm::Function* kernel = m->getFunction(out.entry);
+  FLEXJIT_ASSERT(kernel, "template '{}' has no kernel '{}'", info.stem, out.entry);
+  if (spec.min_ctas_per_sm > 0)
+    set_min_ctas_per_sm(*m, *kernel, spec.min_ctas_per_sm);
   llvm::internalizeModule(*m,
                           [&](const llvm::GlobalValue& gv) { return gv.getName() == out.entry; });
   // libdevice's __nvvm_reflect queries read this flag: no flush-to-zero.

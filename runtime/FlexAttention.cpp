@@ -35,6 +35,11 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
                  "kernel signature {} differs from the checked one {}",
                  kernel->signature.to_string(), p.signature->to_string());
   FlexjitModArgs mod_args = pack_mod_args(kernel->signature, p.args);
+  const FlexjitFwdLaunch launch = flexjit_fwd_launch(kernel->arch == Arch::SM90a, p.head_dim);
+  if (o.block_mask && o.block_mask->kv_block % launch.kv_multiple != 0)
+    fail("flex_attention: block mask kv_block {} must be a multiple of {} on this GPU ({} kernel "
+         "tiles are {} kv rows)",
+         o.block_mask->kv_block, launch.kv_multiple, to_string(kernel->arch), launch.kv_multiple);
 
   FlexjitAttentionParams params{};
   params.q = q.data;
@@ -74,12 +79,12 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   void* args[] = {&params, &mod_args};
   const unsigned grid_x =
       static_cast<unsigned>((p.q_len + FLEXJIT_FWD_BLOCK_M - 1) / FLEXJIT_FWD_BLOCK_M);
-  cuda::check(
-      cuda::driver().cuLaunchKernel(kernel->function, grid_x, static_cast<unsigned>(p.Hq),
-                                    static_cast<unsigned>(p.B), FLEXJIT_FWD_THREADS, 1, 1,
-                                    static_cast<unsigned>(flexjit_fwd_smem_bytes(p.head_dim)),
-                                    static_cast<CUstream>(o.stream), args, nullptr),
-      kernel->entry.c_str());
+  cuda::check(cuda::driver().cuLaunchKernel(kernel->function, grid_x, static_cast<unsigned>(p.Hq),
+                                            static_cast<unsigned>(p.B),
+                                            static_cast<unsigned>(launch.threads), 1, 1,
+                                            static_cast<unsigned>(launch.smem_bytes),
+                                            static_cast<CUstream>(o.stream), args, nullptr),
+              kernel->entry.c_str());
 }
 
 } // namespace flexjit

@@ -103,6 +103,13 @@ bool load_module(const std::string& cubin, CUmodule* module) {
   return driver().cuModuleLoadData(module, cubin.data()) == CUDA_SUCCESS;
 }
 
+// The spill stores ptxas reported in a verbose link log (0 when none).
+int spill_store_bytes(const std::string& info_log) {
+  static const std::regex spills(R"(([1-9]\d*) bytes spill stores)");
+  std::smatch m;
+  return std::regex_search(info_log, m, spills) ? std::stoi(m[1].str()) : 0;
+}
+
 void finish(LoadedKernel& k, const std::string& info_log) {
   const Driver& d = driver();
   check(d.cuModuleGetFunction(&k.function, k.module, k.entry.c_str()), "cuModuleGetFunction");
@@ -111,11 +118,9 @@ void finish(LoadedKernel& k, const std::string& info_log) {
   check(d.cuFuncGetAttribute(&k.local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, k.function),
         "cuFuncGetAttribute(LOCAL_SIZE_BYTES)");
   // The linker's verbose log names spills; a cubin from disk has only the attribute.
-  static const std::regex spills(R"(([1-9]\d*) bytes spill stores)");
-  std::smatch m;
-  if (std::regex_search(info_log, m, spills))
+  if (const int bytes = spill_store_bytes(info_log); bytes > 0)
     k.warnings.push_back(fmt::format("kernel {} ({}) spills registers: {} bytes spill stores",
-                                     k.entry, k.key.substr(0, 12), m[1].str()));
+                                     k.entry, k.key.substr(0, 12), bytes));
   else if (k.local_bytes > 0)
     k.warnings.push_back(fmt::format("kernel {} ({}) uses {} bytes of local memory per thread "
                                      "(register spills)",
@@ -128,22 +133,39 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
   auto k = std::make_shared<LoadedKernel>();
   k->key = key;
   k->entry = kernel_entry(spec);
+  k->arch = spec.arch;
   k->signature = sig;
   std::string info_log;
   *from_disk = false;
   if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))
     *from_disk = true;
   if (!*from_disk) {
-    const CompiledKernel compiled = compile_to_ptx(spec);
-    const std::string cubin = link_cubin(compiled.ptx, compiled.entry, &info_log);
+    CompiledKernel compiled = compile_to_ptx(spec);
+    std::string cubin = link_cubin(compiled.ptx, compiled.entry, &info_log);
+    // Spilling at the template's CTAs per SM (the attention kernels run two, at most 128
+    // registers on sm_90a): rebuilt for one CTA per SM, twice the registers. The disk
+    // cache keeps the kernel chosen, under the spec's key.
+    if (const int bytes = spill_store_bytes(info_log);
+        bytes > kMaxSpillBytes && spec.min_ctas_per_sm == 0 &&
+        spec.kind == TemplateKind::AttentionForward) {
+      KernelSpec roomy = spec;
+      roomy.min_ctas_per_sm = 1;
+      compiled = compile_to_ptx(roomy);
+      cubin = link_cubin(compiled.ptx, compiled.entry, &info_log);
+      k->warnings.push_back(fmt::format("kernel {} ({}) spilled {} bytes at the template's CTAs "
+                                        "per SM; rebuilt for one CTA per SM ({} bytes spill)",
+                                        k->entry, key.substr(0, 12), bytes,
+                                        spill_store_bytes(info_log)));
+    }
     if (!load_module(cubin, &k->module))
       check(driver().cuModuleLoadData(&k->module, cubin.data()), "cuModuleLoadData");
     c.disk.store(key, cubin);
   }
   finish(*k, info_log);
   if (spec.kind == TemplateKind::AttentionForward)
-    check(driver().cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                      flexjit_fwd_smem_bytes(spec.head_dim)),
+    check(driver().cuFuncSetAttribute(
+              k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+              flexjit_fwd_launch(spec.arch == Arch::SM90a, spec.head_dim).smem_bytes),
           "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
   return k;
 }

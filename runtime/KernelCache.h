@@ -13,8 +13,9 @@
 namespace flexjit::cuda {
 
 struct LoadedKernel {
-  std::string key;   // the disk cache key (hash)
-  std::string entry; // kernel name
+  std::string key;        // the disk cache key (hash)
+  std::string entry;      // kernel name
+  Arch arch = Arch::SM80; // what it was compiled for (the device's)
   CUmodule module = nullptr;
   CUfunction function = nullptr;
   ModSignature signature; // slot layout of its FlexjitModArgs

@@ -30,7 +30,9 @@ struct PtxasResult {
 PtxasResult run_ptxas(const std::string& ptx, Arch arch) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
-  { std::ofstream(stem + ".ptx") << ptx; }
+  {
+    std::ofstream(stem + ".ptx") << ptx;
+  }
   const std::string command = fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1",
                                           FLEXJIT_PTXAS, to_string(arch), stem, stem);
   PtxasResult result;
@@ -61,7 +63,8 @@ bool verbose() {
 
 struct PtxasStats {
   int registers = 0;
-  int spill_bytes = 0; // stores + loads over every function
+  int spill_bytes = 0;       // stores + loads over every function
+  int spill_store_bytes = 0; // stores only (what the runtime's rebuild policy reads)
 };
 
 // ptxas accepts the kernel; its register count and spills.
@@ -73,8 +76,10 @@ PtxasStats ptxas_stats(const CompiledKernel& kernel, Arch arch) {
   int functions = 0;
   PtxasStats stats;
   for (auto it = std::sregex_iterator(ptxas.log.begin(), ptxas.log.end(), spills);
-       it != std::sregex_iterator(); ++it, ++functions)
+       it != std::sregex_iterator(); ++it, ++functions) {
     stats.spill_bytes += std::stoi((*it)[1]) + std::stoi((*it)[2]);
+    stats.spill_store_bytes += std::stoi((*it)[1]);
+  }
   REQUIRE(functions >= 1);
   const std::vector<int> regs = registers(ptxas.log);
   REQUIRE(regs.size() == static_cast<size_t>(functions));
@@ -222,9 +227,24 @@ std::vector<std::pair<MaskMod, ScoreMod>> attention_pairs(const SeedCatalog& see
   return pairs;
 }
 
-// Compiles one attention instantiation and runs ptxas. A spill is reported
-// (WARN, with the pair); returns the spill bytes: the policy is the caller's.
+// Compiles one attention instantiation and runs ptxas, with the runtime's policy: a
+// kernel that spills more than kMaxSpillBytes at the template's launch bounds is
+// rebuilt for one CTA per SM (runtime/KernelCache.cpp). A spill left is reported
+// (WARN, with the pair); returns its bytes (stores + loads): the limit is the caller's.
+int attention_spills(const KernelSpec& spec);
+int attention_spills_once(const KernelSpec& spec, int* store_bytes);
+
 int attention_spills(const KernelSpec& spec) {
+  int stores = 0;
+  const int bytes = attention_spills_once(spec, &stores);
+  if (stores <= kMaxSpillBytes)
+    return bytes;
+  KernelSpec roomy = spec;
+  roomy.min_ctas_per_sm = 1;
+  return attention_spills_once(roomy, &stores);
+}
+
+int attention_spills_once(const KernelSpec& spec, int* store_bytes) {
   INFO(to_string(spec.arch) << " " << to_string(spec.dtype) << " d" << spec.head_dim << " mask "
                             << spec.mask.name() << " score " << spec.score.name());
   const CompiledKernel kernel = compile_to_ptx(spec);
@@ -240,14 +260,18 @@ int attention_spills(const KernelSpec& spec) {
   const PtxasStats stats = ptxas_stats(kernel, spec.arch);
   if (verbose())
     fmt::print(
-        "attention {:7} {:4} d{:<3} {:24} {:16} {:3} registers {:5} spill bytes {:6.1f} ms\n",
+        "attention {:7} {:4} d{:<3} {:24} {:16} ctas {} {:3} registers {:5} spill bytes {:6.1f} "
+        "ms\n",
         to_string(spec.arch), to_string(spec.dtype), spec.head_dim, spec.mask.name(),
-        spec.score.name(), stats.registers, stats.spill_bytes, kernel.times.total_ms);
+        spec.score.name(), spec.min_ctas_per_sm, stats.registers, stats.spill_bytes,
+        kernel.times.total_ms);
+  *store_bytes = stats.spill_store_bytes;
   if (stats.spill_bytes > 0)
     WARN("SPILL: attention " << to_string(spec.arch) << " " << to_string(spec.dtype) << " d"
                              << spec.head_dim << " mask " << spec.mask.name() << " score "
-                             << spec.score.name() << ": " << stats.spill_bytes
-                             << " bytes spill stores+loads (" << stats.registers << " registers)");
+                             << spec.score.name() << " min_ctas_per_sm " << spec.min_ctas_per_sm
+                             << ": " << stats.spill_bytes << " bytes spill stores+loads ("
+                             << stats.registers << " registers)");
   return stats.spill_bytes;
 }
 
@@ -259,7 +283,7 @@ int attention_spills(const KernelSpec& spec) {
 // 255-register ceiling, so heavier mods may spill a few bytes: those are WARNed
 // here and the runtime prints and records a warning when it loads such a
 // kernel (kernel_warnings()); issue 3's notes list them. A spill of more than
-// 64 bytes fails (measured: 2 of 40 pairs spill 16 bytes).
+// 64 bytes left after the runtime's rebuild policy fails.
 TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][attention]") {
   const SeedCatalog seeds;
   const auto pairs = attention_pairs(seeds);

@@ -40,17 +40,40 @@
 #define FLEXJIT_FWD_WARPS 4
 #define FLEXJIT_FWD_THREADS (32 * FLEXJIT_FWD_WARPS)
 
+// sm_90a (Hopper) kernels instead: wgmma, two warpgroups of 64 rows (BLOCK_M 128 as above),
+// BLOCK_N 64 for both head dims, 2 stages; D=64: 49152 bytes, D=128: 98304 bytes of shared
+// memory; two CTAs per SM (so at most 128 registers per thread). Measured against kv tiles
+// of 128 and one CTA per SM in bench/NOTES_fwd_kernel.md.
+#define FLEXJIT_FWD_SM90_THREADS 256
+#define FLEXJIT_FWD_SM90_BLOCK_N 64
+#define FLEXJIT_FWD_SM90_STAGES 2
+#define FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim)                                                      \
+  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim) * 2)
+
 // Dynamic shared memory of a forward kernel: the Q tile plus STAGES stages of K and V tiles,
 // all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 65536 bytes (two CTAs per SM
 // on sm_80 and sm_90).
 #define FLEXJIT_FWD_SMEM_BYTES(head_dim)                                                           \
   ((FLEXJIT_FWD_BLOCK_M +                                                                          \
     2 * FLEXJIT_FWD_STAGES_FOR(head_dim) * FLEXJIT_FWD_BLOCK_N_FOR(head_dim)) *                    \
-   (head_dim)*2)
+   (head_dim) * 2)
 
 #ifdef __cplusplus
 constexpr int flexjit_fwd_smem_bytes(int head_dim) {
   return FLEXJIT_FWD_SMEM_BYTES(head_dim);
+}
+
+// How a forward kernel is launched: the sm_80 kernel (mma.sync) or the sm_90a one (wgmma).
+struct FlexjitFwdLaunch {
+  int threads;     // per CTA; the grid is (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B)
+  int smem_bytes;  // dynamic shared memory
+  int kv_multiple; // the block mask's kv_block must be a multiple of this
+};
+constexpr FlexjitFwdLaunch flexjit_fwd_launch(bool sm90, int head_dim) {
+  return sm90 ? FlexjitFwdLaunch{FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim),
+                                 FLEXJIT_FWD_SM90_BLOCK_N}
+              : FlexjitFwdLaunch{FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(head_dim),
+                                 FLEXJIT_FWD_BLOCK_N};
 }
 #endif
 

@@ -20,9 +20,14 @@
 // defaults, which must match attention_abi.h.
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_common.h"
+#include "codegen/templates/attention_tile.h"
 
 // 1 KiB aligned: swizzled addresses are formed with XOR on address bits 4-7.
 extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[];
+
+#if __CUDA_ARCH__ >= 900
+#include "codegen/templates/attention_fwd_sm90.h"
+#endif
 
 #ifndef FLEXJIT_FWD_V_WARPS
 #define FLEXJIT_FWD_V_WARPS FLEXJIT_FWD_WARPS
@@ -145,10 +150,9 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
   // One kv tile: S = Q K^T, scale, score_mod, mask, online softmax, O += P V.
   // mask: call mask_mod (partial tile). check: the tile reaches past kv_len.
-  static __device__ __forceinline__ void step(State& st, u32 k_lane, u32 v_lane, int kv0,
-                                              bool mask, bool check, const int (&q_hook)[kMT][2],
-                                              int lane, int b, int h,
-                                              const FlexjitAttentionParams& p,
+  static __device__ __forceinline__ void step(State& st, u32 k_lane, u32 v_lane, int kv0, bool mask,
+                                              bool check, const int (&q_hook)[kMT][2], int lane,
+                                              int b, int h, const FlexjitAttentionParams& p,
                                               const FlexjitModArgs* args) {
     float s[kMT][kN / 8][4];
 #pragma unroll
@@ -159,9 +163,9 @@ template <bool kBf16, int kD> struct AttentionFwd {
         for (int e = 0; e < 4; ++e)
           s[mt][j][e] = 0.f;
 
-          // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
-          // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
-          // (see lane_addr); chunk pair kk is reached by XOR with kk * 32, row block n by adding.
+    // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
+    // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
+    // (see lane_addr); chunk pair kk is reached by XOR with kk * 32, row block n by adding.
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
       u32 qf[kMT][4];
@@ -187,100 +191,8 @@ template <bool kBf16, int kD> struct AttentionFwd {
       }
     }
 
-    // Accumulator element e of n-block j of m-tile mt is (row q_row0 + 16 mt + 8 (e/2),
-    // col kv0 + 8j + 2t + e%2). Hooks never see out-of-range indices (they may index
-    // captured buffers): rows past q_len come in clamped (run() clamps q_hook; those rows
-    // are never stored) and columns past kv_len (only when `check`) are clamped and then
-    // masked out. `mask` and `check` are uniform over the CTA, so each is one branch per
-    // tile around its loop, and one copy of this body serves every kind of tile (a quarter
-    // of the code the JIT compiles when each kind had its own).
-    const int col0 = kv0 + (lane & 3) * 2;
-    const int kv_last = p.kv_len - 1;
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int j = 0; j < kN / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[mt][j][e] = flexjit_score_mod(s[mt][j][e] * p.scale, b, h, q_hook[mt][e >> 1],
-                                          min_i(col0 + j * 8 + (e & 1), kv_last), args);
-    if (mask) {
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            if (!flexjit_mask_mod(b, h, q_hook[mt][e >> 1],
-                                  min_i(col0 + j * 8 + (e & 1), kv_last), args))
-              s[mt][j][e] = -kInf;
-    }
-    if (check) {
-      const int col_end = p.kv_len - col0; // column c of this thread is valid when c < col_end
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            if (j * 8 + (e & 1) >= col_end)
-              s[mt][j][e] = -kInf;
-    }
-
-    // Online softmax; a row with nothing attended so far keeps m = -inf and uses 0 as the
-    // subtraction base, so it produces p = 0 and never inf - inf.
-    float alphas[kMT][2];
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = -kInf;
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j)
-          mx = fmax(mx, fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
-        mx = quad_max(mx);
-        const float m_new = fmax(st.m[mt][r], mx);
-        const float base = m_new == -kInf ? 0.f : m_new;
-        const float alpha = ex2((st.m[mt][r] - base) * kLog2e);
-        st.m[mt][r] = m_new;
-        const float base_l2 = base * kLog2e;
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j) {
-#pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) {
-            s[mt][j][e] = ex2(__builtin_fmaf(s[mt][j][e], kLog2e, -base_l2));
-            sum += s[mt][j][e];
-          }
-        }
-        st.l[mt][r] = st.l[mt][r] * alpha + sum;
-        alphas[mt][r] = alpha;
-        if constexpr (!kLazyRescale) {
-#pragma unroll
-          for (int d = 0; d < kD / 8; ++d) {
-            st.o[mt][d][2 * r] *= alpha;
-            st.o[mt][d][2 * r + 1] *= alpha;
-          }
-        }
-      }
-    if constexpr (kLazyRescale) {
-      // Rescale O only when some row of the warp raised its max (rare after the first tiles).
-      bool grew = false;
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-        grew = grew || alphas[mt][0] != 1.f || alphas[mt][1] != 1.f;
-      if (__nvvm_vote_any_sync(0xffffffffu, grew)) {
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-          for (int r = 0; r < 2; ++r)
-#pragma unroll
-            for (int d = 0; d < kD / 8; ++d) {
-              st.o[mt][d][2 * r] *= alphas[mt][r];
-              st.o[mt][d][2 * r + 1] *= alphas[mt][r];
-            }
-      }
-    }
+    apply_mods(s, mask, check, kv0, q_hook, lane, b, h, p, args);
+    online_softmax<kLazyRescale>(s, st.m, st.l, st.o);
 
     // O += P V. The S accumulator layout is the A-fragment layout of the next mma; V rows
     // are B's rows (k-major), so the transposing ldmatrix gives col-major B fragments.
@@ -325,48 +237,17 @@ template <bool kBf16, int kD> struct AttentionFwd {
     const u32 sv = sk + kStages * kN * kD * 2;
     constexpr u32 kStageBytes = kN * kD * 2;
 
-    // The kv tiles: `sub` kernel tiles per block-mask tile, partial blocks first. Tile
-    // (blk, s) starts at kv row (index(blk) * sub + s) * kN. The block index of the next
-    // mask block is loaded one block ahead, so its latency never stalls a prefetch.
-    int n_part = 0, n_full = 0, sub = 1;
-    int64_t list = 0; // this q tile's row of kv_indices / full_kv_indices
-    if (p.has_mask) {
-      const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
-      const int64_t row =
-          (static_cast<int64_t>(mb) * p.mask_H + mh) * p.num_q_blocks + q_start / p.q_block_size;
-      n_part = p.kv_num_blocks[row];
-      n_full = p.full_kv_num_blocks ? p.full_kv_num_blocks[row] : 0;
-      list = row * p.num_kv_blocks;
-      sub = p.kv_block_size / kN;
-    } else {
-      n_full = (p.kv_len + kN - 1) / kN;
-    }
-    const int n_blocks = n_part + n_full;
-    const int n_tiles = n_blocks * sub;
-    const int n_part_tiles = n_part * sub;
-    auto block_index = [&](int blk) {
-      int idx = blk;
-      if (blk < n_part)
-        idx = p.kv_indices[list + blk];
-      else if (p.has_mask && blk < n_blocks)
-        idx = p.full_kv_indices[list + blk - n_part];
-      return idx;
-    };
+    KvTiles<kN> tiles(p, b, h, q_start);
+    const int n_tiles = tiles.n_tiles;
 
     // The load side runs kStages - 1 tiles ahead of the compute side. kv_ring[k] is the
     // first kv row of tile i + k; one cp.async group per tile (empty past the last tile), so
     // that wait_group<kStages - 2> at tile i means tile i has landed.
-    int blk_next = 0, s_next = 0, idx_next = 0, idx_after = 0, load_stage = 0;
+    int load_stage = 0;
     int kv_ring[kStages - 1];
     auto issue = [&](int t, int k) { // loads tile t (when it exists), kv_ring[k] = its start
       if (t < n_tiles) {
-        if (t > 0 && ++s_next == sub) {
-          s_next = 0;
-          ++blk_next;
-          idx_next = idx_after;
-          idx_after = block_index(blk_next + 1);
-        }
-        const int kv = (idx_next * sub + s_next) * kN;
+        const int kv = tiles.next_start(t);
         kv_ring[k] = kv;
         const u32 off = load_stage * kStageBytes;
         load_tile<kN>(sk + off, kg, p.k_stride_s, kv, p.kv_len, tid);
@@ -377,10 +258,6 @@ template <bool kBf16, int kD> struct AttentionFwd {
     };
 
     load_tile<kM>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
-    if (n_tiles > 0) {
-      idx_next = block_index(0);
-      idx_after = block_index(1);
-    }
 #pragma unroll
     for (int k = 0; k < kStages - 1; ++k)
       issue(k, k); // the Q tile rides in tile 0's group
@@ -435,8 +312,8 @@ template <bool kBf16, int kD> struct AttentionFwd {
         sync_threads();
       }
       issue(i + kStages - 1, kStages - 2);
-      step(st, k_lane + stage, v_lane + stage, kv0, i < n_part_tiles, kv0 + kN > p.kv_len, q_hook,
-           lane, b, h, p, args);
+      step(st, k_lane + stage, v_lane + stage, kv0, i<tiles.n_part_tiles, kv0 + kN> p.kv_len,
+           q_hook, lane, b, h, p, args);
       stage = stage == (kStages - 1) * kStageBytes ? 0 : stage + kStageBytes;
     }
     cp_async_wait<0>(); // no copy may still target the Q tile's smem neighbours
@@ -489,6 +366,15 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
 } // namespace flexjit::dev
 
+#if __CUDA_ARCH__ >= 900
+// Hopper: the wgmma kernel (attention_fwd_sm90.h), one CTA of two warpgroups per SM.
+#define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
+  extern "C" __global__ void                                                                       \
+      __attribute__((launch_bounds(FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_MIN_BLOCKS(d))))     \
+      name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
+    flexjit::dev::AttentionFwdSm90<bf16, d>::run(params, &mod_args);                               \
+  }
+#else
 // CTAs per SM the register allocation must allow (both: two, so at most 255 registers).
 #define FLEXJIT_FWD_MIN_BLOCKS(d) ((d) == 64 ? FLEXJIT_FWD_V_D64_MINB : FLEXJIT_FWD_V_D128_MINB)
 #define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
@@ -497,6 +383,7 @@ template <bool kBf16, int kD> struct AttentionFwd {
       name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
     flexjit::dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                   \
   }
+#endif
 
 // The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake); without
 // FLEXJIT_ONE_VARIANT (tools/fwd_smoke) all four.

@@ -537,7 +537,7 @@ int main(int argc, char** argv) {
 
   std::vector<Variant> variants;
   {
-    std::ifstream vin(dir + "/variants.txt");
+    std::ifstream vin(dir + "/variants." + arch + ".txt");
     Variant v;
     int warps = 0;
     while (vin >> v.tag >> warps >> v.n64 >> v.n128 >> v.st64 >> v.st128) {
@@ -545,7 +545,7 @@ int main(int argc, char** argv) {
       variants.push_back(v);
     }
     if (variants.empty()) {
-      std::fprintf(stderr, "no variants in %s/variants.txt\n", dir.c_str());
+      std::fprintf(stderr, "no variants in %s/variants.%s.txt\n", dir.c_str(), arch.c_str());
       return 2;
     }
   }

@@ -1,0 +1,219 @@
+// Forward attention for sm_90a (Hopper): warpgroup MMA (wgmma) for both products.
+//
+// One CTA computes BLOCK_M = 128 query rows of one (batch, query head) with two
+// warpgroups of 64 rows each; both read the same K/V tiles. Per kv tile of kN = 128
+// rows: S = Q K^T by wgmma with both operands in shared memory, score_mod / mask_mod and
+// the online softmax in registers (attention_tile.h; wgmma's accumulator layout per
+// warp is mma.m16n8's), then O += P V by wgmma with P from registers and V (N-major)
+// from shared memory. K/V tiles come through a 2-stage cp.async ring as in the sm_80
+// kernel; the whole CTA syncs once per tile, so two CTAs per SM (kN = 64, at most 128
+// registers) are what overlaps one CTA's softmax with the other's tensor-core work.
+//
+// Shared memory (dynamic), in the input dtype: every tile is stored as [D / 64][rows][64]
+// (128-byte rows in 1 KiB atoms of 8 rows, 16-byte chunk index XOR row % 8: the layout
+// of wgmma's 128-byte swizzle), 1 KiB aligned:
+//   Q [BLOCK_M][D]   K [STAGES][kN][D]   V [STAGES][kN][D]
+#pragma once
+
+#include "codegen/templates/attention_tile.h"
+#include "codegen/templates/wgmma.h"
+
+// Variant builds (tools/fwd_smoke) may override the kv tile and the CTAs per SM; the
+// shipped build uses attention_abi.h's values.
+#ifndef FLEXJIT_FWD_V_SM90_N_D64
+#define FLEXJIT_FWD_V_SM90_N_D64 FLEXJIT_FWD_SM90_BLOCK_N
+#endif
+#ifndef FLEXJIT_FWD_V_SM90_N_D128
+#define FLEXJIT_FWD_V_SM90_N_D128 FLEXJIT_FWD_SM90_BLOCK_N
+#endif
+#ifndef FLEXJIT_FWD_V_SM90_MINB_D64
+#define FLEXJIT_FWD_V_SM90_MINB_D64 2
+#endif
+#ifndef FLEXJIT_FWD_V_SM90_MINB_D128
+#define FLEXJIT_FWD_V_SM90_MINB_D128 2
+#endif
+// CTAs per SM the register allocation must allow.
+#define FLEXJIT_FWD_SM90_MIN_BLOCKS(d)                                                             \
+  ((d) == 64 ? FLEXJIT_FWD_V_SM90_MINB_D64 : FLEXJIT_FWD_V_SM90_MINB_D128)
+
+namespace flexjit::dev {
+
+template <bool kBf16, int kD> struct AttentionFwdSm90 {
+  static constexpr int kM = FLEXJIT_FWD_BLOCK_M; // two warpgroups x 64 rows
+  static constexpr int kN = kD == 64 ? FLEXJIT_FWD_V_SM90_N_D64 : FLEXJIT_FWD_V_SM90_N_D128;
+  static constexpr int kThreads = FLEXJIT_FWD_SM90_THREADS;
+  static constexpr int kStages = FLEXJIT_FWD_SM90_STAGES;
+  static constexpr int kChunks = kD / 8; // 16-byte chunks per row
+  static constexpr bool kLazyRescale = kD == 128;
+  static_assert(kM == 128 && kThreads == 256, "two warpgroups of 64 rows");
+  static_assert(kStages == 2, "the ring below is written for two stages");
+  static_assert(kN % 64 == 0 && kN <= 256 && kD % 64 == 0, "wgmma tile shapes");
+#ifndef FLEXJIT_FWD_VARIANT
+  static_assert(kN == FLEXJIT_FWD_SM90_BLOCK_N &&
+                    FLEXJIT_FWD_SM90_SMEM_BYTES(kD) == (kM + 2 * kStages * kN) * kD * 2,
+                "launch contract (attention_abi.h)");
+#endif
+
+  using Elem = unsigned short; // f16 or bf16 bits
+
+  // Byte offset of 16-byte chunk c of row r in a swizzled [kD / 64][kRows][64] tile.
+  template <int kRows> static __device__ __forceinline__ u32 off(int r, int c) {
+    return static_cast<u32>((c >> 3) * kRows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+  }
+
+  // Rows [row0, row0 + kRows) of a [len][kD] global matrix (row stride `stride`) into a
+  // swizzled tile; rows at or past `len` are zero-filled, never read.
+  template <int kRows>
+  static __device__ __forceinline__ void load_tile(u32 dst, const Elem* src, int64_t stride,
+                                                   int row0, int len, int tid) {
+    constexpr int kRowsPerPass = kThreads / kChunks; // 32 or 16: the swizzle repeats
+    static_assert(kRowsPerPass % 8 == 0 && kRows % kRowsPerPass == 0, "whole passes");
+    const int r = tid / kChunks, c = tid % kChunks;
+    dst += off<kRows>(r, c);
+    src += c * 8;
+    const Elem* ptr = src + (row0 + r) * stride;
+    const int64_t step = kRowsPerPass * stride * 2; // bytes
+#pragma unroll
+    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+      const int row = row0 + r + i * kRowsPerPass;
+      const bool valid = row < len;
+      cp_async_16(dst + i * kRowsPerPass * 128, valid ? ptr : src, valid);
+      if (i + 1 < kRows / kRowsPerPass)
+        asm("add.s64 %0, %0, %1;\n" : "+l"(ptr) : "l"(step));
+    }
+  }
+
+  // A wgmma shared-memory matrix descriptor with the 128-byte swizzle: start address,
+  // leading and stride byte offsets (PTX ISA, "Matrix Descriptor Format").
+  static __device__ __forceinline__ u64 desc(u32 addr, u32 lbo, u32 sbo) {
+    return static_cast<u64>((addr & 0x3FFFF) >> 4) | (static_cast<u64>(lbo >> 4) << 16) |
+           (static_cast<u64>(sbo >> 4) << 32) | (1ull << 62);
+  }
+  // K-major operand (Q rows, K rows) of a [kD / 64][kRows][64] tile at `base`, k-step kk
+  // (16 elements = 32 bytes inside a 128-byte row); 8-row groups 1 KiB apart.
+  template <int kRows> static __device__ __forceinline__ u64 desc_k_major(u32 base, int kk) {
+    return desc(base + (kk >> 2) * kRows * 128 + (kk & 3) * 32, 16, 1024);
+  }
+  // N-major B operand (V: K = kv rows, N = head dim) of a [kD / 64][kN][64] tile at
+  // `base`, k-step kk (16 kv rows): 64-column blocks kN * 128 bytes apart (leading byte
+  // offset), 8-row groups 1 KiB apart (stride byte offset).
+  static __device__ __forceinline__ u64 desc_v(u32 base, int kk) {
+    return desc(base + kk * 16 * 128, kN * 128, 1024);
+  }
+
+  static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
+                                             const FlexjitModArgs* args) {
+    const int tid = thread_x(), lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3;
+    // Last q tile first: under causal-like masks it has the most kv tiles.
+    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_x();
+    const int q_start = q_tile * kM, h = block_y(), b = block_z();
+    const int h_kv = h / (p.Hq / p.Hkv);
+
+    const Elem* qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h +
+                     q_start * p.q_stride_s;
+    const Elem* kg = static_cast<const Elem*>(p.k) + b * p.k_stride_b + h_kv * p.k_stride_h;
+    const Elem* vg = static_cast<const Elem*>(p.v) + b * p.v_stride_b + h_kv * p.v_stride_h;
+
+    const u32 sq = smem_addr(flexjit_fwd_smem);
+    const u32 sk = sq + kM * kD * 2;
+    const u32 sv = sk + kStages * kN * kD * 2;
+    constexpr u32 kStageBytes = kN * kD * 2;
+
+    KvTiles<kN> tiles(p, b, h, q_start);
+    const int n_tiles = tiles.n_tiles;
+    // Tile t + 1 loads while tile t computes; one cp.async group per tile (empty past the
+    // last), so that wait_group 0 at tile t means it has landed.
+    int load_stage = 0, kv_next = 0;
+    auto issue = [&](int t) {
+      if (t < n_tiles) {
+        kv_next = tiles.next_start(t);
+        const u32 at = load_stage * kStageBytes;
+        load_tile<kN>(sk + at, kg, p.k_stride_s, kv_next, p.kv_len, tid);
+        load_tile<kN>(sv + at, vg, p.v_stride_s, kv_next, p.kv_len, tid);
+      }
+      load_stage ^= 1;
+      cp_async_commit();
+    };
+
+    load_tile<kM>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
+    issue(0); // the Q tile rides in tile 0's group
+
+    float o[1][kD / 8][4], m[1][2], l[1][2];
+#pragma unroll
+    for (int d = 0; d < kD / 8; ++d)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        o[0][d][e] = 0.f;
+    m[0][0] = m[0][1] = -kInf;
+    l[0][0] = l[0][1] = 0.f;
+
+    const int row0 = wg * 64 + warp * 16 + (lane >> 2); // this thread's rows: row0, row0 + 8
+    const int q_hook[1][2] = {
+        {min_i(q_start + row0, p.q_len - 1), min_i(q_start + row0 + 8, p.q_len - 1)}};
+    const u32 q_base = sq + wg * 64 * 128; // this warpgroup's rows of every 64-column block
+    u32 stage = 0;
+    for (int i = 0; i < n_tiles; ++i) {
+      const int kv0 = kv_next;
+      // Tile i has landed once this thread's copies are done and every thread passed the
+      // barrier (after a proxy fence: wgmma reads shared memory through the async proxy);
+      // past it, both warpgroups have also finished tile i - 1, whose stage is reloaded.
+      cp_async_wait<0>();
+      fence_proxy_async();
+      sync_threads();
+      issue(i + 1);
+
+      float s[1][kN / 8][4];
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk)
+        wgmma_ss<kBf16, kN>(s[0], desc_k_major<kM>(q_base, kk), desc_k_major<kN>(sk + stage, kk),
+                            kk > 0);
+      wgmma_commit();
+      wgmma_wait<0>();
+
+      apply_mods(s, i<tiles.n_part_tiles, kv0 + kN> p.kv_len, kv0, q_hook, lane, b, h, p, args);
+      online_softmax<kLazyRescale>(s, m, l, o);
+
+      // O += P V; the S accumulator layout is the register A-fragment layout.
+      u32 a[kN / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kN / 16; ++kk) {
+        a[kk][0] = pack2<kBf16>(s[0][2 * kk][0], s[0][2 * kk][1]);
+        a[kk][1] = pack2<kBf16>(s[0][2 * kk][2], s[0][2 * kk][3]);
+        a[kk][2] = pack2<kBf16>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+        a[kk][3] = pack2<kBf16>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kN / 16; ++kk)
+        wgmma_rs_tn<kBf16, kD>(o[0], a[kk], desc_v(sv + stage, kk));
+      wgmma_commit();
+      wgmma_wait<0>();
+      stage ^= kStageBytes;
+    }
+    cp_async_wait<0>();
+
+    // Epilogue: normalize and store this thread's two rows (4-byte stores; a quad writes
+    // 16 contiguous bytes of a row per n8 block).
+    Elem* og = static_cast<Elem*>(p.out) + b * p.out_stride_b + h * p.out_stride_h;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float lsum = quad_sum(l[0][r]);
+      const float inv = lsum > 0.f ? rcp(lsum) : 0.f;
+      const int q = q_start + row0 + r * 8;
+      if (q >= p.q_len)
+        continue;
+      Elem* dst = og + q * p.out_stride_s + (lane & 3) * 2;
+#pragma unroll
+      for (int d = 0; d < kD / 8; ++d) {
+        const u32 packed = pack2<kBf16>(o[0][d][2 * r] * inv, o[0][d][2 * r + 1] * inv);
+        asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dst + d * 8), "r"(packed) : "memory");
+      }
+      if (p.lse && (lane & 3) == 0)
+        p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] =
+            lsum > 0.f ? m[0][r] + lg2(lsum) * kLn2 : -kInf;
+    }
+  }
+};
+
+} // namespace flexjit::dev

@@ -1,0 +1,177 @@
+// What both forward kernels (attention_fwd.cu: mma.sync for sm_80, wgmma for sm_90a)
+// do alike: walk the kv tiles of one q tile through the block mask, apply score_mod /
+// mask_mod / the kv_len bound to a tile of scores, and the online softmax.
+//
+// A score tile is s[kMT][kNB][4] in the mma.m16n8 accumulator layout (which is also
+// wgmma's, per warp): m16 tile mt, n8 block j, element e is row 8 (e / 2) + lane / 4 of
+// the m-tile and column 8 j + 2 (lane % 4) + e % 2 of the kv tile.
+#pragma once
+
+#include "codegen/templates/attention_abi.h"
+#include "codegen/templates/attention_common.h"
+
+namespace flexjit::dev {
+
+// score_mod on every element, mask_mod on every element of a partial tile (`mask`) and
+// -inf past kv_len (`check`: the tile reaches past it). Hooks never see out-of-range
+// indices (they may index captured buffers): q_hook holds rows clamped to q_len - 1
+// (rows past it are never stored) and columns past kv_len are clamped, then masked out.
+// `mask` and `check` are uniform over the CTA: one branch per tile around each loop, so
+// one copy of this code serves every kind of tile.
+template <int kMT, int kNB>
+__device__ __forceinline__ void
+apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0, const int (&q_hook)[kMT][2],
+           int lane, int b, int h, const FlexjitAttentionParams& p, const FlexjitModArgs* args) {
+  const int col0 = kv0 + (lane & 3) * 2;
+  const int kv_last = p.kv_len - 1;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int j = 0; j < kNB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[mt][j][e] = flexjit_score_mod(s[mt][j][e] * p.scale, b, h, q_hook[mt][e >> 1],
+                                        min_i(col0 + j * 8 + (e & 1), kv_last), args);
+  if (mask) {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int j = 0; j < kNB; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (!flexjit_mask_mod(b, h, q_hook[mt][e >> 1], min_i(col0 + j * 8 + (e & 1), kv_last),
+                                args))
+            s[mt][j][e] = -kInf;
+  }
+  if (check) {
+    const int col_end = p.kv_len - col0; // column c of this thread is valid when c < col_end
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int j = 0; j < kNB; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (j * 8 + (e & 1) >= col_end)
+            s[mt][j][e] = -kInf;
+  }
+}
+
+// Online softmax of one score tile: s becomes P (unnormalized, exp2 based), the running
+// row max m and this thread's part of the row sum l are updated and O (o[kMT][kDB][4],
+// the same layout over the head dim) is rescaled, eagerly or, with kLazyRescale, only
+// when some row of the warp raised its max (a warp vote; rare after the first tiles). A
+// row with nothing attended so far keeps m = -inf and uses 0 as the subtraction base, so
+// it produces p = 0 and never inf - inf.
+template <bool kLazyRescale, int kMT, int kNB, int kDB>
+__device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&m)[kMT][2],
+                                               float (&l)[kMT][2], float (&o)[kMT][kDB][4]) {
+  float alphas[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -kInf;
+#pragma unroll
+      for (int j = 0; j < kNB; ++j)
+        mx = fmax(mx, fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+      mx = quad_max(mx);
+      const float m_new = fmax(m[mt][r], mx);
+      const float base = m_new == -kInf ? 0.f : m_new;
+      const float alpha = ex2((m[mt][r] - base) * kLog2e);
+      m[mt][r] = m_new;
+      const float base_l2 = base * kLog2e;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < kNB; ++j) {
+#pragma unroll
+        for (int e = 2 * r; e < 2 * r + 2; ++e) {
+          s[mt][j][e] = ex2(__builtin_fmaf(s[mt][j][e], kLog2e, -base_l2));
+          sum += s[mt][j][e];
+        }
+      }
+      l[mt][r] = l[mt][r] * alpha + sum;
+      alphas[mt][r] = alpha;
+      if constexpr (!kLazyRescale) {
+#pragma unroll
+        for (int d = 0; d < kDB; ++d) {
+          o[mt][d][2 * r] *= alpha;
+          o[mt][d][2 * r + 1] *= alpha;
+        }
+      }
+    }
+  if constexpr (kLazyRescale) {
+    bool grew = false;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+      grew = grew || alphas[mt][0] != 1.f || alphas[mt][1] != 1.f;
+    if (__nvvm_vote_any_sync(0xffffffffu, grew)) {
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+#pragma unroll
+          for (int d = 0; d < kDB; ++d) {
+            o[mt][d][2 * r] *= alphas[mt][r];
+            o[mt][d][2 * r + 1] *= alphas[mt][r];
+          }
+    }
+  }
+}
+
+// The kv tiles (kN rows each) one q tile visits: `sub` kernel tiles per block-mask tile,
+// the partial blocks first, then the full ones; without a block mask every tile, as full.
+// Tile (blk, s) starts at kv row (index(blk) * sub + s) * kN. next_start() yields the
+// tiles' first rows in order; the block index of the next mask block is read one block
+// ahead, so its latency never stalls a prefetch.
+template <int kN> struct KvTiles {
+  const FlexjitAttentionParams& p;
+  int n_part = 0, n_full = 0, sub = 1;
+  int64_t list = 0; // this q tile's row of kv_indices / full_kv_indices
+  int n_blocks = 0, n_tiles = 0, n_part_tiles = 0;
+  int blk_next = 0, s_next = 0, idx_next = 0, idx_after = 0;
+
+  __device__ __forceinline__ KvTiles(const FlexjitAttentionParams& params, int b, int h,
+                                     int q_start)
+      : p(params) {
+    if (p.has_mask) {
+      const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
+      const int64_t row =
+          (static_cast<int64_t>(mb) * p.mask_H + mh) * p.num_q_blocks + q_start / p.q_block_size;
+      n_part = p.kv_num_blocks[row];
+      n_full = p.full_kv_num_blocks ? p.full_kv_num_blocks[row] : 0;
+      list = row * p.num_kv_blocks;
+      sub = p.kv_block_size / kN;
+    } else {
+      n_full = (p.kv_len + kN - 1) / kN;
+    }
+    n_blocks = n_part + n_full;
+    n_tiles = n_blocks * sub;
+    n_part_tiles = n_part * sub;
+    if (n_tiles > 0) {
+      idx_next = block_index(0);
+      idx_after = block_index(1);
+    }
+  }
+
+  __device__ __forceinline__ int block_index(int blk) const {
+    int idx = blk;
+    if (blk < n_part)
+      idx = p.kv_indices[list + blk];
+    else if (p.has_mask && blk < n_blocks)
+      idx = p.full_kv_indices[list + blk - n_part];
+    return idx;
+  }
+
+  // The first kv row of tile t; call for t = 0, 1, 2, ... < n_tiles in order.
+  __device__ __forceinline__ int next_start(int t) {
+    if (t > 0 && ++s_next == sub) {
+      s_next = 0;
+      ++blk_next;
+      idx_next = idx_after;
+      idx_after = block_index(blk_next + 1);
+    }
+    return (idx_next * sub + s_next) * kN;
+  }
+};
+
+} // namespace flexjit::dev
