@@ -6,6 +6,7 @@
 // rejects is a miss: the kernel is compiled again and the entry overwritten.
 #include "runtime/KernelCache.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
@@ -51,6 +52,7 @@ struct Cache {
   std::map<FastKey, FastEntry> fast;
   KernelCacheStats stats;
   std::vector<std::string> warnings;
+  std::vector<KernelBuildTimes> builds;
   DiskCache disk = DiskCache::from_environment();
 };
 
@@ -127,9 +129,16 @@ void finish(LoadedKernel& k, const std::string& info_log) {
                                      k.entry, k.key.substr(0, 12), k.local_bytes));
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSignature& sig,
-                                          const std::string& key, bool* from_disk) {
+                                          const std::string& key, bool* from_disk,
+                                          KernelBuildTimes* times) {
   Cache& c = cache();
+  auto start = std::chrono::steady_clock::now();
   auto k = std::make_shared<LoadedKernel>();
   k->key = key;
   k->entry = kernel_entry(spec);
@@ -140,8 +149,12 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
   if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))
     *from_disk = true;
   if (!*from_disk) {
+    start = std::chrono::steady_clock::now(); // a failed disk lookup is not load time
     CompiledKernel compiled = compile_to_ptx(spec);
+    times->dsl_to_ptx_ms = ms_since(start);
+    start = std::chrono::steady_clock::now();
     std::string cubin = link_cubin(compiled.ptx, compiled.entry, &info_log);
+    times->ptx_to_cubin_ms = ms_since(start);
     // Spilling at the template's CTAs per SM (the attention kernels run two, at most 128
     // registers on sm_90a): rebuilt for one CTA per SM, twice the registers. The disk
     // cache keeps the kernel chosen, under the spec's key.
@@ -150,13 +163,18 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
         spec.kind == TemplateKind::AttentionForward) {
       KernelSpec roomy = spec;
       roomy.min_ctas_per_sm = 1;
+      start = std::chrono::steady_clock::now();
       compiled = compile_to_ptx(roomy);
+      times->dsl_to_ptx_ms += ms_since(start);
+      start = std::chrono::steady_clock::now();
       cubin = link_cubin(compiled.ptx, compiled.entry, &info_log);
+      times->ptx_to_cubin_ms += ms_since(start);
       k->warnings.push_back(fmt::format("kernel {} ({}) spilled {} bytes at the template's CTAs "
                                         "per SM; rebuilt for one CTA per SM ({} bytes spill)",
                                         k->entry, key.substr(0, 12), bytes,
                                         spill_store_bytes(info_log)));
     }
+    start = std::chrono::steady_clock::now();
     if (!load_module(cubin, &k->module))
       check(driver().cuModuleLoadData(&k->module, cubin.data()), "cuModuleLoadData");
     c.disk.store(key, cubin);
@@ -167,6 +185,9 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
               k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
               flexjit_fwd_launch(spec.arch == Arch::SM90a, spec.head_dim).smem_bytes),
           "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  times->entry = k->entry;
+  times->from_disk = *from_disk;
+  times->load_ms = ms_since(start);
   return k;
 }
 
@@ -221,8 +242,9 @@ std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
   std::shared_ptr<const LoadedKernel> value;
   std::exception_ptr error;
   bool from_disk = false;
+  KernelBuildTimes times;
   try {
-    value = build(spec, sig, key, &from_disk);
+    value = build(spec, sig, key, &from_disk, &times);
   } catch (...) {
     error = std::current_exception();
   }
@@ -235,6 +257,7 @@ std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
       c.slots.erase({ctx, key}); // waiters hold the slot and see the error
     } else {
       ++(from_disk ? c.stats.disk_hits : c.stats.compiles);
+      c.builds.push_back(times);
       c.fast[fast_key] = {spec.mask.body(), spec.score.body(), value};
       for (const std::string& w : value->warnings) {
         c.warnings.push_back(w);
@@ -249,6 +272,12 @@ std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
 }
 
 } // namespace cuda
+
+std::vector<KernelBuildTimes> kernel_build_log() {
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  return c.builds;
+}
 
 KernelCacheStats kernel_cache_stats() {
   cuda::Cache& c = cuda::cache();

@@ -80,4 +80,16 @@ std::string kernel_cache_directory();
 // each is also printed to stderr once, as "flexjit warning: ...".
 std::vector<std::string> kernel_warnings();
 
+// Where one kernel build of the cache spent its time, in milliseconds (for the
+// benchmarks' JIT columns). A disk hit has no DSL -> PTX and no PTX -> cubin.
+struct KernelBuildTimes {
+  std::string entry;          // the kernel's entry point
+  bool from_disk = false;     // the cubin came from the disk cache
+  double dsl_to_ptx_ms = 0;   // compile_to_ptx: mods -> LLVM IR -> template -> PTX
+  double ptx_to_cubin_ms = 0; // the driver's linker (ptxas)
+  double load_ms = 0;         // cuModuleLoadData, function attributes, the disk read (hit) or write
+};
+// Every build (compile or disk load; not memory hits) of this process, in order.
+std::vector<KernelBuildTimes> kernel_build_log();
+
 } // namespace flexjit

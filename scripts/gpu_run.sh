@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # On a GPU machine, over a tree that carries the stripped install in dist/
 # (cmake --install build --prefix dist --strip): the [gpu] tests, flexjit's
-# forward bench and PyTorch's FlexAttention (bench/torch_flex_anchor.py,
-# forward only) in one run on the same GPU. Results go to $OUT (default ./gpu_out).
+# forward bench (block-sparse way only) and PyTorch's FlexAttention
+# (bench/torch_flex_anchor.py, forward only) in one run on the same GPU. Results
+# go to $OUT (default ./gpu_out). scripts/bench.sh is the fuller comparison.
 set -u
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${OUT:-$repo/gpu_out}"
@@ -14,7 +15,7 @@ echo "== [gpu] tests"
 "$repo/dist/bin/flexjit_tests" "[gpu]" > "$out/gpu_tests.log" 2>&1
 echo "gpu tests rc=$?"; tail -n 3 "$out/gpu_tests.log"
 echo "== flexjit forward bench"
-"$repo/dist/bin/flexjit_attention_bench" --json "$out/flexjit_bench.jsonl" 2>&1 | tee "$out/flexjit_bench.txt"
+"$repo/dist/bin/flexjit_attention_bench" --ways sparse --json "$out/flexjit_bench.jsonl" 2>&1 | tee "$out/flexjit_bench.txt"
 if [ "${SKIP_TORCH:-0}" = 1 ]; then echo "torch skipped (SKIP_TORCH=1)"; exit 0; fi
 echo "== torch flex_attention (forward only)"
 (cd "$out" && OUT="$out" PYTHONUNBUFFERED=1 python3 "$repo/bench/torch_flex_anchor.py" --fwd-only \

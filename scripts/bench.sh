@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The whole forward bench in one command: flexjit's three ways (block-sparse,
+# dense [S,S] mask, mask as a score_mod) on the 16 ANCHORS cases at S=8192 and
+# causal/document at S=2048 and 32768 (B*S kept at 16*8192 for D=64 f16 and
+# 4*8192 for D=128 bf16), then PyTorch (flex_attention, F.sdpa, F.sdpa with a
+# dense mask) on the same GPU and shapes (bench/compare_torch.py): one merged
+# table, merged.json and bench.png in $OUT (default ./bench_out).
+#
+# Uses the stripped install in dist/ (cmake --install build --prefix dist
+# --strip), as scripts/gpu_run.sh does; without one (a fresh checkout) it first
+# builds through scripts/setup.sh and installs into dist/. Without a GPU it says
+# so, prints the compile-only columns (DSL -> PTX per variant) and exits 0.
+#   BENCH_SIZES   sequence lengths (default "8192 2048 32768"; the last two run
+#                 causal and document only)
+#   BENCH_ARGS    extra flexjit_attention_bench options (e.g. "--reps 10")
+#   BENCH_DENSE_MAX_S  the dense-mask ways (flexjit and F.sdpa) are skipped
+#                 above this S (default 16384: at 32768 the mask is 1 GiB)
+#   SKIP_TORCH=1  flexjit only (the table and plot still come out)
+set -u
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${OUT:-$repo/bench_out}"
+mkdir -p "$out"
+bin="$repo/dist/bin/flexjit_attention_bench"
+if [ ! -x "$bin" ]; then
+  echo "bench.sh: no dist/ install; building with scripts/setup.sh, installing into dist/"
+  bash "$repo/scripts/setup.sh" || exit 1
+  cmake --install "${FLEXJIT_BUILD_DIR:-$repo/build}" --prefix "$repo/dist" --strip >/dev/null ||
+    exit 1
+fi
+export LD_LIBRARY_PATH="$repo/dist/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+read -r -a extra <<<"${BENCH_ARGS:-}"
+dense_max="${BENCH_DENSE_MAX_S:-16384}"
+
+if ! nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader \
+  2>/dev/null; then
+  echo "bench.sh: no GPU (nvidia-smi found no device): nothing to time; the compile-only columns:"
+  "$bin" --compile-only "${extra[@]}" --json "$out/flexjit_compile_only.jsonl"
+  exit 0
+fi
+
+fj="$out/flexjit.jsonl"
+: >"$fj"
+for S in ${BENCH_SIZES:-8192 2048 32768}; do
+  cases=()
+  [ "$S" = 8192 ] || cases=(--case causal,document)
+  echo "== flexjit forward, S=$S"
+  "$bin" --S "$S" "${cases[@]}" --dense-max-S "$dense_max" "${extra[@]}" --json "$out/flexjit_S$S.jsonl" 2>&1 |
+    tee "$out/flexjit_S$S.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || echo "bench.sh: flexjit_attention_bench --S $S failed (see above)"
+  if grep -q "no CUDA device" "$out/flexjit_S$S.txt"; then
+    echo "bench.sh: flexjit found no usable CUDA device (see above); compile-only columns printed"
+    exit 0
+  fi
+  cat "$out/flexjit_S$S.jsonl" >>"$fj"
+done
+
+torch_args=()
+if [ "${SKIP_TORCH:-0}" = 1 ]; then
+  echo "torch skipped (SKIP_TORCH=1)"
+  torch_args=(--no-torch)
+elif ! python3 -c "import torch, triton" 2>/dev/null; then
+  echo "torch skipped: python3 cannot import torch and triton"
+  torch_args=(--no-torch)
+else
+  echo "== torch flex_attention / F.sdpa (bench/compare_torch.py)"
+fi
+PYTHONUNBUFFERED=1 python3 "$repo/bench/compare_torch.py" --flexjit "$fj" --out "$out" \
+  --dense-max-S "$dense_max" "${torch_args[@]}" 2>&1 | tee "$out/compare.txt"
+exit "${PIPESTATUS[0]}"
