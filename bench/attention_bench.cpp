@@ -430,12 +430,17 @@ int main(int argc, char** argv) {
           auto t = Clock::now();
           bm = create_block_mask(c.mask, 1, 1, S, S);
           cpu.push_back(ms_since(t));
-          BlockMaskOptions o;
-          o.device = Device::Cuda;
-          o.bindings = device_bindings;
-          t = Clock::now();
+        }
+        // The GPU builds apart from the CPU ones (whose worker threads would share the
+        // host): one build to compile the classifier, then the median of 21.
+        BlockMaskOptions o;
+        o.device = Device::Cuda;
+        o.bindings = device_bindings;
+        for (int r = 0; r < 22; ++r) {
+          const auto t = Clock::now();
           BlockMask g = create_block_mask(c.mask, 1, 1, S, S, o);
-          gpu.push_back(ms_since(t));
+          if (r > 0)
+            gpu.push_back(ms_since(t));
           if (g.kv_num_blocks != bm.kv_num_blocks || g.full_kv_indices != bm.full_kv_indices) {
             std::printf("GPU and CPU block masks differ for %s\n", c.name.c_str());
             return 1;

@@ -28,6 +28,11 @@ if [ ! -x "$bin" ]; then
     exit 1
 fi
 export LD_LIBRARY_PATH="$repo/dist/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# No driver JIT cache: the cold-call columns include the driver's PTX -> cubin, as on a
+# machine that never saw these kernels.
+export CUDA_CACHE_DISABLE=1
+# A fresh kernel cache, so that the first call of each kernel is a compile.
+export FLEXJIT_CACHE_DIR="${FLEXJIT_CACHE_DIR:-$(mktemp -d)}"
 read -r -a extra <<<"${BENCH_ARGS:-}"
 dense_max="${BENCH_DENSE_MAX_S:-16384}"
 

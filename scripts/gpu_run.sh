@@ -9,6 +9,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${OUT:-$repo/gpu_out}"
 mkdir -p "$out"
 export LD_LIBRARY_PATH="$repo/dist/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# No driver JIT cache: the cold-call columns include the driver's PTX -> cubin, as on a
+# machine that never saw these kernels.
+export CUDA_CACHE_DISABLE=1
 export FLEXJIT_CACHE_DIR="$(mktemp -d)"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader
 echo "== [gpu] tests"

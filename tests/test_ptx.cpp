@@ -227,9 +227,9 @@ std::vector<std::pair<MaskMod, ScoreMod>> attention_pairs(const SeedCatalog& see
   return pairs;
 }
 
-// Compiles one attention instantiation and runs ptxas, with the runtime's policy: a
-// kernel that spills more than kMaxSpillBytes at the template's launch bounds is
-// rebuilt for one CTA per SM (runtime/KernelCache.cpp). A spill left is reported
+// Compiles one attention instantiation and runs ptxas, with the runtime's policy: an
+// sm_90a kernel that spills more than kMaxSpillBytes at the template's launch bounds is
+// replaced by its build for one CTA per SM (runtime/KernelCache.cpp). A spill left is reported
 // (WARN, with the pair); returns its bytes (stores + loads): the limit is the caller's.
 int attention_spills(const KernelSpec& spec);
 int attention_spills_once(const KernelSpec& spec, int* store_bytes);
@@ -237,7 +237,7 @@ int attention_spills_once(const KernelSpec& spec, int* store_bytes);
 int attention_spills(const KernelSpec& spec) {
   int stores = 0;
   const int bytes = attention_spills_once(spec, &stores);
-  if (stores <= kMaxSpillBytes)
+  if (stores <= kMaxSpillBytes || spec.arch != Arch::SM90a)
     return bytes;
   KernelSpec roomy = spec;
   roomy.min_ctas_per_sm = 1;
