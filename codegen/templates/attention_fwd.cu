@@ -222,20 +222,11 @@ template <bool kBf16, int kD> struct AttentionFwd {
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
                                              const FlexjitModArgs* args) {
     const int tid = thread_x(), lane = tid & 31, warp = tid >> 5;
-    // Last q tile first: under causal-like masks it has the most kv tiles.
-    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_x();
-    const int q_start = q_tile * kM, h = block_y(), b = block_z();
-    const int h_kv = h / (p.Hq / p.Hkv);
-
-    const Elem* qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h +
-                     q_start * p.q_stride_s;
-    const Elem* kg = static_cast<const Elem*>(p.k) + b * p.k_stride_b + h_kv * p.k_stride_h;
-    const Elem* vg = static_cast<const Elem*>(p.v) + b * p.v_stride_b + h_kv * p.v_stride_h;
-
-    const u32 sq = smem_addr(flexjit_fwd_smem);
-    const u32 sk = sq + kM * kD * 2;
-    const u32 sv = sk + kStages * kN * kD * 2;
-    constexpr u32 kStageBytes = kN * kD * 2;
+    const FwdCta<kM, kN, kD, kStages> cta(p, smem_addr(flexjit_fwd_smem));
+    const int q_start = cta.q_start, h = cta.h, b = cta.b;
+    const Elem *qg = cta.qg, *kg = cta.kg, *vg = cta.vg;
+    const u32 sq = cta.sq, sk = cta.sk, sv = cta.sv;
+    constexpr u32 kStageBytes = cta.kStageBytes;
 
     KvTiles<kN> tiles(p, b, h, q_start);
     const int n_tiles = tiles.n_tiles;

@@ -174,4 +174,31 @@ template <int kN> struct KvTiles {
   }
 };
 
+// What one forward CTA works on: its q tile (the grid's last tile first: under causal-like
+// masks it has the most kv tiles), query head h, batch b and kv head (GQA), the global
+// Q / K / V at that tile and heads, and its shared memory: Q [kM][kD], then kStages K tiles
+// and kStages V tiles of [kN][kD], all 2-byte elements.
+template <int kM, int kN, int kD, int kStages> struct FwdCta {
+  using Elem = unsigned short; // f16 or bf16 bits
+  static constexpr u32 kStageBytes = kN * kD * 2;
+  int q_start, h, b, h_kv;
+  const Elem *qg, *kg, *vg;
+  u32 sq, sk, sv;
+
+  __device__ __forceinline__ FwdCta(const FlexjitAttentionParams& p, u32 smem) {
+    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_x();
+    q_start = q_tile * kM;
+    h = block_y();
+    b = block_z();
+    h_kv = h / (p.Hq / p.Hkv);
+    qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h +
+         q_start * p.q_stride_s;
+    kg = static_cast<const Elem*>(p.k) + b * p.k_stride_b + h_kv * p.k_stride_h;
+    vg = static_cast<const Elem*>(p.v) + b * p.v_stride_b + h_kv * p.v_stride_h;
+    sq = smem;
+    sk = sq + kM * kD * 2;
+    sv = sk + kStages * kStageBytes;
+  }
+};
+
 } // namespace flexjit::dev
