@@ -48,6 +48,13 @@ Hash128 hash_text(std::string_view text);
 Hash128 structural_hash(const MaskMod& mod);
 Hash128 structural_hash(const ScoreMod& mod);
 
+// ---- Derivative.cpp ---------------------------------------------------------
+// d(body)/d(score) of a score_mod body, optimized: reverse accumulation over the DAG
+// (where routes the adjoint to the branch taken; min/max to the first operand on a
+// tie; abs has slope 0 at 0; tanh, tanh_approx, exp, exp2, log, log2, sqrt, rsqrt, sin,
+// cos and division handled). 0 when the body does not read the score.
+Expr score_derivative(const Expr& body);
+
 // ---- Dependence.cpp ---------------------------------------------------------
 struct Dependence {
   bool b = false, h = false, q = false, kv = false, score = false;

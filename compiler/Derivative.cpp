@@ -1,0 +1,160 @@
+// d(score_mod)/d(score) by reverse accumulation over the DAG: every float node that
+// depends on the score gets an adjoint (the sum of its users' contributions, complete
+// once every user was visited in reverse topological order); the derivative is the
+// adjoint reaching Var::Score. Where the function is not differentiable the rules pick
+// torch's one-sided choice: min/max route the whole adjoint to the first operand on a
+// tie, abs has slope 0 at 0, select routes it to the branch taken; int and bool values
+// (indices, comparisons, casts to int) carry none.
+#include <unordered_map>
+
+#include "compiler/Passes.h"
+#include "compiler/Visitor.h"
+#include "dsl/Error.h"
+
+namespace flexjit {
+
+namespace {
+
+using K = NodeKind;
+
+Expr f(float v) {
+  return make_float(v);
+}
+Expr op(K kind, Expr a, Expr b) {
+  return Node::make(kind, Type::Float, {std::move(a), std::move(b)});
+}
+Expr op(K kind, Expr a) {
+  return Node::make(kind, Type::Float, {std::move(a)});
+}
+Expr mul(Expr a, Expr b) {
+  return op(K::Mul, std::move(a), std::move(b));
+}
+Expr select(Expr cond, Expr a, Expr b) {
+  return Node::make(K::Select, Type::Float, {std::move(cond), std::move(a), std::move(b)});
+}
+Expr cmp(K kind, Expr a, Expr b) {
+  return Node::make(kind, Type::Bool, {std::move(a), std::move(b)});
+}
+
+constexpr float kLn2 = 0.6931471805599453f;
+
+} // namespace
+
+Expr score_derivative(const Expr& body) {
+  FLEXJIT_ASSERT(body.type() == Type::Float, "score_derivative of a {} expression",
+                 to_string(body.type()));
+  std::unordered_map<const Node*, std::vector<Expr>> contributions;
+  contributions[body.get()].push_back(f(1.0f));
+  std::vector<Expr> result;
+
+  const std::vector<Expr> order = topo_order(body); // operands before users
+  // Only what reads the score carries an adjoint.
+  std::unordered_map<const Node*, bool> reads_score;
+  for (const Expr& e : order) {
+    bool reads = e.kind() == K::Var && static_cast<Var>(e->ival) == Var::Score;
+    for (const Expr& operand : e->operands)
+      reads = reads || reads_score[operand.get()];
+    reads_score[e.get()] = reads;
+  }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const Expr& e = *it;
+    auto found = contributions.find(e.get());
+    if (found == contributions.end() || e.type() != Type::Float)
+      continue;
+    Expr g = found->second[0];
+    for (size_t i = 1; i < found->second.size(); ++i)
+      g = op(K::Add, g, found->second[i]);
+    contributions.erase(found);
+
+    auto to = [&](size_t i, Expr adjoint) {
+      const Expr& operand = e->operands[i];
+      if (operand.type() == Type::Float && reads_score[operand.get()])
+        contributions[operand.get()].push_back(std::move(adjoint));
+    };
+    const std::vector<Expr>& x = e->operands;
+    switch (e.kind()) {
+    case K::Var:
+      if (static_cast<Var>(e->ival) == Var::Score)
+        result.push_back(g);
+      break;
+    case K::Add:
+      to(0, g);
+      to(1, g);
+      break;
+    case K::Sub:
+      to(0, g);
+      to(1, op(K::Neg, g));
+      break;
+    case K::Mul:
+      to(0, mul(g, x[1]));
+      to(1, mul(g, x[0]));
+      break;
+    case K::Div: // d(a/b) = da / b - a db / b^2
+      to(0, op(K::Div, g, x[1]));
+      to(1, op(K::Neg, op(K::Div, mul(g, e), x[1])));
+      break;
+    case K::Min:
+      to(0, select(cmp(K::Le, x[0], x[1]), g, f(0)));
+      to(1, select(cmp(K::Le, x[0], x[1]), f(0), g));
+      break;
+    case K::Max:
+      to(0, select(cmp(K::Le, x[1], x[0]), g, f(0)));
+      to(1, select(cmp(K::Le, x[1], x[0]), f(0), g));
+      break;
+    case K::Neg:
+      to(0, op(K::Neg, g));
+      break;
+    case K::Abs: // sign(a) g, with sign(0) = 0
+      to(0, select(cmp(K::Lt, x[0], f(0)), op(K::Neg, g), select(cmp(K::Lt, f(0), x[0]), g, f(0))));
+      break;
+    case K::Exp:
+      to(0, mul(g, e));
+      break;
+    case K::Exp2:
+      to(0, mul(g, mul(e, f(kLn2))));
+      break;
+    case K::Log:
+      to(0, op(K::Div, g, x[0]));
+      break;
+    case K::Log2:
+      to(0, op(K::Div, g, mul(x[0], f(kLn2))));
+      break;
+    case K::Sqrt: // g / (2 sqrt(a))
+      to(0, op(K::Div, g, mul(f(2), e)));
+      break;
+    case K::Rsqrt: // d a^(-1/2) = -a^(-1/2) / (2a)
+      to(0, op(K::Neg, op(K::Div, mul(g, e), mul(f(2), x[0]))));
+      break;
+    case K::Tanh:
+    case K::TanhApprox: // 1 - tanh^2, of the value the mod computed
+      to(0, mul(g, op(K::Sub, f(1), mul(e, e))));
+      break;
+    case K::Sin:
+      to(0, mul(g, op(K::Cos, x[0])));
+      break;
+    case K::Cos:
+      to(0, op(K::Neg, mul(g, op(K::Sin, x[0]))));
+      break;
+    case K::Select:
+      to(1, select(x[0], g, f(0)));
+      to(2, select(x[0], f(0), g));
+      break;
+    case K::FloatConst:
+    case K::Param:
+    case K::Load:
+    case K::Cast: // from int or bool: no derivative
+      break;
+    default:
+      FLEXJIT_ASSERT(false, "score_derivative: no rule for float node kind {}",
+                     static_cast<int>(e.kind()));
+    }
+  }
+  if (result.empty())
+    return make_float(0.0f);
+  Expr d = result[0];
+  for (size_t i = 1; i < result.size(); ++i)
+    d = op(K::Add, d, result[i]);
+  return optimize(d);
+}
+
+} // namespace flexjit
