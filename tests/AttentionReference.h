@@ -27,6 +27,18 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
                                   const ScoreMod& score, double scale, const Bindings& bindings,
                                   std::vector<int64_t> rows = {});
 
+// The gradients of sum(out * d_out) (d_out: [B, Hq, q_len, D], contiguous) with respect
+// to q, k and v, in float64, the score_mod's derivative from compiler/Derivative.cpp run
+// by the interpreter: dq [B, Hq, q_len, D], dk and dv [B, Hkv, kv_len, D] (GQA: summed
+// over the query heads of a group). Rows nothing may attend contribute nothing.
+struct AttentionGrads {
+  std::vector<double> dq, dk, dv;
+};
+AttentionGrads attention_backward_reference(const AttentionInputs& in, const MaskMod& mask,
+                                            const ScoreMod& score, double scale,
+                                            const Bindings& bindings,
+                                            const std::vector<float>& d_out);
+
 // ‖got − ref‖ / ‖ref‖ over the rows (a zero reference counts absolute error).
 double relative_error(const std::vector<double>& got, const std::vector<double>& ref);
 
