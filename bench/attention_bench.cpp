@@ -31,7 +31,10 @@
 //
 // Usage: flexjit_attention_bench [--json FILE] [--quick] [--case NAME[,NAME...]]
 //          [--S N] [--B N] [--D 64|128] [--ways sparse,dense,score] [--reps N]
-//          [--dense-max-S N] [--compile-only]
+//          [--dense-max-S N] [--compile-only] [--bwd]
+//   --bwd          also time flex_attention_backward for the sparse way (TF/s by
+//                  10 * density * B*H*S^2*D / t; gradients checked for non-finite values;
+//                  their correctness is the [gpu][backward] tests')
 //   --S N          sequence length (default 8192); B defaults to keep B*S as above
 //   --B N          batch (overrides the default)
 //   --D 64|128     only the D=64 f16 or the D=128 bf16 shape (default both)
@@ -192,6 +195,7 @@ struct Options {
   bool ways[kNumWays] = {true, true, true};
   int reps = 30;
   int dense_max_S = 16384;
+  bool bwd = false; // also time flex_attention_backward (sparse way)
 };
 
 bool selected(const Options& opt, const std::string& name) {
@@ -281,6 +285,10 @@ struct WayResult {
   std::string cold_source; // "compile", "disk" or "memory": what the cold call found
   double dsl_to_ptx_ms = NAN, ptx_to_cubin_ms = NAN, load_ms = NAN;
   double mask_bytes = 0, mask_build_ms = NAN;
+  // Backward (--bwd; the sparse way): median time, TF/s by 10 * density * B*H*S^2*D / t,
+  // the first call (compile included) and non-finite gradient elements.
+  double bwd_ms = NAN, bwd_tflops = NAN, bwd_cold_ms = NAN;
+  long bwd_nonfinite = -1;
 };
 
 // What the cache did during the calls since `log_size` entries: the last build, if any.
@@ -302,15 +310,22 @@ std::string way_json(Way w, const WayResult& r) {
   if (!r.ran)
     return fmt::format("\"{}skipped\":{}", p, json_string(r.skipped));
   return fmt::format(
-      "\"{0}fwd_ms\":{1},\"{0}fwd_tflops\":{2},\"{0}rel_err\":{3},"
-      "\"{0}cold_first_call_ms\":{4},\"{0}cold_source\":\"{5}\","
-      "\"{0}dsl_to_ptx_ms\":{6},\"{0}ptx_to_cubin_ms\":{7},\"{0}module_load_ms\":{8},"
-      "\"{0}disk_hit_ms\":{9},\"{0}memory_hit_us\":{10},\"{0}mask_bytes\":{11:.0f},"
-      "\"{0}mask_build_ms\":{12}",
-      p, json_number(r.ms, 4), json_number(r.tflops, 1), json_sci(r.err), json_number(r.cold_ms, 1),
-      r.cold_source, json_number(r.dsl_to_ptx_ms, 1), json_number(r.ptx_to_cubin_ms, 1),
-      json_number(r.load_ms, 1), json_number(r.disk_ms, 2), json_number(r.mem_us, 1), r.mask_bytes,
-      json_number(r.mask_build_ms, 3));
+             "\"{0}fwd_ms\":{1},\"{0}fwd_tflops\":{2},\"{0}rel_err\":{3},"
+             "\"{0}cold_first_call_ms\":{4},\"{0}cold_source\":\"{5}\","
+             "\"{0}dsl_to_ptx_ms\":{6},\"{0}ptx_to_cubin_ms\":{7},\"{0}module_load_ms\":{8},"
+             "\"{0}disk_hit_ms\":{9},\"{0}memory_hit_us\":{10},\"{0}mask_bytes\":{11:.0f},"
+             "\"{0}mask_build_ms\":{12}",
+             p, json_number(r.ms, 4), json_number(r.tflops, 1), json_sci(r.err),
+             json_number(r.cold_ms, 1), r.cold_source, json_number(r.dsl_to_ptx_ms, 1),
+             json_number(r.ptx_to_cubin_ms, 1), json_number(r.load_ms, 1),
+             json_number(r.disk_ms, 2), json_number(r.mem_us, 1), r.mask_bytes,
+             json_number(r.mask_build_ms, 3)) +
+         (std::isnan(r.bwd_ms)
+              ? std::string()
+              : fmt::format(",\"{0}bwd_ms\":{1},\"{0}bwd_tflops\":{2},"
+                            "\"{0}bwd_cold_first_call_ms\":{3},\"{0}bwd_nonfinite\":{4}",
+                            p, json_number(r.bwd_ms, 4), json_number(r.bwd_tflops, 1),
+                            json_number(r.bwd_cold_ms, 1), r.bwd_nonfinite));
 }
 
 int parse_int(const char* s, const char* what) {
@@ -336,6 +351,8 @@ int main(int argc, char** argv) {
       opt.quick = true;
     else if (a == "--compile-only")
       opt.compile_only = true;
+    else if (a == "--bwd")
+      opt.bwd = true;
     else if (a == "--case" && has_value)
       opt.only = split(argv[++i]);
     else if (a == "--S" && has_value)
@@ -520,6 +537,42 @@ int main(int argc, char** argv) {
                            bm.full_kv_num_blocks.size() + bm.full_kv_indices.size());
         res[Sparse].mask_build_ms = bm_gpu;
         measure(o, res[Sparse]);
+        if (opt.bwd) {
+          // dO random; dq, dk, dv poisoned (NaN) so that an unwritten element shows.
+          std::vector<float> unused;
+          const DeviceBuffer d_out = random_tensor(n, sh.dtype, 4, unused);
+          DeviceBuffer dq(n * 2), dk(n * 2), dv(n * 2);
+          for (DeviceBuffer* g : {&dq, &dk, &dv})
+            g->fill(0xff);
+          const TensorView shape[] = {
+              d_out.view(sh.dtype, {sh.B, sh.H, S, sh.D}), dq.view(sh.dtype, {sh.B, sh.H, S, sh.D}),
+              dk.view(sh.dtype, {sh.B, sh.H, S, sh.D}), dv.view(sh.dtype, {sh.B, sh.H, S, sh.D})};
+          flex_attention(qv, kv, vv, ov, o); // out and lse of this mask
+          auto backward = [&] {
+            flex_attention_backward(qv, kv, vv, ov, shape[0], shape[1], shape[2], shape[3], o);
+          };
+          auto t = Clock::now();
+          backward();
+          Stream{}.synchronize();
+          res[Sparse].bwd_cold_ms = ms_since(t);
+          long nonfinite = 0;
+          std::vector<uint16_t> bits(n);
+          for (DeviceBuffer* g : {&dq, &dk, &dv}) {
+            g->download(bits.data(), n * 2);
+            for (uint16_t b : bits)
+              nonfinite += !std::isfinite(testing::from_half_bits(b, sh.dtype));
+          }
+          res[Sparse].bwd_nonfinite = nonfinite;
+          std::vector<double> times;
+          for (int i = 0; i < (opt.quick ? 3 : std::max(5, opt.reps / 3)); ++i)
+            times.push_back(time_on_stream(Stream{}, backward, 1));
+          res[Sparse].bwd_ms = median(times);
+          res[Sparse].bwd_tflops = 2.5 * flop / res[Sparse].bwd_ms / 1e9;
+          std::printf("%-5s %6d %3d %-15s backward  %9.3f ms %7.1f TF/s  cold %.1f ms  "
+                      "non-finite %ld\n",
+                      dtype_name(sh.dtype), S, sh.B, c.name.c_str(), res[Sparse].bwd_ms,
+                      res[Sparse].bwd_tflops, res[Sparse].bwd_cold_ms, nonfinite);
+        }
       }
       if (opt.ways[Dense] && S > opt.dense_max_S) {
         res[Dense].skipped = fmt::format("S={} > --dense-max-S {}: the [S,S] bool mask would be "

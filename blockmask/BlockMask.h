@@ -27,6 +27,10 @@ public:
     const int32_t* kv_indices = nullptr;
     const int32_t* full_kv_num_blocks = nullptr;
     const int32_t* full_kv_indices = nullptr;
+    const int32_t* q_num_blocks = nullptr; // q-major: the backward's
+    const int32_t* q_indices = nullptr;
+    const int32_t* full_q_num_blocks = nullptr;
+    const int32_t* full_q_indices = nullptr;
   };
   BlockMaskDeviceCopy();
   BlockMaskDeviceCopy(const BlockMaskDeviceCopy&);

@@ -1,4 +1,5 @@
-// BlockMask's device copy: the four forward index arrays in one device buffer,
+// BlockMask's device copy: the index arrays (kv-major for the forward, q-major for the
+// backward) in one device buffer,
 // uploaded once per (mask, context) and re-uploaded only when the host arrays
 // were reallocated (their addresses and sizes are the copy's key).
 #include <mutex>
@@ -58,15 +59,16 @@ BlockMaskDeviceCopy::Arrays BlockMaskDeviceCopy::get(const BlockMask& mask) cons
                 mask.kv_indices.size()};
   if (s.uploads > 0 && s.key == key)
     return s.arrays;
-  const std::vector<int32_t>* parts[] = {&mask.kv_num_blocks, &mask.kv_indices,
-                                         &mask.full_kv_num_blocks, &mask.full_kv_indices};
+  const std::vector<int32_t>* parts[] = {
+      &mask.kv_num_blocks, &mask.kv_indices, &mask.full_kv_num_blocks, &mask.full_kv_indices,
+      &mask.q_num_blocks,  &mask.q_indices,  &mask.full_q_num_blocks,  &mask.full_q_indices};
   size_t total = 0;
   for (const auto* p : parts)
     total += p->size() * sizeof(int32_t);
   s.buffer = DeviceBuffer(std::max<size_t>(total, sizeof(int32_t)));
-  const int32_t* base[4];
+  const int32_t* base[8];
   size_t offset = 0;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 8; ++i) {
     const size_t bytes = parts[i]->size() * sizeof(int32_t);
     s.buffer.upload(parts[i]->data(), bytes, offset);
     base[i] = reinterpret_cast<const int32_t*>(static_cast<const char*>(s.buffer.data()) + offset);
@@ -75,7 +77,7 @@ BlockMaskDeviceCopy::Arrays BlockMaskDeviceCopy::get(const BlockMask& mask) cons
   // A pageable upload may still be in flight when cuMemcpyHtoD returns; a
   // kernel on a non-blocking stream must not read it early.
   cuda::check(cuda::driver().cuCtxSynchronize(), "cuCtxSynchronize");
-  s.arrays = {base[0], base[1], base[2], base[3]};
+  s.arrays = {base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7]};
   s.key = key;
   ++s.uploads;
   return s.arrays;

@@ -20,6 +20,7 @@ endmacro()
 # A template with variants is compiled once per variant (-DFLEXJIT_ONE_VARIANT
 # -DFLEXJIT_VARIANT_<v>), so the JIT parses and optimizes only the kernel it needs.
 set(FLEXJIT_VARIANTS_attention_fwd f16_d64 f16_d128 bf16_d64 bf16_d128)
+set(FLEXJIT_VARIANTS_attention_bwd f16_d64 f16_d128 bf16_d64 bf16_d128)
 
 foreach(cu ${FLEXJIT_TEMPLATES})
   get_filename_component(name ${cu} NAME_WE)

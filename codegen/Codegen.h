@@ -17,10 +17,15 @@ std::string_view to_string(Arch arch); // "sm_80", "sm_90a"
 
 // The kernel templates embedded in the library (codegen/templates/*.cu).
 enum class TemplateKind {
-  BlockClassify,    // classifies each (q block, kv block) tile: empty, partial or full
-  CreateMask,       // dense [B,H,Q,KV] bool mask
-  AttentionForward, // fused block-sparse attention forward (attention_fwd.cu)
+  BlockClassify,     // classifies each (q block, kv block) tile: empty, partial or full
+  CreateMask,        // dense [B,H,Q,KV] bool mask
+  AttentionForward,  // fused block-sparse attention forward (attention_fwd.cu)
+  AttentionBackward, // attention backward: dq, dk, dv (attention_bwd.cu; three kernels)
 };
+// The attention templates, instantiated per dtype and head dim.
+inline bool is_attention(TemplateKind kind) {
+  return kind == TemplateKind::AttentionForward || kind == TemplateKind::AttentionBackward;
+}
 std::string_view to_string(TemplateKind kind);
 std::vector<TemplateKind> all_templates();
 

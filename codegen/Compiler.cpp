@@ -172,6 +172,13 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
     llvm::Function* hook = lower_hook(*m, kind, name, body, out.signature, MathTarget::NVPTX);
     hook->addFnAttr(llvm::Attribute::AlwaysInline);
   }
+  // Backward templates also call d(score_mod)/d(score); it reads a subset of what the
+  // score_mod reads, so the signature stands.
+  if (m->getFunction(kScoreGradHookName)) {
+    llvm::Function* hook = lower_hook(*m, HookKind::Score, kScoreGradHookName,
+                                      score_derivative(score), out.signature, MathTarget::NVPTX);
+    hook->addFnAttr(llvm::Attribute::AlwaysInline);
+  }
   out.times.lower_ms = ms_since(phase);
 
   // Link: libdevice, then everything but the kernel becomes internal (and,
@@ -185,8 +192,9 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   FLEXJIT_ASSERT(kernel, "template '{}' has no kernel '{}'", info.stem, out.entry);
   if (spec.min_ctas_per_sm > 0)
     set_min_ctas_per_sm(*m, *kernel, spec.min_ctas_per_sm);
-  llvm::internalizeModule(*m,
-                          [&](const llvm::GlobalValue& gv) { return gv.getName() == out.entry; });
+  // The entry and its companion kernels (entry_pre, entry_dq of the backward) stay.
+  llvm::internalizeModule(
+      *m, [&](const llvm::GlobalValue& gv) { return gv.getName().starts_with(out.entry); });
   // libdevice's __nvvm_reflect queries read this flag: no flush-to-zero.
   if (!m->getModuleFlag("nvvm-reflect-ftz"))
     m->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t{0});

@@ -37,10 +37,9 @@ std::string template_hash(const KernelSpec& spec) {
 std::string kernel_key_text(const KernelSpec& spec, const Expr& optimized_mask,
                             const Expr& optimized_score, const ModSignature& sig) {
   // Only the attention templates are instantiated per dtype and head dim.
-  std::string variant =
-      spec.kind == TemplateKind::AttentionForward
-          ? fmt::format("dtype {}\nhead_dim {}\n", to_string(spec.dtype), spec.head_dim)
-          : std::string();
+  std::string variant = is_attention(spec.kind) ? fmt::format("dtype {}\nhead_dim {}\n",
+                                                              to_string(spec.dtype), spec.head_dim)
+                                                : std::string();
   if (spec.min_ctas_per_sm > 0)
     variant += fmt::format("min_ctas_per_sm {}\n", spec.min_ctas_per_sm);
   return fmt::format("flexjit {}\ntemplate {} {}\narch {}\n{}entry {}\nsignature {}\nmask_mod\n{}"

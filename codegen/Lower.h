@@ -19,6 +19,7 @@ enum class MathTarget { Host, NVPTX };
 enum class HookKind { Mask, Score };
 inline constexpr const char* kMaskHookName = "flexjit_mask_mod";
 inline constexpr const char* kScoreHookName = "flexjit_score_mod";
+inline constexpr const char* kScoreGradHookName = "flexjit_score_grad"; // a HookKind::Score
 
 // The hooks' LLVM types, matching what clang emits for their C declarations:
 //   zeroext i1 (i32, i32, i32, i32, ptr) and float (float, i32, i32, i32, i32, ptr).

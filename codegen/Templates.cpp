@@ -25,13 +25,23 @@ std::string_view to_string(TemplateKind kind) {
     return "create_mask";
   case TemplateKind::AttentionForward:
     return "attention_fwd";
+  case TemplateKind::AttentionBackward:
+    return "attention_bwd";
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
 
 std::vector<TemplateKind> all_templates() {
-  return {TemplateKind::BlockClassify, TemplateKind::CreateMask, TemplateKind::AttentionForward};
+  return {TemplateKind::BlockClassify, TemplateKind::CreateMask, TemplateKind::AttentionForward,
+          TemplateKind::AttentionBackward};
 }
+
+namespace {
+// For templates clang optimized and fully unrolled at build time (TemplateInfo).
+constexpr const char* kLightPipeline =
+    "function(nvvm-reflect),always-inline,function(sroa,early-cse<memssa>,"
+    "instcombine<no-verify-fixpoint>,loop-mssa(licm),early-cse<memssa>,simplifycfg),globaldce";
+} // namespace
 
 TemplateInfo template_info(TemplateKind kind) {
   switch (kind) {
@@ -40,10 +50,9 @@ TemplateInfo template_info(TemplateKind kind) {
   case TemplateKind::CreateMask:
     return {"create_mask", "flexjit_create_mask"};
   case TemplateKind::AttentionForward:
-    return {"attention_fwd", "flexjit_attention_fwd",
-            "function(nvvm-reflect),always-inline,function(sroa,early-cse<memssa>,"
-            "instcombine<no-verify-fixpoint>,loop-mssa(licm),early-cse<memssa>,simplifycfg),"
-            "globaldce"};
+    return {"attention_fwd", "flexjit_attention_fwd", kLightPipeline};
+  case TemplateKind::AttentionBackward:
+    return {"attention_bwd", "flexjit_attention_bwd", kLightPipeline};
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
@@ -59,7 +68,7 @@ Arch arch_for_compute_capability(int major, int minor) {
 
 std::string kernel_entry(const KernelSpec& spec) {
   const TemplateInfo info = template_info(spec.kind);
-  if (spec.kind != TemplateKind::AttentionForward)
+  if (!is_attention(spec.kind))
     return info.entry;
   if (spec.dtype != DType::F16 && spec.dtype != DType::BF16)
     fail("attention dtype {} is not supported: expected f16 or bf16", to_string(spec.dtype));
@@ -71,7 +80,7 @@ std::string kernel_entry(const KernelSpec& spec) {
 
 std::string template_symbol(const KernelSpec& spec) {
   const TemplateInfo info = template_info(spec.kind);
-  if (spec.kind != TemplateKind::AttentionForward)
+  if (!is_attention(spec.kind))
     return fmt::format("flexjit_bc_{}_{}", info.stem, to_string(spec.arch));
   // One bitcode per kernel (cmake/EmbedTemplates.cmake): its entry minus the prefix.
   const std::string entry = kernel_entry(spec);

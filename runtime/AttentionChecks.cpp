@@ -166,7 +166,41 @@ void check_buffer_extents(const ModAnalysis& a, const AttentionProblem& p) {
   }
 }
 
+void check_like(const char* name, const TensorView& t, const char* like_name,
+                const TensorView& like) {
+  check_tensor(name, t);
+  if (t.dtype != like.dtype)
+    fail("flex_attention_backward: {} has dtype {}; expected {}'s dtype {}", name,
+         to_string(t.dtype), like_name, to_string(like.dtype));
+  for (int d = 0; d < 4; ++d)
+    if (t.sizes[d] != like.sizes[d])
+      fail("flex_attention_backward: {} shape [{}, {}, {}, {}] does not match {}'s [{}, {}, {}, "
+           "{}]",
+           name, t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], like_name, like.sizes[0],
+           like.sizes[1], like.sizes[2], like.sizes[3]);
+}
+
 } // namespace
+
+AttentionProblem check_attention_backward(const TensorView& q, const TensorView& k,
+                                          const TensorView& v, const TensorView& out,
+                                          const TensorView& d_out, const TensorView& dq,
+                                          const TensorView& dk, const TensorView& dv,
+                                          const FlexAttentionOptions& o) {
+  if (!o.lse)
+    fail("flex_attention_backward: options.lse is null; the backward needs the forward's "
+         "logsumexp (run flex_attention with options.lse set)");
+  AttentionProblem p = check_attention(q, k, v, out, o);
+  check_like("d_out", d_out, "out", out);
+  check_like("dq", dq, "q", q);
+  check_like("dk", dk, "k", k);
+  check_like("dv", dv, "v", v);
+  if (o.block_mask && (o.block_mask->q_block % FLEXJIT_BWD_BLOCK_M != 0 ||
+                       o.block_mask->kv_block % FLEXJIT_BWD_BLOCK_N != 0))
+    fail("flex_attention_backward: block mask tiles {} x {} must be multiples of {} x {}",
+         o.block_mask->q_block, o.block_mask->kv_block, FLEXJIT_BWD_BLOCK_M, FLEXJIT_BWD_BLOCK_N);
+  return p;
+}
 
 AttentionProblem check_attention(const TensorView& q, const TensorView& k, const TensorView& v,
                                  const TensorView& out, const FlexAttentionOptions& o) {

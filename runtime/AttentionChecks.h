@@ -22,4 +22,12 @@ struct AttentionProblem {
 AttentionProblem check_attention(const TensorView& q, const TensorView& k, const TensorView& v,
                                  const TensorView& out, const FlexAttentionOptions& options);
 
+// The forward's checks plus the backward's: the logsumexp is given, d_out matches out,
+// dq matches q, dk and dv match k.
+AttentionProblem check_attention_backward(const TensorView& q, const TensorView& k,
+                                          const TensorView& v, const TensorView& out,
+                                          const TensorView& d_out, const TensorView& dq,
+                                          const TensorView& dk, const TensorView& dv,
+                                          const FlexAttentionOptions& options);
+
 } // namespace flexjit

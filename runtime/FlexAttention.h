@@ -36,4 +36,17 @@ struct FlexAttentionOptions {
 void flex_attention(const TensorView& q, const TensorView& k, const TensorView& v,
                     const TensorView& out, const FlexAttentionOptions& options = {});
 
+// The gradients of a flex_attention call: given its inputs, its output `out`, its
+// logsumexp (options.lse, required) and the gradient d_out of the loss with respect to
+// out, writes dq, dk and dv (the shapes, dtypes and layout rules of q, k and v; GQA: dk,
+// dv summed over each kv head's query heads). The same options as the forward call
+// (score_mod, block_mask, scale, bindings); the score_mod is differentiated symbolically
+// (compiler/Derivative.cpp). Rows nothing attends give zero gradients. Asynchronous on
+// options.stream; needs B * Hq * q_len * (D + 1) * 4 bytes of device workspace, kept
+// (grow-only) per thread.
+void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                             const TensorView& out, const TensorView& d_out, const TensorView& dq,
+                             const TensorView& dk, const TensorView& dv,
+                             const FlexAttentionOptions& options);
+
 } // namespace flexjit

@@ -208,6 +208,17 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
     c.disk.store(key, cubin);
   }
   finish(*k, info_log);
+  if (spec.kind == TemplateKind::AttentionBackward) {
+    for (const char* suffix : {"_pre", "_dq"}) {
+      CUfunction f = nullptr;
+      check(driver().cuModuleGetFunction(&f, k->module, (k->entry + suffix).c_str()),
+            "cuModuleGetFunction");
+      k->companions.push_back(f);
+    }
+    check(driver().cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      flexjit_bwd_smem_bytes(spec.head_dim)),
+          "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  }
   if (spec.kind == TemplateKind::AttentionForward)
     check(driver().cuFuncSetAttribute(
               k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -231,9 +242,8 @@ std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
                          spec.score.body().get(),
                          static_cast<int>(spec.kind),
                          static_cast<int>(spec.arch),
-                         spec.kind == TemplateKind::AttentionForward ? static_cast<int>(spec.dtype)
-                                                                     : 0,
-                         spec.kind == TemplateKind::AttentionForward ? spec.head_dim : 0};
+                         is_attention(spec.kind) ? static_cast<int>(spec.dtype) : 0,
+                         is_attention(spec.kind) ? spec.head_dim : 0};
   {
     std::lock_guard lock(c.mutex);
     if (auto it = c.fast.find(fast_key); it != c.fast.end()) {

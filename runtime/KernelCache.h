@@ -21,6 +21,9 @@ struct LoadedKernel {
   ModSignature signature; // slot layout of its FlexjitModArgs
   int registers = 0;
   int local_bytes = 0; // per-thread local memory: spills when nonzero
+  // The module's other kernels the entry comes with (attention backward: entry_pre,
+  // entry_dq), in that order.
+  std::vector<CUfunction> companions;
   std::vector<std::string> warnings;
 };
 

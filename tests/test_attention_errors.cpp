@@ -166,3 +166,33 @@ TEST_CASE("flex_attention: a valid call without a GPU fails only at the CUDA ste
   const BlockMask bm = create_block_mask(seeds::causal(), 1, 1, 256, 256, automatic);
   REQUIRE(bm.states() == create_block_mask(seeds::causal(), 1, 1, 256, 256).states());
 }
+
+TEST_CASE("flex_attention_backward: the logsumexp and gradient shapes", "[errors][attention]") {
+  Problem p;
+  const TensorView d_out = tensor(0x500000, 2, 4, 256, 64);
+  const TensorView dq = tensor(0x600000, 2, 4, 256, 64);
+  const TensorView dk = tensor(0x700000, 2, 2, 320, 64);
+  const TensorView dv = tensor(0x800000, 2, 2, 320, 64);
+  const TensorView lse =
+      TensorView::contiguous(fake(0x900000), DType::F32, {2, 4, 256}, Device::Cuda);
+  auto expect = [&](const TensorView& g_out, const TensorView& g_q, const TensorView& g_k,
+                    const TensorView& g_v, const FlexAttentionOptions& o, const std::string& a,
+                    const std::string& b) {
+    REQUIRE_THROWS_WITH(flex_attention_backward(p.q, p.k, p.v, p.out, g_out, g_q, g_k, g_v, o),
+                        Contains(a) && Contains(b));
+  };
+  FlexAttentionOptions o;
+  expect(d_out, dq, dk, dv, o, "options.lse is null", "logsumexp");
+  o.lse = &lse;
+  expect(tensor(0x500000, 2, 4, 255, 64), dq, dk, dv, o, "d_out shape [2, 4, 255, 64]",
+         "out's [2, 4, 256, 64]");
+  expect(d_out, tensor(0x600000, 2, 4, 256, 64, DType::BF16), dk, dv, o, "dq has dtype bf16",
+         "q's dtype f16");
+  expect(d_out, dq, tensor(0x700000, 2, 4, 320, 64), dv, o, "dk shape [2, 4, 320, 64]",
+         "k's [2, 2, 320, 64]");
+  expect(d_out, dq, dk, tensor(0x800004, 2, 2, 320, 64), o, "dv pointer", "aligned");
+  const TensorView short_lse =
+      TensorView::contiguous(fake(0x900000), DType::F32, {2, 4, 255}, Device::Cuda);
+  o.lse = &short_lse;
+  expect(d_out, dq, dk, dv, o, "lse must be [B, Hq, q_len]", "[2, 4, 256]");
+}

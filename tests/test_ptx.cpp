@@ -360,3 +360,32 @@ TEST_CASE("ptx: the architecture follows the compute capability", "[codegen]") {
   REQUIRE(arch_for_compute_capability(10, 0) == Arch::SM80);
   REQUIRE_THROWS_WITH(arch_for_compute_capability(7, 5), Catch::Contains("7.5"));
 }
+
+// The backward module: its three kernels, the three hooks inlined (the score_mod's
+// derivative too), through ptxas for both archs and every instantiation.
+TEST_CASE("ptx: attention backward kernels pass ptxas", "[codegen][attention]") {
+  const SeedCatalog seeds;
+  int i = 0;
+  for (Arch arch : {Arch::SM80, Arch::SM90a})
+    for (DType dtype : {DType::F16, DType::BF16})
+      for (int d : kAttentionHeadDims) {
+        KernelSpec spec{TemplateKind::AttentionBackward, arch, seeds.masks[i % seeds.masks.size()],
+                        seeds.scores[i % seeds.scores.size()]};
+        ++i;
+        spec.dtype = dtype;
+        spec.head_dim = d;
+        INFO(to_string(arch) << " " << to_string(dtype) << " d" << d << " " << spec.mask.name()
+                             << " " << spec.score.name());
+        const CompiledKernel kernel = compile_to_ptx(spec);
+        REQUIRE(kernel.entry == fmt::format("flexjit_attention_bwd_{}_d{}", to_string(dtype), d));
+        for (const char* suffix : {"", "_pre", "_dq"})
+          REQUIRE(kernel.ptx.find(".entry " + kernel.entry + suffix + "(") != std::string::npos);
+        for (const char* hook : {"flexjit_mask_mod", "flexjit_score_mod", "flexjit_score_grad"})
+          REQUIRE(kernel.ptx.find(hook) == std::string::npos);
+        REQUIRE(kernel.ptx.find(".func") == std::string::npos);
+        const PtxasStats stats = ptxas_stats(kernel, arch);
+        if (stats.spill_bytes > 0)
+          WARN("SPILL: attention backward " << to_string(arch) << " " << to_string(dtype) << " d"
+                                            << d << ": " << stats.spill_bytes << " bytes");
+      }
+}

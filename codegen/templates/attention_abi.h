@@ -108,3 +108,67 @@ struct FlexjitAttentionParams {
   int32_t has_mask;                    // 0: no block mask, every kv tile is full
   float scale;                         // score = (q . k) * scale, then score_mod(score, ...)
 };
+
+// ---- Backward (attention_bwd.cu) ---------------------------------------------------
+// Three kernels per (dtype, head dim), in one module:
+//   flexjit_attention_bwd_<dt>_d<D>_pre(FlexjitAttentionBwdParams, FlexjitModArgs):
+//     delta[b, h, q] = sum_d dO * O, and dq_acc zeroed; grid (ceil(q_len / 8), Hq, B),
+//     FLEXJIT_BWD_ROW_THREADS threads (a warp per row).
+//   flexjit_attention_bwd_<dt>_d<D>(...): per CTA one kv tile of FLEXJIT_BWD_BLOCK_N rows of
+//     one (batch, kv head): dk, dv for those rows (summed over the group's query heads) and
+//     dq_acc += dS K through fp32 atomics; grid (ceil(kv_len / BLOCK_N), Hkv, B),
+//     FLEXJIT_BWD_THREADS threads, flexjit_bwd_smem_bytes(D) bytes of dynamic shared memory.
+//   flexjit_attention_bwd_<dt>_d<D>_dq(...): dq = dq_acc in the input dtype; grid as _pre.
+// The block mask's q-major arrays (q_num_blocks, q_indices, full_*) list, per kv block,
+// the q blocks to visit; q_block_size and kv_block_size must be multiples of 64.
+#define FLEXJIT_BWD_THREADS 128
+#define FLEXJIT_BWD_BLOCK_N 64
+#define FLEXJIT_BWD_BLOCK_M 64
+#define FLEXJIT_BWD_ROW_THREADS 256
+#define FLEXJIT_BWD_SMEM_BYTES(head_dim)                                                           \
+  ((2 * FLEXJIT_BWD_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                          \
+   FLEXJIT_BWD_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2)
+
+#ifdef __cplusplus
+constexpr int flexjit_bwd_smem_bytes(int head_dim) {
+  return FLEXJIT_BWD_SMEM_BYTES(head_dim);
+}
+#endif
+
+struct FlexjitAttentionBwdParams {
+  // Logical [B, H, S, D] tensors in the input dtype; strides in elements.
+  const void* q;     // [B, Hq, q_len, D]
+  const void* k;     // [B, Hkv, kv_len, D]
+  const void* v;     // [B, Hkv, kv_len, D]
+  const void* out;   // [B, Hq, q_len, D], the forward's output
+  const void* d_out; // [B, Hq, q_len, D]
+  void* dq;          // [B, Hq, q_len, D]
+  void* dk;          // [B, Hkv, kv_len, D]
+  void* dv;          // [B, Hkv, kv_len, D]
+  const float* lse;  // [B, Hq, q_len], the forward's logsumexp (natural log)
+  float* delta;      // [B, Hq, q_len] contiguous workspace
+  float* dq_acc;     // [B, Hq, q_len, D] contiguous fp32 workspace
+
+  int64_t q_stride_b, q_stride_h, q_stride_s;
+  int64_t k_stride_b, k_stride_h, k_stride_s;
+  int64_t v_stride_b, v_stride_h, v_stride_s;
+  int64_t out_stride_b, out_stride_h, out_stride_s;
+  int64_t dout_stride_b, dout_stride_h, dout_stride_s;
+  int64_t dq_stride_b, dq_stride_h, dq_stride_s;
+  int64_t dk_stride_b, dk_stride_h, dk_stride_s;
+  int64_t dv_stride_b, dv_stride_h, dv_stride_s;
+  int64_t lse_stride_b, lse_stride_h;
+
+  // The block mask's q-major arrays (int32, device memory, contiguous):
+  //   q_num_blocks [mask_B, mask_H, num_kv_blocks], q_indices [.., num_kv_blocks, num_q_blocks]
+  const int32_t* q_num_blocks;
+  const int32_t* q_indices;
+  const int32_t* full_q_num_blocks;
+  const int32_t* full_q_indices;
+
+  int32_t B, Hq, Hkv, q_len, kv_len;
+  int32_t mask_B, mask_H, num_q_blocks, num_kv_blocks;
+  int32_t q_block_size, kv_block_size;
+  int32_t has_mask;
+  float scale;
+};

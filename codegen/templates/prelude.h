@@ -21,6 +21,9 @@ extern "C" __device__ bool flexjit_mask_mod(int b, int h, int q, int kv,
                                             const FlexjitModArgs* args);
 extern "C" __device__ float flexjit_score_mod(float score, int b, int h, int q, int kv,
                                               const FlexjitModArgs* args);
+// d(score_mod)/d(score) at the same arguments (the backward templates call it).
+extern "C" __device__ float flexjit_score_grad(float score, int b, int h, int q, int kv,
+                                               const FlexjitModArgs* args);
 
 namespace flexjit::dev {
 
