@@ -2,9 +2,10 @@
 // first caller for a key runs the producer, in its own thread and without any
 // lock held; concurrent callers for that key wait for it and get its value or
 // its exception. A value stays cached until clear(); a key whose producer threw
-// is forgotten (every caller that waited on that run sees the exception), so a
-// later call runs the producer again. The kernel cache's single-flight logic,
-// kept apart from CUDA so that the CPU tests exercise it.
+// is forgotten (every caller that waited on that run rethrows the producer's
+// exception object), so a later call runs the producer again. The kernel
+// cache's single-flight logic, kept apart from CUDA so that the CPU tests
+// exercise it.
 #pragma once
 
 #include <condition_variable>
