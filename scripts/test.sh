@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set up and build (scripts/setup.sh), then run the test suite (tests tagged
 # [gpu] skip themselves without a CUDA device) and the other ctest tests (the
-# install + find_package test). Then the sanitizer builds of flexjit's own code
-# (LLVM stays Debian's uninstrumented static libraries; FLEXJIT_SANITIZE in
-# CMakeLists.txt), tests and examples not built:
+# install + find_package test). Then two sanitizer builds of flexjit's own code
+# without the examples (FLEXJIT_SANITIZE in CMakeLists.txt; LLVM stays Debian's
+# uninstrumented static libraries):
 #   $FLEXJIT_BUILD_DIR-asan  AddressSanitizer + UndefinedBehaviorSanitizer, the
 #                            whole CPU suite (flexjit_tests)
 #   $FLEXJIT_BUILD_DIR-tsan  ThreadSanitizer, the concurrency tests
@@ -11,7 +11,10 @@
 #                            single flight, the disk cache across processes)
 # FLEXJIT_SANITIZERS=0 skips them. Each step prints how long it took.
 #
-# `time bash .ci/run` in a fresh clone on a 2-core machine: TODO
+# `bash .ci/run` in a fresh clone on a 2-core machine (other builds running):
+# 17.5 min in all: setup + release build 296 s, release tests 42 s, install
+# test 3 s, ASan+UBSan build 518 s, its tests 49 s, TSan build 135 s, its tests
+# 6 s. The sanitizers add 12 min; the whole CPU suite runs under ASan+UBSan.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FLEXJIT_BUILD_DIR:-$repo/build}"
