@@ -7,7 +7,6 @@
 #include "runtime/KernelCache.h"
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <future>
 #include <map>
@@ -23,18 +22,13 @@
 #include "runtime/CudaDriver.h"
 #include "runtime/DiskCache.h"
 #include "runtime/Runtime.h"
+#include "runtime/SingleFlight.h"
 
 namespace flexjit {
 namespace cuda {
 namespace {
 
 constexpr size_t kLogBytes = 16384;
-
-struct Slot {
-  std::shared_ptr<const LoadedKernel> value;
-  std::exception_ptr error;
-  bool ready = false;
-};
 
 // (context, mask node, score node, template, arch, dtype, head dim): the
 // hash-consed nodes make structurally equal mods pointer-equal, so a repeated
@@ -47,9 +41,9 @@ struct FastEntry {
 };
 
 struct Cache {
-  std::mutex mutex;
-  std::condition_variable ready;
-  std::map<std::pair<CUcontext, std::string>, std::shared_ptr<Slot>> slots;
+  // One build per (context, key); concurrent requests wait for it.
+  SingleFlight<std::pair<CUcontext, std::string>, std::shared_ptr<const LoadedKernel>> kernels;
+  std::mutex mutex; // guards the rest
   std::map<FastKey, FastEntry> fast;
   KernelCacheStats stats;
   std::vector<std::string> warnings;
@@ -262,50 +256,22 @@ std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
                                                 device.major, device.minor, device.driver_version))
                               .hex();
 
-  std::shared_ptr<Slot> slot;
-  {
-    std::unique_lock lock(c.mutex);
-    auto [it, inserted] = c.slots.try_emplace({ctx, key});
-    if (!inserted) {
-      slot = it->second;
-      c.ready.wait(lock, [&] { return slot->ready; });
-      if (slot->error)
-        std::rethrow_exception(slot->error);
-      ++c.stats.memory_hits;
-      c.fast[fast_key] = {spec.mask.body(), spec.score.body(), slot->value};
-      return slot->value;
-    }
-    it->second = slot = std::make_shared<Slot>();
-  }
-  std::shared_ptr<const LoadedKernel> value;
-  std::exception_ptr error;
   bool from_disk = false;
   KernelBuildTimes times;
-  try {
-    value = build(spec, sig, key, &from_disk, &times);
-  } catch (...) {
-    error = std::current_exception();
+  const auto [value, built] =
+      c.kernels.get({ctx, key}, [&] { return build(spec, sig, key, &from_disk, &times); });
+  std::lock_guard lock(c.mutex);
+  c.fast[fast_key] = {spec.mask.body(), spec.score.body(), value};
+  if (!built) {
+    ++c.stats.memory_hits;
+    return value;
   }
-  {
-    std::lock_guard lock(c.mutex);
-    slot->value = value;
-    slot->error = error;
-    slot->ready = true;
-    if (error) {
-      c.slots.erase({ctx, key}); // waiters hold the slot and see the error
-    } else {
-      ++(from_disk ? c.stats.disk_hits : c.stats.compiles);
-      c.builds.push_back(times);
-      c.fast[fast_key] = {spec.mask.body(), spec.score.body(), value};
-      for (const std::string& w : value->warnings) {
-        c.warnings.push_back(w);
-        std::fprintf(stderr, "flexjit warning: %s\n", w.c_str());
-      }
-    }
+  ++(from_disk ? c.stats.disk_hits : c.stats.compiles);
+  c.builds.push_back(times);
+  for (const std::string& w : value->warnings) {
+    c.warnings.push_back(w);
+    std::fprintf(stderr, "flexjit warning: %s\n", w.c_str());
   }
-  c.ready.notify_all();
-  if (error)
-    std::rethrow_exception(error);
   return value;
 }
 
@@ -325,9 +291,11 @@ KernelCacheStats kernel_cache_stats() {
 
 void clear_kernel_memory_cache() {
   cuda::Cache& c = cuda::cache();
-  std::lock_guard lock(c.mutex);
-  c.fast.clear();
-  std::erase_if(c.slots, [](const auto& kv) { return kv.second->ready; });
+  {
+    std::lock_guard lock(c.mutex);
+    c.fast.clear();
+  }
+  c.kernels.clear();
 }
 
 std::string kernel_cache_directory() {

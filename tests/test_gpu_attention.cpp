@@ -6,8 +6,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <latch>
 #include <limits>
 #include <random>
+#include <set>
+#include <thread>
 
 #include <flexjit/flexjit.h>
 
@@ -32,11 +35,13 @@ struct Case {
   Bindings host_bindings; // host data for the reference (and copied to the device)
   int sample_rows = 0;    // > 0: compare only this many random rows
   uint32_t seed = 1;
+  bool gpu_block_mask = false; // build the block mask on the GPU (and compare with the CPU's)
 };
 
 struct Outcome {
   double out_error = 0, lse_error = 0;
   long nans = 0, empty_rows = 0, bad_empty_rows = 0;
+  bool block_mask_differs = false; // the GPU block mask is not the CPU builder's
 };
 
 double tolerance(DType dtype) {
@@ -55,10 +60,17 @@ Outcome run_case(const Case& c) {
   lse_buf.upload(lse.data(), rows * 4);
   const TensorView lse_view = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
 
+  const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, c.host_bindings);
   BlockMaskOptions bm_options;
   bm_options.bindings = c.host_bindings;
-  const BlockMask bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
-  const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, c.host_bindings);
+  const BlockMask cpu_bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+  BlockMask gpu_bm;
+  if (c.gpu_block_mask) {
+    bm_options.bindings = device.bindings;
+    bm_options.device = Device::Cuda;
+    gpu_bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+  }
+  const BlockMask& bm = c.gpu_block_mask ? gpu_bm : cpu_bm;
   FlexAttentionOptions o;
   o.score_mod = c.score;
   o.block_mask = c.use_block_mask ? &bm : nullptr;
@@ -110,11 +122,14 @@ Outcome run_case(const Case& c) {
   }
   result.out_error = relative_error(got, ref.out);
   result.lse_error = relative_error(got_lse, ref_lse);
+  result.block_mask_differs =
+      c.gpu_block_mask &&
+      (gpu_bm.states() != cpu_bm.states() || gpu_bm.kv_indices != cpu_bm.kv_indices ||
+       gpu_bm.full_kv_indices != cpu_bm.full_kv_indices);
   return result;
 }
 
-void check(const Case& c, const std::string& name) {
-  const Outcome r = run_case(c);
+void check_outcome(const Case& c, const std::string& name, const Outcome& r) {
   INFO(name << " " << to_string(c.dtype) << " d" << c.D << " B" << c.B << " Hq" << c.Hq << " Hkv"
             << c.Hkv << " Q" << c.q_len << " KV" << c.kv_len << (c.bshd ? " BSHD" : " BHSD")
             << ": out error " << r.out_error << ", lse error " << r.lse_error << ", "
@@ -125,8 +140,13 @@ void check(const Case& c, const std::string& name) {
                r.out_error, r.lse_error, r.empty_rows);
   CHECK(r.nans == 0);
   CHECK(r.bad_empty_rows == 0);
+  CHECK(!r.block_mask_differs);
   CHECK(r.out_error < tolerance(c.dtype));
   CHECK(r.lse_error < 1e-3);
+}
+
+void check(const Case& c, const std::string& name) {
+  check_outcome(c, name, run_case(c));
 }
 
 struct Variant {
@@ -398,4 +418,87 @@ TEST_CASE("gpu: GPU block mask build time at S = 8192", "[gpu][timing]") {
                                      << " ms (of which CPU compaction " << compact_ms
                                      << " ms), CPU builder " << cpu_ms << " ms");
   }
+}
+
+TEST_CASE("gpu: 16 threads share the kernel cache - one build per kernel", "[gpu][concurrency]") {
+  SKIP_WITHOUT_CUDA();
+  // Six (mask, score, dtype, head dim) variants over four masks; each of 16
+  // threads runs three of them (GPU block mask + flex_attention), overlapping
+  // with the other threads' picks, all starting at once. With the memory cache
+  // cleared first, each distinct kernel must be built (compiled, or loaded from
+  // disk) exactly once and every other request must be a memory hit.
+  std::vector<int32_t> doc_ids(320);
+  for (int i = 0; i < 320; ++i)
+    doc_ids[i] = i < 90 ? 0 : (i < 200 ? 1 : 2);
+  const MaskMod masks[] = {seeds::causal(), seeds::sliding_window(48), seeds::document(doc_ids),
+                           seeds::natten(16, 20, 5, 3)};
+  struct Pick {
+    int mask;
+    ScoreMod score;
+    DType dtype;
+    int D;
+  };
+  const std::vector<Pick> picks = {
+      {0, ScoreMod(), DType::F16, 64},  {0, seeds::soft_cap(20.0f), DType::BF16, 128},
+      {1, ScoreMod(), DType::BF16, 64}, {2, seeds::alibi(4), DType::F16, 128},
+      {3, ScoreMod(), DType::F16, 64},  {3, seeds::checkerboard(), DType::BF16, 64},
+  };
+  const size_t distinct_kernels = std::size(masks) + picks.size(); // classify + attention
+  constexpr int kThreads = 16, kPerThread = 3;
+  std::vector<Case> cases;
+  for (const Pick& p : picks) {
+    Case c;
+    c.B = 1;
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.q_len = c.kv_len = 320;
+    c.D = p.D;
+    c.dtype = p.dtype;
+    c.mask = masks[p.mask];
+    c.score = p.score;
+    c.sample_rows = 48;
+    c.gpu_block_mask = true;
+    cases.push_back(c);
+  }
+
+  clear_kernel_memory_cache();
+  const KernelCacheStats before = kernel_cache_stats();
+  std::vector<std::vector<std::pair<size_t, Outcome>>> outcomes(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      try {
+        for (int i = 0; i < kPerThread; ++i) {
+          const size_t pick = static_cast<size_t>(t * 5 + i * 7) % cases.size();
+          Case c = cases[pick];
+          c.seed = static_cast<uint32_t>(t * kPerThread + i);
+          outcomes[t].emplace_back(pick, run_case(c));
+        }
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  for (std::thread& t : threads)
+    t.join();
+  const KernelCacheStats after = kernel_cache_stats();
+
+  for (const std::string& e : errors)
+    REQUIRE(e.empty());
+  std::set<size_t> used;
+  for (const auto& thread : outcomes)
+    for (const auto& [pick, outcome] : thread) {
+      used.insert(pick);
+      check_outcome(cases[pick], fmt::format("concurrent pick {}", pick), outcome);
+    }
+  REQUIRE(used.size() == picks.size()); // every kernel was asked for
+  const uint64_t built = (after.compiles - before.compiles) + (after.disk_hits - before.disk_hits);
+  INFO("compiles " << after.compiles - before.compiles << ", disk hits "
+                   << after.disk_hits - before.disk_hits << ", memory hits "
+                   << after.memory_hits - before.memory_hits);
+  CHECK(built == distinct_kernels);
+  // Two requests per run (the classify kernel, the attention kernel).
+  CHECK(built + (after.memory_hits - before.memory_hits) == 2u * kThreads * kPerThread);
 }
