@@ -20,8 +20,11 @@ enum class TemplateKind {
   BlockClassify,    // classifies each (q block, kv block) tile: empty, partial or full
   CreateMask,       // dense [B,H,Q,KV] bool mask
   AttentionForward, // fused block-sparse attention forward (attention_fwd.cu)
+  EvalPoints,       // both mods at arbitrary points (eval_points.cu): the GPU half of the
+                    // differential tests (runtime/EvalPoints.h), not used by the library
 };
 std::string_view to_string(TemplateKind kind);
+// The templates the library's operations use (every kind but EvalPoints).
 std::vector<TemplateKind> all_templates();
 
 // The attention head dims with a template instantiation.

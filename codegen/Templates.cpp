@@ -25,6 +25,8 @@ std::string_view to_string(TemplateKind kind) {
     return "create_mask";
   case TemplateKind::AttentionForward:
     return "attention_fwd";
+  case TemplateKind::EvalPoints:
+    return "eval_points";
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
@@ -44,6 +46,8 @@ TemplateInfo template_info(TemplateKind kind) {
             "function(nvvm-reflect),always-inline,function(sroa,early-cse<memssa>,"
             "instcombine<no-verify-fixpoint>,loop-mssa(licm),early-cse<memssa>,simplifycfg),"
             "globaldce"};
+  case TemplateKind::EvalPoints:
+    return {"eval_points", "flexjit_eval_points"};
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }

@@ -113,7 +113,8 @@ void check_random_with_ptxas(const CompiledKernel& kernel, Arch arch) {
 TEST_CASE("ptx: every template x seed mask x arch passes ptxas without spills", "[codegen]") {
   const SeedCatalog seeds;
   int compiled = 0;
-  for (TemplateKind kind : {TemplateKind::BlockClassify, TemplateKind::CreateMask}) {
+  for (TemplateKind kind :
+       {TemplateKind::BlockClassify, TemplateKind::CreateMask, TemplateKind::EvalPoints}) {
     for (Arch arch : {Arch::SM80, Arch::SM90a}) {
       for (size_t i = 0; i < seeds.masks.size(); ++i) {
         const KernelSpec spec{kind, arch, seeds.masks[i], seeds.scores[i % seeds.scores.size()]};
@@ -135,7 +136,34 @@ TEST_CASE("ptx: every template x seed mask x arch passes ptxas without spills", 
       }
     }
   }
-  REQUIRE(compiled == 2 * 2 * static_cast<int>(seeds.masks.size()));
+  REQUIRE(compiled == 3 * 2 * static_cast<int>(seeds.masks.size()));
+}
+
+// The GPU half of the differential fuzzer runs random mask and score pairs through
+// eval_points (tests/test_gpu_fuzz.cpp): they must all assemble, for both archs.
+TEST_CASE("ptx: random mask and score pairs pass ptxas in eval_points", "[codegen][fuzz]") {
+  std::mt19937 rng(78);
+  int compiled = 0;
+  for (int i = 0; i < 16; ++i) {
+    const testing::RandomMod r = testing::random_pair(rng);
+    const Arch arch = i % 2 ? Arch::SM80 : Arch::SM90a;
+    INFO("random pair #" << i << " on " << to_string(arch) << ":\n"
+                         << print(r.body) << "\n"
+                         << print(r.score));
+    try {
+      const CompiledKernel kernel =
+          compile_to_ptx({TemplateKind::EvalPoints, arch, MaskMod("random", BoolExpr(r.body)),
+                          ScoreMod("random", FloatExpr(r.score))});
+      REQUIRE(kernel.entry == "flexjit_eval_points");
+      REQUIRE(kernel.ptx.find("flexjit_mask_mod") == std::string::npos);
+      REQUIRE(kernel.ptx.find("flexjit_score_mod") == std::string::npos);
+      check_random_with_ptxas(kernel, arch);
+      ++compiled;
+    } catch (const Error& e) {
+      REQUIRE(std::string(e.what()).find("division by a constant zero") != std::string::npos);
+    }
+  }
+  REQUIRE(compiled >= 12);
 }
 
 TEST_CASE("ptx: score mods of every kind compile into a template", "[codegen]") {
@@ -373,3 +401,4 @@ TEST_CASE("ptx: the architecture follows the compute capability", "[codegen]") {
   REQUIRE(arch_for_compute_capability(10, 0) == Arch::SM80);
   REQUIRE_THROWS_WITH(arch_for_compute_capability(7, 5), Catch::Contains("7.5"));
 }
+
