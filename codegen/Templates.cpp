@@ -52,6 +52,10 @@ TemplateInfo template_info(TemplateKind kind) {
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
 
+int max_mod_nodes(TemplateKind kind) {
+  return kind == TemplateKind::AttentionForward ? kMaxAttentionModNodes : kMaxModNodes;
+}
+
 Arch arch_for_compute_capability(int major, int minor) {
   if (major == 9 && minor == 0)
     return Arch::SM90a;

@@ -14,6 +14,7 @@
 
 #include "codegen/Codegen.h"
 #include "compiler/Passes.h"
+#include "compiler/Visitor.h"
 #include "tests/RandomMods.h"
 #include "tests/SeedCatalog.h"
 
@@ -402,3 +403,38 @@ TEST_CASE("ptx: the architecture follows the compute capability", "[codegen]") {
   REQUIRE_THROWS_WITH(arch_for_compute_capability(7, 5), Catch::Contains("7.5"));
 }
 
+// A mod under the node limit can still need more registers than a thread has:
+// it compiles, and its spills show in ptxas's report -- the "N bytes spill
+// stores" line and the local memory the runtime reads when it loads the kernel
+// and turns into a kernel warning (runtime/KernelCache.cpp; on a GPU:
+// test_gpu_limits.cpp).
+TEST_CASE("ptx: a large mod under the node limit compiles and its spills are reported",
+          "[codegen][limits]") {
+  std::vector<int32_t> data(1024, 1);
+  const IntBuffer t = buffer_i32("t", TensorView::contiguous(data.data(), DType::I32, {1024}));
+  const IntExpr q = var_q(), kv = var_kv();
+  // A balanced product tree of 100 loads: every load is issued before the tree
+  // consumes them, so about 100 values are live at once.
+  std::vector<IntExpr> terms;
+  for (int i = 0; i < 100; ++i)
+    terms.push_back(t[(q * (i + 3) + kv * (2 * i + 1)) % 1024]);
+  while (terms.size() > 1) {
+    std::vector<IntExpr> next;
+    for (size_t i = 0; i + 1 < terms.size(); i += 2)
+      next.push_back(terms[i] * terms[i + 1] + 1);
+    if (terms.size() % 2)
+      next.push_back(terms.back());
+    terms = std::move(next);
+  }
+  const MaskMod wide("wide", terms[0] > 5);
+  REQUIRE(topo_order(optimize(wide.body())).size() < static_cast<size_t>(kMaxModNodes));
+  const CompiledKernel kernel =
+      compile_to_ptx({TemplateKind::CreateMask, Arch::SM90a, wide, ScoreMod()});
+  const PtxasResult ptxas = run_ptxas(kernel.ptx, Arch::SM90a);
+  INFO(ptxas.log);
+  REQUIRE(ptxas.status == 0);
+  const std::regex spill_line(R"(([1-9]\d*) bytes spill stores)"); // what the runtime reads
+  const std::regex local(R"(([1-9]\d*) bytes stack frame)");       // its local memory
+  CHECK(std::regex_search(ptxas.log, spill_line));
+  CHECK(std::regex_search(ptxas.log, local));
+}
