@@ -1,8 +1,9 @@
 // Resource limits on a real device: a mod under the node limit that spills is
-// reported when the runtime loads its kernel. Every test skips cleanly without a
-// CUDA device.
+// reported when the runtime loads its kernel, and the GPU builders check device
+// memory before allocating. Every test skips cleanly without a CUDA device.
 #include <catch2/catch.hpp>
 
+#include <climits>
 #include <vector>
 
 #include <flexjit/flexjit.h>
@@ -55,4 +56,35 @@ TEST_CASE("gpu limits: a kernel that spills is reported when it loads", "[gpu][l
                             (warnings[i].find("spill") != std::string::npos));
   }
   CHECK(reported);
+}
+
+TEST_CASE("gpu limits: GPU block masks and dense masks check device memory first",
+          "[gpu][limits][errors]") {
+  SKIP_WITHOUT_CUDA();
+  // 64 x 64 heads at S = 1M: 256 GiB of tile states, more than any device has; the
+  // mask reads b and h, so every head is classified.
+  const MaskMod per_head =
+      mask_mod("per_head", [](Idx b, Idx h, Idx q, Idx kv) { return q + b + h >= kv; });
+  BlockMaskOptions on_gpu;
+  on_gpu.device = Device::Cuda;
+  const int S = 1 << 20;
+  REQUIRE_THROWS_WITH(create_block_mask(per_head, 64, 64, S, S, on_gpu),
+                      Contains("create_block_mask on the GPU: the tile states buffer of [64, 64] "
+                               "heads x 8192 x 8192 tiles needs 274877906944 bytes") &&
+                          Contains("of device memory") && Contains("are free"));
+  // A 2 GiB dense mask (under create_mask's 16 GiB cap, and in host memory) on a
+  // device left with about 1 GiB free.
+  const DeviceMemoryInfo info = device_memory_info();
+  REQUIRE(info.total_bytes > 0);
+  REQUIRE(info.free_bytes <= info.total_bytes);
+  if (info.free_bytes > (size_t{3} << 30)) {
+    const DeviceBuffer hog(info.free_bytes - (size_t{1} << 30));
+    REQUIRE_THROWS_WITH(create_mask(per_head, 1, 1, 32768, 65536, {}, Device::Cuda),
+                        Contains("create_mask on the GPU: a dense [1, 1, 32768, 65536] mask needs "
+                                 "2147483648 bytes (2.00 GiB) of device memory"));
+  }
+  // A failed allocation names its size.
+  REQUIRE_THROWS_WITH(DeviceBuffer(size_t{1} << 50),
+                      Contains("cuMemAlloc of 1125899906842624 bytes failed") &&
+                          Contains("CUDA_ERROR_OUT_OF_MEMORY"));
 }
