@@ -96,16 +96,18 @@ int check_with_ptxas(const CompiledKernel& kernel, Arch arch) {
   return stats.registers;
 }
 
-// ptxas accepts a random mod's kernel. The one spill allowed is ptxas's few
-// bytes around libdevice's sinf/cosf argument reduction (a 28-byte local array,
-// __local_depot), seen on sm_80 with as few as 32 registers in use; reported.
+// ptxas accepts a random mod's kernel, with at most a few bytes of spills:
+// ptxas for sm_80 spills 4 to 16 bytes in some random classify kernels far below
+// the register limit (at 32 to 64 registers, some next to libdevice's sinf/cosf
+// argument reduction, some not; the same PTX assembled for sm_90 does not
+// spill). The runtime reports such a spill when it loads the kernel; here it is
+// WARNed. The seed mods must not spill at all (above).
 void check_random_with_ptxas(const CompiledKernel& kernel, Arch arch) {
   const PtxasStats stats = ptxas_stats(kernel, arch);
   if (stats.spill_bytes == 0)
     return;
   WARN("random mod spills " << stats.spill_bytes << " bytes on " << to_string(arch) << " ("
                             << stats.registers << " registers)");
-  REQUIRE(kernel.ptx.find("__local_depot") != std::string::npos);
   REQUIRE(stats.spill_bytes <= 16);
 }
 
