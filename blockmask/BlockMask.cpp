@@ -351,9 +351,9 @@ BlockMaskBytes block_mask_bytes(int B, int H, int q_len, int kv_len,
   BlockMaskBytes out;
   // Per (b, h): two count arrays of nq (forward) and two of nkv (transposes),
   // four index arrays of nq * nkv; int32 each.
-  out.arrays = mul_sat(4, add_sat(mul_sat(2, heads * (nq + nkv)), mul_sat(4, tiles)));
+  out.arrays = mul_sat(4, add_sat(mul_sat(2, mul_sat(heads, nq + nkv)), mul_sat(4, tiles)));
   out.states = tiles;
-  out.device_copy = mul_sat(4, add_sat(mul_sat(2, heads * nq), mul_sat(2, tiles)));
+  out.device_copy = mul_sat(4, add_sat(mul_sat(2, mul_sat(heads, nq)), mul_sat(2, tiles)));
   return out;
 }
 
