@@ -12,7 +12,7 @@
 namespace flexjit {
 
 namespace {
-constexpr unsigned kThreads = 256;
+constexpr unsigned kThreads = 256; // eval_points.cu's launch bounds
 constexpr size_t kMaxBlocks = 65536;
 } // namespace
 

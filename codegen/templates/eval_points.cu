@@ -7,9 +7,13 @@
 
 using namespace flexjit::dev;
 
-extern "C" __global__ void flexjit_eval_points(FlexjitModArgs args, int n, const int* indices,
-                                               const float* scores, unsigned char* mask_out,
-                                               float* score_out) {
+namespace {
+constexpr int kThreads = 256; // runtime/EvalPoints.cpp launches CTAs of this many threads
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(kThreads)
+    flexjit_eval_points(FlexjitModArgs args, int n, const int* indices, const float* scores,
+                        unsigned char* mask_out, float* score_out) {
   const long long stride = static_cast<long long>(grid_dim_x()) * block_dim_x();
   for (long long i = global_thread_x(); i < n; i += stride) {
     const int* p = indices + 4 * i;
