@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "blockmask/BlockMaskGpu.h"
+#include "blockmask/Memory.h"
 #include "compiler/Interpreter.h"
 #include "compiler/Interval.h"
 #include "compiler/Passes.h"
@@ -57,6 +58,16 @@ const PreparedMask& prepare(const MaskMod& mod) {
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
+}
+
+// Memory sizes of absurd shapes saturate instead of overflowing.
+int64_t mul_sat(int64_t a, int64_t b) {
+  if (a == 0 || b == 0)
+    return 0;
+  return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+int64_t add_sat(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
 void check_positive(const char* what, int64_t value) {
@@ -111,9 +122,10 @@ template <class F> void parallel_for(int n, F fn) {
 }
 
 // Copies the [Bc, Hc, inner] array computed for the (b, h) the mask reads
-// into [B, H, inner], replicating along the axes it does not read.
+// into [B, H, inner], replicating along the axes it does not read. Takes `src`
+// by value so that a caller's moved array is freed once copied (or passed on).
 template <class T>
-std::vector<T> broadcast(const std::vector<T>& src, int Bc, int Hc, int B, int H, size_t inner) {
+std::vector<T> broadcast(std::vector<T> src, int Bc, int Hc, int B, int H, size_t inner) {
   if (Bc == B && Hc == H)
     return src;
   std::vector<T> out(static_cast<size_t>(B) * H * inner);
@@ -324,11 +336,30 @@ BlockMask block_mask_from_states(const std::vector<uint8_t>& states, int B, int 
   return bm;
 }
 
-BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
-                            const BlockMaskOptions& options) {
+int64_t BlockMaskBytes::build_host() const {
+  return add_sat(arrays, states);
+}
+
+BlockMaskBytes block_mask_bytes(int B, int H, int q_len, int kv_len,
+                                const BlockMaskOptions& options) {
   check_block_size("q_block", options.q_block);
   check_block_size("kv_block", options.kv_block);
   check_shape(B, H, q_len, kv_len);
+  const int64_t heads = int64_t{B} * H;
+  const int64_t nq = ceil_div(q_len, options.q_block), nkv = ceil_div(kv_len, options.kv_block);
+  const int64_t tiles = mul_sat(mul_sat(heads, nq), nkv);
+  BlockMaskBytes out;
+  // Per (b, h): two count arrays of nq (forward) and two of nkv (transposes),
+  // four index arrays of nq * nkv; int32 each.
+  out.arrays = mul_sat(4, add_sat(mul_sat(2, mul_sat(heads, nq + nkv)), mul_sat(4, tiles)));
+  out.states = tiles;
+  out.device_copy = mul_sat(4, add_sat(mul_sat(2, mul_sat(heads, nq)), mul_sat(2, tiles)));
+  return out;
+}
+
+BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
+                            const BlockMaskOptions& options) {
+  const BlockMaskBytes bytes = block_mask_bytes(B, H, q_len, kv_len, options); // checks the shape
   const PreparedMask& prepared = prepare(mod);
   const Expr& body = prepared.body;
   const Dependence& dep = prepared.dep;
@@ -338,12 +369,21 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
 
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
   const size_t grid = static_cast<size_t>(nq) * nkv;
-  const std::vector<uint8_t> states =
-      runs_on_cuda(options.device, body, options.bindings)
-          ? classify_tiles_cuda(mod, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
-          : classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
-  return block_mask_from_states(broadcast(states, Bc, Hc, B, H, grid), B, H, q_len, kv_len, qbs,
-                                kbs, mod);
+  // Memory first: the device's for the GPU builder (its tile states), then the host's.
+  const bool on_gpu = runs_on_cuda(options.device, body, options.bindings);
+  if (on_gpu)
+    check_classify_tiles_cuda(Bc, Hc, q_len, kv_len, qbs, kbs);
+  require_host_memory(
+      fmt::format("create_block_mask: a [{}, {}, {}, {}] block mask of {} x {} "
+                  "blocks",
+                  B, H, q_len, kv_len, qbs, kbs),
+      bytes.build_host(),
+      fmt::format(" (index arrays {}, tile states {})", bytes.arrays, bytes.states));
+  std::vector<uint8_t> states =
+      on_gpu ? classify_tiles_cuda(mod, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
+             : classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
+  return block_mask_from_states(broadcast(std::move(states), Bc, Hc, B, H, grid), B, H, q_len,
+                                kv_len, qbs, kbs, mod);
 }
 
 std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
@@ -359,7 +399,15 @@ std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, in
   const Dependence& dep = prepared.dep;
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
   const size_t plane = static_cast<size_t>(q_len) * kv_len;
-  if (runs_on_cuda(device, body, bindings))
+  const int64_t computed = int64_t{Bc} * Hc * q_len * kv_len;
+  const bool on_gpu = runs_on_cuda(device, body, bindings);
+  if (on_gpu)
+    check_create_mask_cuda(Bc, Hc, q_len, kv_len);
+  // The mask computed for the (b, h) it reads, and its broadcast copy.
+  require_host_memory(
+      fmt::format("create_mask: a dense [{}, {}, {}, {}] mask", B, H, q_len, kv_len),
+      bytes + (computed < bytes ? computed : 0));
+  if (on_gpu)
     return broadcast(create_mask_cuda(mod, Bc, Hc, q_len, kv_len, bindings), Bc, Hc, B, H, plane);
   const Program program(body, bindings);
 
@@ -377,7 +425,7 @@ std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, in
                      [](bool v) { return static_cast<uint8_t>(v); });
     }
   });
-  return broadcast(mask, Bc, Hc, B, H, plane);
+  return broadcast(std::move(mask), Bc, Hc, B, H, plane);
 }
 
 } // namespace flexjit

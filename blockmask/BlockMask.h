@@ -99,7 +99,26 @@ struct BlockMaskOptions {
   Device device = Device::Host;
 };
 
+// The memory a BlockMask of this shape needs, known before building it. For
+// S = 1M with 128 x 128 blocks and B = H = 1: 1.0 GiB of index arrays, 64 MiB of
+// tile states, a 512 MiB device copy; all three grow with B * H * (S / 128)^2.
+// Every count saturates at INT64_MAX instead of overflowing.
+struct BlockMaskBytes {
+  int64_t arrays = 0;      // the eight index arrays of the BlockMask (host memory)
+  int64_t states = 0;      // the tile states while building (host; and device for the GPU
+                           // builder), at most one byte per tile of [B, H, nq, nkv]
+  int64_t device_copy = 0; // the four forward arrays flex_attention uploads on first use
+  // Peak host memory of create_block_mask.
+  int64_t build_host() const;
+};
+// Throws Error for the shapes and block sizes create_block_mask rejects.
+BlockMaskBytes block_mask_bytes(int B, int H, int q_len, int kv_len,
+                                const BlockMaskOptions& options = {});
+
 // B and H may be 1 when the mask does not depend on them (broadcast).
+// Memory is checked before anything is allocated: an Error names the bytes
+// needed (block_mask_bytes) and those available, on the device first for the
+// GPU builder, then on the host (MemAvailable and the cgroup's limit).
 // CPU builder: interval analysis first, the interpreter only on tiles it leaves
 // undecided. GPU builder: one CTA per tile classifies it (early exit once both
 // a true and a false were seen); the tile states ([B, H, nq, nkv] bytes) are
@@ -109,7 +128,8 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
 
 // Dense [B, H, q_len, kv_len] materialization (1 = attend), on the CPU, or
 // on the GPU (the create_mask template; buffers in device memory) and copied
-// back when `device` is Cuda (Auto: as for BlockMaskOptions::device).
+// back when `device` is Cuda (Auto: as for BlockMaskOptions::device). Memory is
+// checked as for create_block_mask; at most 16 GiB in any case.
 std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
                                  const Bindings& bindings = {}, Device device = Device::Host);
 

@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include "blockmask/BlockMask.h"
+#include "blockmask/Memory.h"
+#include "dsl/Error.h"
 #include "runtime/Context.h"
 #include "runtime/CudaDriver.h"
 #include "runtime/Runtime.h"
@@ -65,6 +67,11 @@ BlockMaskDeviceCopy::Arrays BlockMaskDeviceCopy::get(const BlockMask& mask) cons
   size_t total = 0;
   for (const auto* p : parts)
     total += p->size() * sizeof(int32_t);
+  s.buffer = DeviceBuffer(); // free the old copy before asking what is free
+  require_device_memory(fmt::format("flex_attention: the device copy of a [{}, {}, {}, {}] block "
+                                    "mask's forward arrays",
+                                    mask.B, mask.H, mask.q_len, mask.kv_len),
+                        static_cast<int64_t>(total));
   s.buffer = DeviceBuffer(std::max<size_t>(total, sizeof(int32_t)));
   const int32_t* base[8];
   size_t offset = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "blockmask/Memory.h"
 #include "dsl/Error.h"
 #include "runtime/Context.h"
 #include "runtime/CudaDriver.h"
@@ -20,6 +21,13 @@ constexpr unsigned kMaxGridY = 65535;
 FlexjitModArgs mask_args(const cuda::LoadedKernel& kernel, const Bindings& bindings,
                          const char* what) {
   return pack_mod_args(kernel.signature, resolve_device_args(kernel.signature, bindings, what));
+}
+
+// One grow-only tile states buffer per thread: cuMemAlloc/cuMemFree per call cost
+// more than the classification itself (cuMemFree synchronizes the device).
+DeviceBuffer& states_buffer() {
+  thread_local DeviceBuffer states;
+  return states;
 }
 
 void launch(const cuda::LoadedKernel& kernel, unsigned gx, unsigned gy, unsigned gz,
@@ -49,21 +57,34 @@ bool runs_on_cuda(Device device, const Expr& body, const Bindings& bindings) {
                      [](const TensorView& v) { return v.device == Device::Cuda; });
 }
 
-std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
-                                         int q_block, int kv_block, const Bindings& bindings) {
-  int nq = (q_len + q_block - 1) / q_block, nkv = (kv_len + kv_block - 1) / kv_block;
-  if (static_cast<int64_t>(B) * H > kMaxGridY || nq > static_cast<int>(kMaxGridY))
+void check_classify_tiles_cuda(int B, int H, int q_len, int kv_len, int q_block, int kv_block) {
+  const int64_t nq = (int64_t{q_len} + q_block - 1) / q_block;
+  const int64_t nkv = (int64_t{kv_len} + kv_block - 1) / kv_block;
+  if (static_cast<int64_t>(B) * H > kMaxGridY || nq > kMaxGridY)
     fail("create_block_mask on the GPU: B * H = {} and num_q_blocks = {} must be at most {}",
          static_cast<int64_t>(B) * H, nq, kMaxGridY);
   if (static_cast<int64_t>(q_block) * kv_block > INT32_MAX)
     fail("create_block_mask on the GPU: a {} x {} tile is too large", q_block, kv_block);
+  const int64_t count = int64_t{B} * H * nq * nkv;
+  DeviceBuffer& states = states_buffer();
+  if (static_cast<int64_t>(states.bytes()) >= count)
+    return;
+  states = DeviceBuffer(); // free the smaller buffer before asking what is free
+  require_device_memory(fmt::format("create_block_mask on the GPU: the tile states buffer of "
+                                    "[{}, {}] heads x {} x {} tiles",
+                                    B, H, nq, nkv),
+                        count);
+}
+
+std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
+                                         int q_block, int kv_block, const Bindings& bindings) {
+  check_classify_tiles_cuda(B, H, q_len, kv_len, q_block, kv_block);
+  int nq = (q_len + q_block - 1) / q_block, nkv = (kv_len + kv_block - 1) / kv_block;
   // mask_args checks the buffers (device memory, dtypes) before the launch.
   const auto kernel = cuda::get_kernel({TemplateKind::BlockClassify, Arch::SM90a, mod, ScoreMod()});
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_block_mask");
   const size_t count = static_cast<size_t>(B) * H * nq * nkv;
-  // One grow-only states buffer per thread: cuMemAlloc/cuMemFree per call cost
-  // more than the classification itself (cuMemFree synchronizes the device).
-  thread_local DeviceBuffer states;
+  DeviceBuffer& states = states_buffer();
   if (states.bytes() < count)
     states = DeviceBuffer(std::max<size_t>(count, 1 << 16));
   void* states_ptr = states.data();
@@ -75,8 +96,15 @@ std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q
   return out;
 }
 
+void check_create_mask_cuda(int B, int H, int q_len, int kv_len) {
+  require_device_memory(
+      fmt::format("create_mask on the GPU: a dense [{}, {}, {}, {}] mask", B, H, q_len, kv_len),
+      int64_t{B} * H * q_len * kv_len);
+}
+
 std::vector<uint8_t> create_mask_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
                                       const Bindings& bindings) {
+  check_create_mask_cuda(B, H, q_len, kv_len);
   const auto kernel = cuda::get_kernel({TemplateKind::CreateMask, Arch::SM90a, mod, ScoreMod()});
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_mask");
   const size_t count = static_cast<size_t>(B) * H * q_len * kv_len;

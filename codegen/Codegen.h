@@ -21,12 +21,15 @@ enum class TemplateKind {
   CreateMask,        // dense [B,H,Q,KV] bool mask
   AttentionForward,  // fused block-sparse attention forward (attention_fwd.cu)
   AttentionBackward, // attention backward: dq, dk, dv (attention_bwd.cu; three kernels)
+  EvalPoints,        // both mods at arbitrary points (eval_points.cu): the GPU half of the
+                     // differential tests (runtime/EvalPoints.h), not used by the library
 };
 // The attention templates, instantiated per dtype and head dim.
 inline bool is_attention(TemplateKind kind) {
   return kind == TemplateKind::AttentionForward || kind == TemplateKind::AttentionBackward;
 }
 std::string_view to_string(TemplateKind kind);
+// The templates the library's operations use (every kind but EvalPoints).
 std::vector<TemplateKind> all_templates();
 
 // The attention head dims with a template instantiation.
@@ -46,6 +49,21 @@ struct KernelSpec {
   // template's 2 CTAs per SM twice the registers (kMaxSpillBytes).
   int min_ctas_per_sm = 0;
 };
+
+// The most distinct nodes the optimized mask_mod and score_mod of one kernel may
+// have together; compile_to_ptx throws Error, naming both counts, above it. The
+// templates inline the mods once per element they evaluate -- the attention
+// kernel dozens of times per tile step -- so code, LLVM time, ptxas time and
+// register pressure grow with the mods: on an sm_90a attention kernel 255 nodes
+// take ~9 s from DSL to cubin and spill at two CTAs per SM, 510 nodes ~80 s; the
+// other templates assemble 2,500 nodes in ~1 s without spills and spill from
+// about 8,000. Below the limit a kernel that spills is still reported: ptxas's
+// spills become a kernel warning when the runtime loads it (kernel_warnings(),
+// "flexjit warning: ..." on stderr), and an sm_90a attention kernel spilling
+// more than kMaxSpillBytes is rebuilt for one CTA per SM.
+inline constexpr int kMaxModNodes = 4096;
+inline constexpr int kMaxAttentionModNodes = 256;
+int max_mod_nodes(TemplateKind kind); // kMaxAttentionModNodes for AttentionForward
 
 // A kernel whose ptxas build spills more than this many bytes (stores) at the template's
 // launch bounds is rebuilt with min_ctas_per_sm = 1 (runtime/KernelCache.cpp).

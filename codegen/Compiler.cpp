@@ -25,6 +25,7 @@
 #include "codegen/Pipeline.h"
 #include "codegen/Templates.h"
 #include "compiler/Passes.h"
+#include "compiler/Visitor.h"
 #include "dsl/Error.h"
 
 namespace flexjit {
@@ -149,6 +150,20 @@ void set_min_ctas_per_sm(llvm::Module& m, llvm::Function& kernel, int ctas) {
       ctx, {llvm::ValueAsMetadata::get(&kernel), llvm::MDString::get(ctx, "minctasm"), value}));
 }
 
+// The node limit of codegen/Codegen.h, before any LLVM work.
+void check_mod_size(const KernelSpec& spec, const Expr& mask, const Expr& score) {
+  const size_t nodes = topo_order(std::vector{mask, score}).size();
+  const int limit = max_mod_nodes(spec.kind);
+  if (nodes <= static_cast<size_t>(limit))
+    return;
+  fail("mask_mod '{}' and score_mod '{}' have {} nodes after optimization ({} and {}); a {} "
+       "kernel takes at most {}, as it inlines the mods per element it evaluates (larger mods "
+       "compile for minutes and spill registers): simplify them or precompute part of them "
+       "into a buffer",
+       spec.mask.name(), spec.score.name(), nodes, topo_order(mask).size(),
+       topo_order(score).size(), to_string(spec.kind), limit);
+}
+
 } // namespace
 
 CompiledKernel compile_to_ptx(const KernelSpec& spec) {
@@ -163,6 +178,7 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   type_check(spec.score);
   const Expr mask = optimize(spec.mask.body());
   const Expr score = optimize(spec.score.body());
+  check_mod_size(spec, mask, score);
   out.signature = ModSignature::of({mask, score});
   out.key = hash_text(kernel_key_text(spec, mask, score, out.signature)).hex();
   llvm::LLVMContext ctx;

@@ -1,5 +1,6 @@
 // The lowering run on the host: the same IR as on the GPU except for math
-// (LLVM intrinsics and libm instead of libdevice), optimized at O2 so that any
+// (the C library's binary32 functions, called as nobuiltin so that LLVM never
+// folds them, instead of libdevice), optimized at O2 so that any
 // undefined behaviour the lowering let in would show up as a miscompile, and
 // JIT-compiled by ORC's LLJIT with the process's libm resolving the calls.
 // One LLJIT serves the process (creating one costs more than compiling a mod);
@@ -37,8 +38,8 @@ void check(llvm::Error error, const char* what) {
     FLEXJIT_ASSERT(false, "host JIT: {} failed: {}", what, llvm::toString(std::move(error)));
 }
 
-// The process's LLJIT, with libm (tanhf, and the expf & co. that the
-// intrinsics become) resolved from the process's own symbols.
+// The process's LLJIT, with libm (expf, tanhf & co., and what llvm.sqrt may
+// become) resolved from the process's own symbols.
 std::shared_ptr<llvm::orc::LLJIT> shared_jit() {
   static std::shared_ptr<llvm::orc::LLJIT> jit = [] {
     llvm::InitializeNativeTarget();

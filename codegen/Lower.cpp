@@ -116,24 +116,24 @@ private:
       // abs(INT_MIN) wraps to INT_MIN: the intrinsic's "INT_MIN is poison" flag is false.
       return b_.CreateBinaryIntrinsic(llvm::Intrinsic::abs, operand(e, 0), b_.getFalse());
     case NodeKind::Exp:
-      return math(llvm::Intrinsic::exp, "__nv_expf", operand(e, 0));
+      return math("expf", "__nv_expf", operand(e, 0));
     case NodeKind::Exp2:
-      return math(llvm::Intrinsic::exp2, "__nv_exp2f", operand(e, 0));
+      return math("exp2f", "__nv_exp2f", operand(e, 0));
     case NodeKind::Log:
-      return math(llvm::Intrinsic::log, "__nv_logf", operand(e, 0));
+      return math("logf", "__nv_logf", operand(e, 0));
     case NodeKind::Log2:
-      return math(llvm::Intrinsic::log2, "__nv_log2f", operand(e, 0));
+      return math("log2f", "__nv_log2f", operand(e, 0));
     case NodeKind::Sin:
-      return math(llvm::Intrinsic::sin, "__nv_sinf", operand(e, 0));
+      return math("sinf", "__nv_sinf", operand(e, 0));
     case NodeKind::Cos:
-      return math(llvm::Intrinsic::cos, "__nv_cosf", operand(e, 0));
+      return math("cosf", "__nv_cosf", operand(e, 0));
     case NodeKind::Sqrt:
       return sqrt(operand(e, 0));
     case NodeKind::Rsqrt:
       // 1 / sqrt(x), both correctly rounded (sqrt.rn, div.rn on the GPU).
       return b_.CreateFDiv(llvm::ConstantFP::get(f32(), 1.0), sqrt(operand(e, 0)));
     case NodeKind::Tanh:
-      return call_float_fn(target_ == MathTarget::Host ? "tanhf" : "__nv_tanhf", operand(e, 0));
+      return math("tanhf", "__nv_tanhf", operand(e, 0));
     case NodeKind::TanhApprox:
       return tanh_approx(operand(e, 0));
     case NodeKind::Select:
@@ -278,10 +278,9 @@ private:
     FLEXJIT_ASSERT(false, "unknown type {}", static_cast<int>(to));
   }
 
-  Value* math(llvm::Intrinsic::ID host, const char* libdevice, Value* x) {
-    if (target_ == MathTarget::Host)
-      return b_.CreateUnaryIntrinsic(host, x);
-    return call_float_fn(libdevice, x);
+  // A binary32 math function: the C library's on the host, libdevice's on the GPU.
+  Value* math(const char* host, const char* libdevice, Value* x) {
+    return call_float_fn(target_ == MathTarget::Host ? host : libdevice, x);
   }
 
   // llvm.sqrt is correctly rounded on both targets (sqrt.rn.f32 on NVPTX).
@@ -297,6 +296,11 @@ private:
   }
 
   // float fn(float), without side effects (so it can be hoisted, CSE'd or dropped).
+  // On the host the call is nobuiltin: LLVM knows expf, tanhf & co. and would
+  // constant-fold a constant operand (one it finds after the simplifier, e.g. in
+  // tanhf(select(c, k1, k2))) with its own double-precision evaluation, which can
+  // differ from the C library's binary32 result -- the interpreter's -- in the
+  // last bit (tests/fuzz_corpus/host_tanhf_folded_by_llvm.fz).
   Value* call_float_fn(const char* name, Value* x) {
     auto callee = module_.getOrInsertFunction(name, llvm::FunctionType::get(f32(), {f32()}, false));
     if (auto* fn = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
@@ -306,6 +310,8 @@ private:
     }
     llvm::CallInst* call = b_.CreateCall(callee, {x});
     call->setDoesNotAccessMemory();
+    if (target_ == MathTarget::Host)
+      call->addFnAttr(llvm::Attribute::NoBuiltin);
     return call;
   }
 

@@ -11,9 +11,9 @@
 
 namespace flexjit {
 
-// Where the lowered code runs, which decides how math is spelled: LLVM
-// intrinsics and libm (`tanhf`) on the host, libdevice (`__nv_*`) and PTX on
-// the GPU.
+// Where the lowered code runs, which decides how math is spelled: the C
+// library's binary32 functions (`expf`, `tanhf`, as nobuiltin calls) on the
+// host, libdevice (`__nv_*`) and PTX on the GPU.
 enum class MathTarget { Host, NVPTX };
 
 enum class HookKind { Mask, Score };

@@ -27,6 +27,8 @@ std::string_view to_string(TemplateKind kind) {
     return "attention_fwd";
   case TemplateKind::AttentionBackward:
     return "attention_bwd";
+  case TemplateKind::EvalPoints:
+    return "eval_points";
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }
@@ -53,8 +55,14 @@ TemplateInfo template_info(TemplateKind kind) {
     return {"attention_fwd", "flexjit_attention_fwd", kLightPipeline};
   case TemplateKind::AttentionBackward:
     return {"attention_bwd", "flexjit_attention_bwd", kLightPipeline};
+  case TemplateKind::EvalPoints:
+    return {"eval_points", "flexjit_eval_points"};
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
+}
+
+int max_mod_nodes(TemplateKind kind) {
+  return kind == TemplateKind::AttentionForward ? kMaxAttentionModNodes : kMaxModNodes;
 }
 
 Arch arch_for_compute_capability(int major, int minor) {

@@ -21,12 +21,20 @@ void check_range(const char* what, size_t offset, size_t bytes, size_t capacity)
 
 } // namespace
 
+DeviceMemoryInfo device_memory_info() {
+  cuda::ensure_context();
+  DeviceMemoryInfo info;
+  cuda::check(cuda::driver().cuMemGetInfo(&info.free_bytes, &info.total_bytes), "cuMemGetInfo");
+  return info;
+}
+
 DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
   cuda::ensure_context();
   if (bytes == 0)
     return;
   CUdeviceptr p = 0;
-  cuda::check(cuda::driver().cuMemAlloc(&p, bytes), "cuMemAlloc");
+  cuda::check(cuda::driver().cuMemAlloc(&p, bytes),
+              fmt::format("cuMemAlloc of {} bytes", bytes).c_str());
   data_ = reinterpret_cast<void*>(p);
 }
 

@@ -61,6 +61,14 @@ private:
   size_t bytes_ = 0;
 };
 
+// Free and total bytes of the current context's device (cuMemGetInfo; device 0's
+// primary context unless the caller made one current). Needs CUDA.
+struct DeviceMemoryInfo {
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+};
+DeviceMemoryInfo device_memory_info();
+
 // The JIT kernel cache's counters, process-wide: a kernel compiled from the
 // mods (DSL -> PTX -> cubin), loaded from a cubin on disk, or found loaded in
 // memory.

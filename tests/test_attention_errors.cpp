@@ -2,6 +2,8 @@
 // tested here without a GPU: views with Device::Cuda and fake, aligned pointers.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include <flexjit/flexjit.h>
 
 #include "examples/seed_mods.h"
@@ -146,6 +148,41 @@ TEST_CASE("flex_attention: the mods' buffers", "[errors][attention]") {
   od.bindings.buffers["document_id"] =
       TensorView::contiguous(nullptr, DType::I32, {400}, Device::Cuda);
   expect_error(p, od, "document_id", "null");
+}
+
+TEST_CASE("flex_attention: sizes, lse layout, scale and a modified block mask",
+          "[errors][attention]") {
+  Problem p;
+  p.q.sizes[2] = 0;
+  expect_error(p, {}, "q size 0 in dimension 2 must be in [1, 2^31)");
+  p = Problem();
+  p.v.sizes[1] = 1;
+  expect_error(p, {}, "number of kv heads mismatch: v has 1, k has 2");
+  p = Problem();
+  for (TensorView* t : {&p.q, &p.k, &p.v, &p.out})
+    *t = tensor(reinterpret_cast<uintptr_t>(t->data), 70000, static_cast<int>(t->sizes[1]),
+                static_cast<int>(t->sizes[2]), 64);
+  expect_error(p, {}, "B = 70000 and Hq = 4 must be at most 65535");
+  p = Problem();
+  FlexAttentionOptions o;
+  o.scale = std::numeric_limits<float>::infinity();
+  expect_error(p, o, "scale inf is not finite");
+  o = FlexAttentionOptions();
+  TensorView lse = TensorView::contiguous(nullptr, DType::F32, {2, 4, 256}, Device::Cuda);
+  o.lse = &lse;
+  expect_error(p, o, "lse is a null pointer (pass lse = nullptr for no lse)");
+  lse = TensorView::contiguous(fake(0x500000), DType::F32, {2, 4, 256}, Device::Cuda);
+  lse.strides = {256 * 4 * 2, 256 * 2, 2, 0};
+  expect_error(p, o, "lse has stride 2 over q; expected 1");
+  lse = TensorView::contiguous(fake(0x500002), DType::F32, {2, 4, 256}, Device::Cuda);
+  expect_error(p, o, "lse pointer", "is not 4-byte aligned");
+  BlockMask modified = create_block_mask(seeds::causal(), 1, 1, 256, 320);
+  modified.kv_indices.pop_back();
+  o = FlexAttentionOptions();
+  o.block_mask = &modified;
+  expect_error(p, o,
+               "the block mask's arrays do not match its shape [1, 1, 2, 3] (was it "
+               "modified?)");
 }
 
 TEST_CASE("flex_attention: a valid call without a GPU fails only at the CUDA step",

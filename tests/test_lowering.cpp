@@ -1,25 +1,34 @@
 // Differential tests of the lowering: each mod JIT-compiled on the host through
-// the same LLVM IR the GPU gets (math mapped to libm) must agree bit for bit
-// with the interpreter, the semantic oracle, on random and extreme points.
+// the same LLVM IR the GPU gets (math mapped to libm) must agree with the
+// interpreter, the semantic oracle, under the agreement rule of
+// tests/Agreement.h (on the host: bit for bit), on random and extreme points.
+// A mismatch prints a fuzz corpus case (tests/FuzzCase.h) to add to
+// tests/fuzz_corpus/; the corpus runs here as regression tests.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <climits>
 #include <cmath>
 #include <limits>
 #include <random>
+#include <set>
 
 #include "codegen/Codegen.h"
 #include "compiler/Passes.h"
+#include "compiler/Visitor.h"
+#include "tests/Agreement.h"
+#include "tests/FuzzCase.h"
 #include "tests/RandomMods.h"
 #include "tests/SeedCatalog.h"
 
 using namespace flexjit;
+using flexjit::testing::Agreement;
+using flexjit::testing::Backend;
 using flexjit::testing::random_mask;
 using flexjit::testing::random_point;
 using flexjit::testing::random_score;
 using flexjit::testing::RandomMod;
-using flexjit::testing::same_value;
 using flexjit::testing::SeedCatalog;
 
 namespace {
@@ -51,49 +60,40 @@ Point seed_point(std::mt19937& rng) {
   return p;
 }
 
-std::string describe(const Point& p) {
-  return fmt::format("b={} h={} q={} kv={} score={} ({:#x})", p.b, p.h, p.q, p.kv, p.score,
-                     std::bit_cast<uint32_t>(p.score));
-}
-
-std::string describe(Type type, Value v) {
-  switch (type) {
-  case Type::Bool:
-    return v.b ? "true" : "false";
-  case Type::Int:
-    return std::to_string(v.i);
-  case Type::Float:
-    return fmt::format("{} ({:#x})", v.f, std::bit_cast<uint32_t>(v.f));
-  }
-  return "?";
-}
-
-// Compares the JIT-compiled mod with the interpreter at `points` points; returns
-// the number of mismatches (each reported through Catch's INFO/CHECK).
+// Compares the JIT-compiled mod with the interpreter under the agreement rule
+// at `points` points (the `extra` ones first); returns the number of
+// mismatches, each reported through Catch's INFO/CHECK (a few) and the first
+// few as one corpus case printed to stdout.
 template <class Mod, class PointFn>
-int compare(const Mod& mod, const Bindings& bindings, int points, PointFn&& point) {
+int compare(const Mod& mod, const Bindings& bindings, int points, PointFn&& point,
+            const std::vector<Point>& extra = {}, const std::string& origin = "") {
   const HostJitMod jit = HostJitMod::compile(mod);
-  const Program oracle(mod.body(), bindings);
+  const Agreement oracle(mod.body(), bindings);
   const FlexjitModArgs args = pack_mod_args(jit.signature(), resolve(jit.signature(), bindings));
-  const Type type = mod.body().type();
   int mismatches = 0;
-  for (int i = 0; i < points; ++i) {
-    const Point p = point();
+  std::vector<Point> failed;
+  for (int i = 0; i < points + static_cast<int>(extra.size()); ++i) {
+    const Point p = i < static_cast<int>(extra.size()) ? extra[static_cast<size_t>(i)] : point();
     Value got{};
     if constexpr (std::is_same_v<Mod, MaskMod>)
       got.b = jit.mask(p.b, p.h, p.q, p.kv, args);
     else
       got.f = jit.score(p.score, p.b, p.h, p.q, p.kv, args);
-    const Value want = oracle.eval(p);
-    if (same_value(type, got, want))
+    const testing::Verdict v = oracle.check(Backend::HostJit, p, got);
+    if (v.ok)
       continue;
+    if (failed.size() < 4)
+      failed.push_back(p);
     if (++mismatches > 3)
       continue; // report a few, count all
     INFO("mod '" << mod.name() << "':\n" << print(mod.body()));
-    INFO("at " << describe(p) << ": jit " << describe(type, got) << ", interpreter "
-               << describe(type, want));
+    INFO("host JIT " << v.detail);
     CHECK(false);
   }
+  if (mismatches > 0)
+    fmt::print("---- fuzz corpus case (save as tests/fuzz_corpus/<name>.fz) ----\n{}----\n",
+               testing::format_case(mod.body(), bindings, failed,
+                                    fmt::format("host JIT mismatch: {}", origin)));
   return mismatches;
 }
 
@@ -163,21 +163,74 @@ TEST_CASE("lowering: loads out of range in any dimension read 0", "[codegen]") {
     REQUIRE(jit.score(0, 0, 0, q, kv, args) == 0.0f);
 }
 
-TEST_CASE("lowering: random mods match the interpreter bit for bit", "[codegen]") {
-  constexpr int kMods = 1000; // of each kind, masks and score mods, that type-check
+namespace {
+
+// The longest operand chain of a DAG (a leaf is 1).
+int depth_of(const Expr& body) {
+  std::unordered_map<const Node*, int> depth;
+  for (const Expr& e : topo_order(body)) {
+    int d = 0;
+    for (const Expr& op : e->operands)
+      d = std::max(d, depth.at(op.get()));
+    depth[e.get()] = d + 1;
+  }
+  return depth.at(body.get());
+}
+
+// What the random mods exercised, counted on the optimized bodies (the code the
+// JIT compiles).
+struct Coverage {
+  std::set<NodeKind> kinds;
+  std::set<std::pair<DType, int>> loads;     // dtype, rank
+  std::set<std::pair<Type, Type>> casts;     // from, to
+  std::set<std::pair<NodeKind, Type>> typed; // select, compares by operand type
+  int max_depth = 0, params = 0, strided = 0, empty = 0;
+
+  void add(const Expr& body, const Bindings& bindings) {
+    for (const Expr& e : topo_order(body)) {
+      kinds.insert(e.kind());
+      if (e.kind() == NodeKind::Load) {
+        loads.emplace(e->buffer->dtype, e->buffer->rank);
+        const TensorView& v = bindings.buffers.at(e->buffer->name);
+        strided += v.strides[v.rank - 1] != 1;
+        empty += v.numel() == 0;
+      }
+      if (e.kind() == NodeKind::Cast)
+        casts.emplace(e->operands[0].type(), e.type());
+      if (e.kind() == NodeKind::Select || e.kind() == NodeKind::Eq || e.kind() == NodeKind::Ne ||
+          e.kind() == NodeKind::Lt || e.kind() == NodeKind::Le)
+        typed.emplace(e.kind(), e->operands.back().type());
+      params += e.kind() == NodeKind::Param;
+    }
+    max_depth = std::max(max_depth, depth_of(body));
+  }
+};
+
+} // namespace
+
+// The CPU half of the differential fuzzer (the GPU half: test_gpu_fuzz.cpp).
+// FLEXJIT_FUZZ_SEED and FLEXJIT_FUZZ_MODS explore further than CI's run.
+TEST_CASE("lowering: 2000 random mods agree with the interpreter", "[codegen][fuzz]") {
+  const int kMods =
+      testing::env_int("FLEXJIT_FUZZ_MODS", 2000) / 2; // of each kind that type-checks
   constexpr int kPoints = 200;
-  std::mt19937 rng(20261121);
+  const uint32_t seed = static_cast<uint32_t>(testing::env_int("FLEXJIT_FUZZ_SEED", 20261121));
+  std::mt19937 rng(seed);
   auto point = [&] { return random_point(rng); };
   int tested = 0, rejected = 0, failed = 0;
+  Coverage coverage;
   for (int i = 0; tested < 2 * kMods; ++i) {
     const bool is_mask = tested % 2 == 0;
     RandomMod r = is_mask ? random_mask(rng) : random_score(rng);
-    INFO("random mod #" << i);
+    INFO("random mod #" << i << " of seed " << seed);
+    const std::string origin = fmt::format("test_lowering seed {} mod #{}", seed, i);
     try {
-      failed += (is_mask ? compare(MaskMod("random", BoolExpr(r.body)), r.bindings, kPoints, point)
+      failed += (is_mask ? compare(MaskMod("random", BoolExpr(r.body)), r.bindings, kPoints, point,
+                                   {}, origin)
                          : compare(ScoreMod("random", FloatExpr(r.body)), r.bindings, kPoints,
-                                   point)) != 0;
+                                   point, {}, origin)) != 0;
       ++tested;
+      coverage.add(optimize(r.body), r.bindings);
     } catch (const Error& e) {
       // A division by a constant zero is a user error the compiler reports.
       REQUIRE(std::string(e.what()).find("division by a constant zero") != std::string::npos);
@@ -186,4 +239,75 @@ TEST_CASE("lowering: random mods match the interpreter bit for bit", "[codegen]"
   }
   REQUIRE(failed == 0);
   REQUIRE(rejected < tested / 10);
+
+  // Every node kind reached the JIT, every buffer dtype x rank, every cast,
+  // select and compares of every type, params, strided and empty buffers and
+  // deep nesting.
+  CHECK(coverage.kinds.size() == static_cast<size_t>(num_node_kinds()));
+  CHECK(coverage.loads.size() == 5 * kMaxRank);
+  CHECK(coverage.casts.size() == 6);
+  CHECK(coverage.typed.size() == 2 * 2 + 3 * 3); // Lt, Le: int, float; Eq, Ne, Select: all
+  CHECK(coverage.params > 1000);
+  CHECK(coverage.strided > 100);
+  CHECK(coverage.empty > 10);
+  CHECK(coverage.max_depth >= 60);
+}
+
+TEST_CASE("lowering: eval_bool_row equals eval on random masks", "[codegen][fuzz]") {
+  // The interpreter's vectorized row path (create_mask, the CPU block mask
+  // builder) is a third implementation of a mask; it must agree with eval.
+  std::mt19937 rng(8);
+  int checked = 0;
+  for (int i = 0; i < 300; ++i) {
+    RandomMod r = random_mask(rng);
+    const Program program(r.body, r.bindings);
+    Point p = random_point(rng);
+    const int32_t n = 1 + static_cast<int32_t>(rng() % 200);
+    p.kv = std::min(p.kv, INT_MAX - n);
+    std::vector<uint8_t> row(static_cast<size_t>(n));
+    program.eval_bool_row(p.b, p.h, p.q, p.kv, n, reinterpret_cast<bool*>(row.data()));
+    for (int32_t k = 0; k < n; ++k, ++checked) {
+      Point pk = p;
+      pk.kv = p.kv + k;
+      INFO("random mask #" << i << ":\n" << print(r.body) << "\nat " << testing::describe(pk));
+      REQUIRE(static_cast<bool>(row[static_cast<size_t>(k)]) == program.eval(pk).b);
+    }
+  }
+  CHECK(checked > 10000);
+}
+
+TEST_CASE("fuzz corpus: a case prints and parses back to the same mod", "[codegen][fuzz]") {
+  std::mt19937 rng(99);
+  for (int i = 0; i < 300; ++i) {
+    RandomMod r = i % 2 ? random_mask(rng) : random_score(rng);
+    std::vector<Point> points = {random_point(rng), random_point(rng)};
+    const std::string text = testing::format_case(r.body, r.bindings, points, "round trip");
+    INFO(text);
+    const testing::FuzzCase c = testing::parse_case("round_trip", text);
+    REQUIRE(c.is_mask == (i % 2 == 1));
+    REQUIRE(print(c.mod.body) == print(r.body));
+    REQUIRE(c.points.size() == 2);
+    REQUIRE(testing::format_case(c.mod.body, c.mod.bindings, c.points, "round trip") == text);
+    const Program a(r.body, r.bindings), b(c.mod.body, c.mod.bindings);
+    for (int k = 0; k < 20; ++k) {
+      const Point p = random_point(rng);
+      REQUIRE(testing::same_value(r.body.type(), a.eval(p), b.eval(p)));
+    }
+  }
+}
+
+// Every mismatch ever found (tests/fuzz_corpus/*.fz), on the host JIT.
+TEST_CASE("fuzz corpus: every case agrees on the host JIT", "[codegen][fuzz]") {
+  std::mt19937 rng(7);
+  auto point = [&] { return random_point(rng); };
+  REQUIRE(!testing::fuzz_corpus().empty());
+  for (const auto& [name, text] : testing::fuzz_corpus()) {
+    const testing::FuzzCase c = testing::parse_case(name, text);
+    INFO("corpus case " << name << ": " << c.comment);
+    const int mismatches = c.is_mask ? compare(MaskMod("corpus", BoolExpr(c.mod.body)),
+                                               c.mod.bindings, 2000, point, c.points, name)
+                                     : compare(ScoreMod("corpus", FloatExpr(c.mod.body)),
+                                               c.mod.bindings, 2000, point, c.points, name);
+    CHECK(mismatches == 0);
+  }
 }
