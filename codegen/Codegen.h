@@ -73,6 +73,10 @@ inline constexpr int kMaxSpillBytes = 64;
 // major.minor: sm_90a on 9.0, sm_80 PTX (JIT-compiled by the driver) on any
 // other >= 8.0; Error below 8.0.
 Arch arch_for_compute_capability(int major, int minor);
+// The architecture for a device of compute capability major.minor when the environment
+// variable FLEXJIT_ARCH has value `forced` (null or empty: unset): "sm_80" runs the sm_80
+// kernels on any device that can (how they are tested on Hopper); anything else is an Error.
+Arch arch_for_device(int major, int minor, const char* forced);
 
 // The kernel entry point a spec compiles ("flexjit_attention_fwd_bf16_d128", ...).
 // Throws Error for an attention dtype or head dim without an instantiation.

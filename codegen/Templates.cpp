@@ -74,6 +74,15 @@ Arch arch_for_compute_capability(int major, int minor) {
        major, minor);
 }
 
+Arch arch_for_device(int major, int minor, const char* forced) {
+  const Arch arch = arch_for_compute_capability(major, minor);
+  if (!forced || !*forced)
+    return arch;
+  if (std::string_view(forced) != "sm_80")
+    fail("FLEXJIT_ARCH={} is not supported; expected sm_80 (or unset)", forced);
+  return Arch::SM80;
+}
+
 std::string kernel_entry(const KernelSpec& spec) {
   const TemplateInfo info = template_info(spec.kind);
   if (!is_attention(spec.kind))

@@ -195,10 +195,10 @@ AttentionProblem check_attention_backward(const TensorView& q, const TensorView&
   check_like("dq", dq, "q", q);
   check_like("dk", dk, "k", k);
   check_like("dv", dv, "v", v);
-  if (o.block_mask && (o.block_mask->q_block % FLEXJIT_BWD_BLOCK_M != 0 ||
-                       o.block_mask->kv_block % FLEXJIT_BWD_BLOCK_N != 0))
-    fail("flex_attention_backward: block mask tiles {} x {} must be multiples of {} x {}",
-         o.block_mask->q_block, o.block_mask->kv_block, FLEXJIT_BWD_BLOCK_M, FLEXJIT_BWD_BLOCK_N);
+  // The forward's block-mask tile checks (check_attention) cover the backward's tiles.
+  static_assert(FLEXJIT_FWD_BLOCK_M % FLEXJIT_BWD_BLOCK_M == 0 &&
+                    FLEXJIT_FWD_BLOCK_N % FLEXJIT_BWD_BLOCK_N == 0,
+                "a block mask the forward accepts must tile the backward's kernel");
   return p;
 }
 

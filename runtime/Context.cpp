@@ -62,14 +62,8 @@ const DeviceInfo& current_device() {
           "cuDeviceGetAttribute(compute capability minor)");
     check(d.cuDriverGetVersion(&info.driver_version), "cuDriverGetVersion");
     try {
-      info.arch = arch_for_compute_capability(info.major, info.minor);
-      // FLEXJIT_ARCH=sm_80 runs the sm_80 kernels (PTX the driver JITs) on a newer GPU:
-      // how the mma.sync kernels are tested on a Hopper machine.
-      if (const char* forced = std::getenv("FLEXJIT_ARCH"); forced && *forced) {
-        if (std::string_view(forced) != "sm_80")
-          fail("FLEXJIT_ARCH={} is not supported; expected sm_80 (or unset)", forced);
-        info.arch = Arch::SM80;
-      }
+      // FLEXJIT_ARCH=sm_80: the sm_80 kernels (PTX the driver JITs) on a newer GPU.
+      info.arch = arch_for_device(info.major, info.minor, std::getenv("FLEXJIT_ARCH"));
     } catch (...) {
       infos.erase(it);
       throw;

@@ -403,6 +403,15 @@ TEST_CASE("ptx: the architecture follows the compute capability", "[codegen]") {
   REQUIRE(arch_for_compute_capability(8, 9) == Arch::SM80);
   REQUIRE(arch_for_compute_capability(10, 0) == Arch::SM80);
   REQUIRE_THROWS_WITH(arch_for_compute_capability(7, 5), Catch::Contains("7.5"));
+  // FLEXJIT_ARCH
+  CHECK(arch_for_device(9, 0, nullptr) == Arch::SM90a);
+  CHECK(arch_for_device(9, 0, "") == Arch::SM90a);
+  CHECK(arch_for_device(9, 0, "sm_80") == Arch::SM80);
+  CHECK(arch_for_device(8, 6, "sm_80") == Arch::SM80);
+  REQUIRE_THROWS_WITH(arch_for_device(9, 0, "sm_90"),
+                      Catch::Contains("FLEXJIT_ARCH=sm_90 is not supported") &&
+                          Catch::Contains("expected sm_80"));
+  REQUIRE_THROWS_WITH(arch_for_device(7, 5, "sm_80"), Catch::Contains("7.5"));
 }
 
 // The backward module: its three kernels, the three hooks inlined (the score_mod's
