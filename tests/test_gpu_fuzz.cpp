@@ -17,18 +17,11 @@
 #include "runtime/EvalPoints.h"
 #include "tests/Agreement.h"
 #include "tests/FuzzCase.h"
+#include "tests/GpuTensors.h"
 #include "tests/RandomMods.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
-
-#define SKIP_WITHOUT_CUDA()                                                                        \
-  do {                                                                                             \
-    if (!cuda_available()) {                                                                       \
-      SUCCEED("skipped: no CUDA device");                                                          \
-      return;                                                                                      \
-    }                                                                                              \
-  } while (0)
 
 namespace {
 

@@ -10,17 +10,10 @@
 #include <flexjit/flexjit.h>
 
 #include "compiler/Visitor.h"
+#include "tests/GpuTensors.h"
 
 using namespace flexjit;
 using Catch::Contains;
-
-#define SKIP_WITHOUT_CUDA()                                                                        \
-  do {                                                                                             \
-    if (!cuda_available()) {                                                                       \
-      SUCCEED("skipped: no CUDA device");                                                          \
-      return;                                                                                      \
-    }                                                                                              \
-  } while (0)
 
 TEST_CASE("gpu limits: a kernel that spills is reported when it loads", "[gpu][limits]") {
   SKIP_WITHOUT_CUDA();
