@@ -6,8 +6,10 @@
 // rejects is a miss: the kernel is compiled again and the entry overwritten.
 #include "runtime/KernelCache.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <mutex>
@@ -67,13 +69,22 @@ std::string trim_log(const char* log) {
 std::string link_cubin(const std::string& ptx, const std::string& entry, std::string* info_log) {
   const Driver& d = driver();
   std::vector<char> info(kLogBytes, 0), error(kLogBytes, 0);
-  CUjit_option options[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+  // FLEXJIT_JIT_OPT_LEVEL (0-4, default 4): the driver's PTX optimization level, for
+  // telling a driver miscompile from ours (tests/fuzz_corpus_open). Part of no cache key:
+  // use it with FLEXJIT_CACHE=0 or a fresh FLEXJIT_CACHE_DIR.
+  const char* level_env = std::getenv("FLEXJIT_JIT_OPT_LEVEL");
+  const unsigned level = level_env && *level_env ? static_cast<unsigned>(std::atoi(level_env)) : 4u;
+  CUjit_option options[] = {CU_JIT_INFO_LOG_BUFFER,  CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
                             CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
-                            CU_JIT_LOG_VERBOSE};
-  void* values[] = {info.data(), reinterpret_cast<void*>(kLogBytes), error.data(),
-                    reinterpret_cast<void*>(kLogBytes), reinterpret_cast<void*>(1)};
+                            CU_JIT_LOG_VERBOSE,      CU_JIT_OPTIMIZATION_LEVEL};
+  void* values[] = {info.data(),
+                    reinterpret_cast<void*>(kLogBytes),
+                    error.data(),
+                    reinterpret_cast<void*>(kLogBytes),
+                    reinterpret_cast<void*>(1),
+                    reinterpret_cast<void*>(static_cast<uintptr_t>(std::min(level, 4u)))};
   CUlinkState state = nullptr;
-  check(d.cuLinkCreate(5, options, values, &state), "cuLinkCreate");
+  check(d.cuLinkCreate(6, options, values, &state), "cuLinkCreate");
   struct Destroy {
     const Driver& d;
     CUlinkState s;
