@@ -19,6 +19,36 @@ void set_strides(const TensorView& t, int64_t* b, int64_t* h, int64_t* s) {
   *s = t.strides[2];
 }
 
+// What the forward's and the backward's launch parameters share: the tensors' strides, the
+// lse strides, the problem's sizes and scale, and the block mask's geometry.
+template <class Params>
+void set_common(Params& params, const AttentionProblem& p, const TensorView& q, const TensorView& k,
+                const TensorView& v, const TensorView& out, const FlexAttentionOptions& o) {
+  set_strides(q, &params.q_stride_b, &params.q_stride_h, &params.q_stride_s);
+  set_strides(k, &params.k_stride_b, &params.k_stride_h, &params.k_stride_s);
+  set_strides(v, &params.v_stride_b, &params.v_stride_h, &params.v_stride_s);
+  set_strides(out, &params.out_stride_b, &params.out_stride_h, &params.out_stride_s);
+  if (o.lse) {
+    params.lse_stride_b = o.lse->strides[0];
+    params.lse_stride_h = o.lse->strides[1];
+  }
+  params.B = p.B;
+  params.Hq = p.Hq;
+  params.Hkv = p.Hkv;
+  params.q_len = p.q_len;
+  params.kv_len = p.kv_len;
+  params.scale = p.scale;
+  if (const BlockMask* bm = o.block_mask) {
+    params.mask_B = bm->B;
+    params.mask_H = bm->H;
+    params.num_q_blocks = bm->num_q_blocks;
+    params.num_kv_blocks = bm->num_kv_blocks;
+    params.q_block_size = bm->q_block;
+    params.kv_block_size = bm->kv_block;
+    params.has_mask = 1;
+  }
+}
+
 // The attention kernel of `kind` for a checked problem, and its packed mod arguments.
 std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind,
                                                            const AttentionProblem& p,
@@ -63,34 +93,15 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   params.k = k.data;
   params.v = v.data;
   params.out = const_cast<void*>(out.data);
-  set_strides(q, &params.q_stride_b, &params.q_stride_h, &params.q_stride_s);
-  set_strides(k, &params.k_stride_b, &params.k_stride_h, &params.k_stride_s);
-  set_strides(v, &params.v_stride_b, &params.v_stride_h, &params.v_stride_s);
-  set_strides(out, &params.out_stride_b, &params.out_stride_h, &params.out_stride_s);
-  if (o.lse) {
+  set_common(params, p, q, k, v, out, o);
+  if (o.lse)
     params.lse = static_cast<float*>(const_cast<void*>(o.lse->data));
-    params.lse_stride_b = o.lse->strides[0];
-    params.lse_stride_h = o.lse->strides[1];
-  }
-  params.B = p.B;
-  params.Hq = p.Hq;
-  params.Hkv = p.Hkv;
-  params.q_len = p.q_len;
-  params.kv_len = p.kv_len;
-  params.scale = p.scale;
   if (const BlockMask* bm = o.block_mask) {
     const BlockMaskDeviceCopy::Arrays arrays = bm->device_copy.get(*bm);
     params.kv_num_blocks = arrays.kv_num_blocks;
     params.kv_indices = arrays.kv_indices;
     params.full_kv_num_blocks = arrays.full_kv_num_blocks;
     params.full_kv_indices = arrays.full_kv_indices;
-    params.mask_B = bm->B;
-    params.mask_H = bm->H;
-    params.num_q_blocks = bm->num_q_blocks;
-    params.num_kv_blocks = bm->num_kv_blocks;
-    params.q_block_size = bm->q_block;
-    params.kv_block_size = bm->kv_block;
-    params.has_mask = 1;
   }
 
   void* args[] = {&params, &mod_args};
@@ -126,37 +137,19 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   params.dk = const_cast<void*>(dk.data);
   params.dv = const_cast<void*>(dv.data);
   params.lse = static_cast<const float*>(o.lse->data);
-  params.lse_stride_b = o.lse->strides[0];
-  params.lse_stride_h = o.lse->strides[1];
   params.dq_acc = static_cast<float*>(workspace.data());
   params.delta = params.dq_acc + rows * static_cast<size_t>(p.head_dim);
-  set_strides(q, &params.q_stride_b, &params.q_stride_h, &params.q_stride_s);
-  set_strides(k, &params.k_stride_b, &params.k_stride_h, &params.k_stride_s);
-  set_strides(v, &params.v_stride_b, &params.v_stride_h, &params.v_stride_s);
-  set_strides(out, &params.out_stride_b, &params.out_stride_h, &params.out_stride_s);
+  set_common(params, p, q, k, v, out, o);
   set_strides(d_out, &params.dout_stride_b, &params.dout_stride_h, &params.dout_stride_s);
   set_strides(dq, &params.dq_stride_b, &params.dq_stride_h, &params.dq_stride_s);
   set_strides(dk, &params.dk_stride_b, &params.dk_stride_h, &params.dk_stride_s);
   set_strides(dv, &params.dv_stride_b, &params.dv_stride_h, &params.dv_stride_s);
-  params.B = p.B;
-  params.Hq = p.Hq;
-  params.Hkv = p.Hkv;
-  params.q_len = p.q_len;
-  params.kv_len = p.kv_len;
-  params.scale = p.scale;
   if (const BlockMask* bm = o.block_mask) {
     const BlockMaskDeviceCopy::Arrays arrays = bm->device_copy.get(*bm);
     params.q_num_blocks = arrays.q_num_blocks;
     params.q_indices = arrays.q_indices;
     params.full_q_num_blocks = arrays.full_q_num_blocks;
     params.full_q_indices = arrays.full_q_indices;
-    params.mask_B = bm->B;
-    params.mask_H = bm->H;
-    params.num_q_blocks = bm->num_q_blocks;
-    params.num_kv_blocks = bm->num_kv_blocks;
-    params.q_block_size = bm->q_block;
-    params.kv_block_size = bm->kv_block;
-    params.has_mask = 1;
   } else {
     params.kv_block_size = FLEXJIT_BWD_BLOCK_N; // any multiple of the kv tile
   }
