@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,11 @@ inline constexpr int kMaxAttentionModNodes = 256;
 int max_mod_nodes(TemplateKind kind); // kMaxAttentionModNodes for AttentionForward
 
 // A kernel whose ptxas build spills more than this many bytes (stores) at the template's
-// launch bounds is rebuilt with min_ctas_per_sm = 1 (runtime/KernelCache.cpp).
+// launch bounds is replaced by its one-CTA-per-SM build (runtime/KernelCache.cpp), where
+// it has one: the sm_90a forward, whose template asks for two CTAs per SM.
 inline constexpr int kMaxSpillBytes = 64;
+// The one-CTA-per-SM build of `spec`, or nullopt when it has none.
+std::optional<KernelSpec> one_cta_variant(const KernelSpec& spec);
 
 // The architecture flexjit compiles for on a device of compute capability
 // major.minor: sm_90a on 9.0, sm_80 PTX (JIT-compiled by the driver) on any

@@ -83,6 +83,15 @@ Arch arch_for_device(int major, int minor, const char* forced) {
   return Arch::SM80;
 }
 
+std::optional<KernelSpec> one_cta_variant(const KernelSpec& spec) {
+  if (spec.kind != TemplateKind::AttentionForward || spec.arch != Arch::SM90a ||
+      spec.min_ctas_per_sm != 0)
+    return std::nullopt;
+  KernelSpec one = spec;
+  one.min_ctas_per_sm = 1;
+  return one;
+}
+
 std::string kernel_entry(const KernelSpec& spec) {
   const TemplateInfo info = template_info(spec.kind);
   if (!is_attention(spec.kind))

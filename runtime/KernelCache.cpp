@@ -179,13 +179,10 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
     // the choice costs CPU time but no latency. The disk cache keeps the kernel chosen,
     // under the spec's key.
     std::future<Built> roomy;
-    if (spec.kind == TemplateKind::AttentionForward && spec.arch == Arch::SM90a &&
-        spec.min_ctas_per_sm == 0) {
-      KernelSpec one_cta = spec;
-      one_cta.min_ctas_per_sm = 1;
+    if (const std::optional<KernelSpec> one_cta = one_cta_variant(spec)) {
       CUcontext ctx = nullptr;
       check(driver().cuCtxGetCurrent(&ctx), "cuCtxGetCurrent");
-      roomy = std::async(std::launch::async, [one_cta, ctx] {
+      roomy = std::async(std::launch::async, [one_cta = *one_cta, ctx] {
         check(driver().cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
         return build_cubin(one_cta);
       });

@@ -281,11 +281,10 @@ int attention_spills_once(const KernelSpec& spec, int* store_bytes);
 int attention_spills(const KernelSpec& spec) {
   int stores = 0;
   const int bytes = attention_spills_once(spec, &stores);
-  if (stores <= kMaxSpillBytes || spec.arch != Arch::SM90a)
+  const std::optional<KernelSpec> one_cta = one_cta_variant(spec);
+  if (stores <= kMaxSpillBytes || !one_cta)
     return bytes;
-  KernelSpec roomy = spec;
-  roomy.min_ctas_per_sm = 1;
-  return attention_spills_once(roomy, &stores);
+  return attention_spills_once(*one_cta, &stores);
 }
 
 int attention_spills_once(const KernelSpec& spec, int* store_bytes) {
