@@ -56,7 +56,7 @@ const char* ptx_features(Arch arch) {
   case Arch::SM80:
     return "+ptx70";
   case Arch::SM90a:
-    return "+ptx80";
+    return "+ptx81"; // 8.1: red.global.add.v2.f32 (the sm_90a backward)
   }
   FLEXJIT_ASSERT(false, "unknown arch {}", static_cast<int>(arch));
 }

@@ -50,11 +50,11 @@ void set_common(Params& params, const AttentionProblem& p, const TensorView& q, 
 }
 
 // The attention kernel of `kind` for a checked problem, and its packed mod arguments.
-std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind,
-                                                           const AttentionProblem& p,
-                                                           const FlexAttentionOptions& o,
-                                                           FlexjitModArgs* mod_args) {
-  KernelSpec spec{kind, Arch::SM90a, p.mask, o.score_mod};
+// `arch`: SM90a for the device's own architecture, SM80 for the sm_80 kernel on any device.
+std::shared_ptr<const cuda::LoadedKernel>
+attention_kernel(TemplateKind kind, const AttentionProblem& p, const FlexAttentionOptions& o,
+                 FlexjitModArgs* mod_args, Arch arch = Arch::SM90a) {
+  KernelSpec spec{kind, arch, p.mask, o.score_mod};
   spec.dtype = p.dtype;
   spec.head_dim = p.head_dim;
   auto kernel = cuda::get_kernel(spec);
@@ -118,7 +118,13 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
                              const FlexAttentionOptions& o) {
   const AttentionProblem p = check_attention_backward(q, k, v, out, d_out, dq, dk, dv, o);
   FlexjitModArgs mod_args;
-  const auto kernel = attention_kernel(TemplateKind::AttentionBackward, p, o, &mod_args);
+  // The sm_90a kernel owns 128 kv rows per CTA; a block mask with a finer kv_block (a
+  // multiple of 64) runs the sm_80 kernel, on any GPU.
+  const bool fine_mask =
+      o.block_mask && o.block_mask->kv_block % flexjit_bwd_launch(true, p.head_dim).block_n != 0;
+  const auto kernel = attention_kernel(TemplateKind::AttentionBackward, p, o, &mod_args,
+                                       fine_mask ? Arch::SM80 : Arch::SM90a);
+  const FlexjitBwdLaunch cfg = flexjit_bwd_launch(kernel->arch == Arch::SM90a, p.head_dim);
 
   // Workspace: delta [B, Hq, q_len] and dq_acc [B, Hq, q_len, D], fp32, grow-only per thread.
   const size_t rows = static_cast<size_t>(p.B) * p.Hq * p.q_len;
@@ -151,7 +157,7 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
     params.full_q_num_blocks = arrays.full_q_num_blocks;
     params.full_q_indices = arrays.full_q_indices;
   } else {
-    params.kv_block_size = FLEXJIT_BWD_BLOCK_N; // any multiple of the kv tile
+    params.kv_block_size = cfg.block_n; // any multiple of the kv tile
   }
 
   void* args[] = {&params, &mod_args};
@@ -159,10 +165,9 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   const char* what = kernel->entry.c_str();
   launch(kernel->companions.at(0), what, row_blocks, static_cast<unsigned>(p.Hq),
          static_cast<unsigned>(p.B), FLEXJIT_BWD_ROW_THREADS, 0, o.stream, args);
-  launch(kernel->function, what,
-         static_cast<unsigned>((p.kv_len + FLEXJIT_BWD_BLOCK_N - 1) / FLEXJIT_BWD_BLOCK_N),
-         static_cast<unsigned>(p.Hkv), static_cast<unsigned>(p.B), FLEXJIT_BWD_THREADS,
-         static_cast<unsigned>(flexjit_bwd_smem_bytes(p.head_dim)), o.stream, args);
+  launch(kernel->function, what, static_cast<unsigned>((p.kv_len + cfg.block_n - 1) / cfg.block_n),
+         static_cast<unsigned>(p.Hkv), static_cast<unsigned>(p.B),
+         static_cast<unsigned>(cfg.threads), static_cast<unsigned>(cfg.smem_bytes), o.stream, args);
   launch(kernel->companions.at(1), what, row_blocks, static_cast<unsigned>(p.Hq),
          static_cast<unsigned>(p.B), FLEXJIT_BWD_ROW_THREADS, 0, o.stream, args);
 }

@@ -217,8 +217,9 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
             "cuModuleGetFunction");
       k->companions.push_back(f);
     }
-    check(driver().cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                      flexjit_bwd_smem_bytes(spec.head_dim)),
+    check(driver().cuFuncSetAttribute(
+              k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+              flexjit_bwd_launch(spec.arch == Arch::SM90a, spec.head_dim).smem_bytes),
           "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
   }
   if (spec.kind == TemplateKind::AttentionForward)
@@ -237,7 +238,9 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
 std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
   const CUcontext ctx = ensure_context();
   const DeviceInfo& device = current_device();
-  spec.arch = device.arch;
+  // The device's architecture, or sm_80 where the caller asks for it (it runs everywhere).
+  if (spec.arch != Arch::SM80)
+    spec.arch = device.arch;
   Cache& c = cache();
   const FastKey fast_key{ctx,
                          spec.mask.body().get(),

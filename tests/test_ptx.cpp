@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +44,12 @@ PtxasResult run_ptxas(const std::string& ptx, Arch arch) {
   while (size_t n = fread(chunk.data(), 1, chunk.size(), pipe))
     result.log.append(chunk.data(), n);
   result.status = pclose(pipe);
+  if (const char* keep = std::getenv("FLEXJIT_TEST_KEEP_PTX")) { // a directory
+    static int serial = 0;
+    std::filesystem::copy_file(stem + ".ptx",
+                               fmt::format("{}/{}_{}.ptx", keep, to_string(arch), serial++),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
   std::filesystem::remove(stem + ".ptx");
   std::filesystem::remove(stem + ".cubin");
   return result;
@@ -84,7 +91,7 @@ PtxasStats ptxas_stats(const CompiledKernel& kernel, Arch arch) {
   REQUIRE(functions >= 1);
   const std::vector<int> regs = registers(ptxas.log);
   REQUIRE(regs.size() == static_cast<size_t>(functions));
-  stats.registers = regs[0];
+  stats.registers = *std::max_element(regs.begin(), regs.end()); // the main kernel
   return stats;
 }
 
@@ -436,6 +443,11 @@ TEST_CASE("ptx: attention backward kernels pass ptxas", "[codegen][attention]") 
           REQUIRE(kernel.ptx.find(hook) == std::string::npos);
         REQUIRE(kernel.ptx.find(".func") == std::string::npos);
         const PtxasStats stats = ptxas_stats(kernel, arch);
+        if (verbose())
+          fmt::print("attention bwd {:7} {:4} d{:<3} {:24} {:16} {:3} registers {:5} spill bytes "
+                     "{:6.1f} ms\n",
+                     to_string(arch), to_string(dtype), d, spec.mask.name(), spec.score.name(),
+                     stats.registers, stats.spill_bytes, kernel.times.total_ms);
         if (stats.spill_bytes > 0)
           WARN("SPILL: attention backward " << to_string(arch) << " " << to_string(dtype) << " d"
                                             << d << ": " << stats.spill_bytes << " bytes");

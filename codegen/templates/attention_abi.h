@@ -117,7 +117,7 @@ struct FlexjitAttentionParams {
 //   flexjit_attention_bwd_<dt>_d<D>(...): per CTA one kv tile of FLEXJIT_BWD_BLOCK_N rows of
 //     one (batch, kv head): dk, dv for those rows (summed over the group's query heads) and
 //     dq_acc += dS K through fp32 atomics; grid (ceil(kv_len / BLOCK_N), Hkv, B),
-//     FLEXJIT_BWD_THREADS threads, flexjit_bwd_smem_bytes(D) bytes of dynamic shared memory.
+//     threads and dynamic shared memory as flexjit_bwd_launch(sm90, D) says.
 //   flexjit_attention_bwd_<dt>_d<D>_dq(...): dq = dq_acc in the input dtype; grid as _pre.
 // The block mask's q-major arrays (q_num_blocks, q_indices, full_*) list, per kv block,
 // the q blocks to visit; q_block_size and kv_block_size must be multiples of 64.
@@ -129,9 +129,27 @@ struct FlexjitAttentionParams {
   ((2 * FLEXJIT_BWD_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                          \
    FLEXJIT_BWD_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2)
 
+// sm_90a (attention_bwd_sm90.h): per CTA FLEXJIT_BWD_SM90_BLOCK_N kv rows (two warpgroups),
+// so the block mask's kv_block_size must be a multiple of it; dS^T and two stages of lse
+// and delta in shared memory beside the tiles.
+#define FLEXJIT_BWD_SM90_THREADS 256
+#define FLEXJIT_BWD_SM90_BLOCK_N 128
+#define FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim)                                                      \
+  ((2 * FLEXJIT_BWD_SM90_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                     \
+   FLEXJIT_BWD_SM90_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2 + 4 * FLEXJIT_BWD_BLOCK_M * 4)
+
 #ifdef __cplusplus
-constexpr int flexjit_bwd_smem_bytes(int head_dim) {
-  return FLEXJIT_BWD_SMEM_BYTES(head_dim);
+// How the main backward kernel is launched: the sm_80 kernel (mma.sync) or the sm_90a one.
+struct FlexjitBwdLaunch {
+  int threads;    // per CTA; the grid is (ceil(kv_len / block_n), Hkv, B)
+  int smem_bytes; // dynamic shared memory
+  int block_n;    // kv rows per CTA; the block mask's kv_block must be a multiple of it
+};
+constexpr FlexjitBwdLaunch flexjit_bwd_launch(bool sm90, int head_dim) {
+  return sm90 ? FlexjitBwdLaunch{FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim),
+                                 FLEXJIT_BWD_SM90_BLOCK_N}
+              : FlexjitBwdLaunch{FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(head_dim),
+                                 FLEXJIT_BWD_BLOCK_N};
 }
 #endif
 

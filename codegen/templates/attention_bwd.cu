@@ -37,6 +37,83 @@ __device__ __forceinline__ void atomic_add_f32(float* p, float v) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(p), "f"(v) : "memory");
 }
 
+// Packs an m16 x (8 kNB) fp32 accumulator tile into mma/wgmma A fragments (m16 x k16 each).
+template <bool kBf16, int kNB>
+__device__ __forceinline__ void pack_frags(const float (&x)[kNB][4], u32 (&a)[kNB / 2][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kNB / 2; ++kk) {
+    a[kk][0] = pack2<kBf16>(x[2 * kk][0], x[2 * kk][1]);
+    a[kk][1] = pack2<kBf16>(x[2 * kk][2], x[2 * kk][3]);
+    a[kk][2] = pack2<kBf16>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
+    a[kk][3] = pack2<kBf16>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
+  }
+}
+
+// The q tiles (kM rows each) kv block `kv_block` visits for query head h: the block mask's
+// q-major lists, partial blocks first (t < n_part_tiles), then full ones; without a block
+// mask every q tile, as full. `sub` kernel tiles per block-mask q block.
+template <int kM> struct QTiles {
+  const FlexjitAttentionBwdParams& p;
+  int n_part = 0, n_full = 0, sub = 1, n_tiles = 0, n_part_tiles = 0;
+  int64_t list = 0; // this kv block's row of q_indices / full_q_indices
+
+  __device__ __forceinline__ QTiles(const FlexjitAttentionBwdParams& params, int b, int h,
+                                    int kv_block)
+      : p(params) {
+    if (p.has_mask) {
+      const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
+      const int64_t row = (static_cast<int64_t>(mb) * p.mask_H + mh) * p.num_kv_blocks + kv_block;
+      n_part = p.q_num_blocks[row];
+      n_full = p.full_q_num_blocks ? p.full_q_num_blocks[row] : 0;
+      list = row * p.num_q_blocks;
+      sub = p.q_block_size / kM;
+    } else {
+      n_full = (p.q_len + kM - 1) / kM;
+    }
+    n_tiles = (n_part + n_full) * sub;
+    n_part_tiles = n_part * sub;
+  }
+
+  // The first q row of tile t < n_tiles.
+  __device__ __forceinline__ int start(int t) const {
+    const int blk = t / sub, s = t % sub;
+    int idx = blk;
+    if (blk < n_part)
+      idx = p.q_indices[list + blk];
+    else if (p.has_mask)
+      idx = p.full_q_indices[list + blk - n_part];
+    return (idx * sub + s) * kM;
+  }
+};
+
+// dK (times scale: S = scale Q K^T) and dV of this thread's two kv rows, kv_row0 and
+// kv_row0 + 8, from accumulators in the mma.m16n8 layout over the head dim.
+template <bool kBf16, int kD>
+__device__ __forceinline__ void store_dk_dv(const FlexjitAttentionBwdParams& p,
+                                            const float (&dk)[kD / 8][4],
+                                            const float (&dv)[kD / 8][4], int b, int h_kv,
+                                            int kv_row0, const bool (&kv_ok)[2], int lane) {
+  using Elem = unsigned short;
+  Elem* dkg = static_cast<Elem*>(p.dk) + b * p.dk_stride_b + h_kv * p.dk_stride_h;
+  Elem* dvg = static_cast<Elem*>(p.dv) + b * p.dv_stride_b + h_kv * p.dv_stride_h;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (!kv_ok[r])
+      continue;
+    const int64_t kv = kv_row0 + r * 8;
+#pragma unroll
+    for (int d = 0; d < kD / 8; ++d) {
+      const int col = d * 8 + (lane & 3) * 2;
+      const u32 kbits = pack2<kBf16>(dk[d][2 * r] * p.scale, dk[d][2 * r + 1] * p.scale);
+      const u32 vbits = pack2<kBf16>(dv[d][2 * r], dv[d][2 * r + 1]);
+      asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dkg + kv * p.dk_stride_s + col), "r"(kbits)
+                   : "memory");
+      asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dvg + kv * p.dv_stride_s + col), "r"(vbits)
+                   : "memory");
+    }
+  }
+}
+
 template <bool kBf16, int kD> struct AttentionBwd {
   static constexpr int kN = FLEXJIT_BWD_BLOCK_N; // kv rows per CTA
   static constexpr int kM = FLEXJIT_BWD_BLOCK_M; // q rows per step
@@ -111,16 +188,6 @@ template <bool kBf16, int kD> struct AttentionBwd {
       }
   }
 
-  static __device__ __forceinline__ void pack_frags(const float (&x)[8][4], u32 (&a)[4][4]) {
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      a[kk][0] = pack2<kBf16>(x[2 * kk][0], x[2 * kk][1]);
-      a[kk][1] = pack2<kBf16>(x[2 * kk][2], x[2 * kk][3]);
-      a[kk][2] = pack2<kBf16>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
-      a[kk][3] = pack2<kBf16>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
-    }
-  }
-
   static __device__ __forceinline__ void run(const FlexjitAttentionBwdParams& p,
                                              const FlexjitModArgs* args) {
     const int tid = thread_x(), lane = tid & 31, warp = tid >> 5;
@@ -161,29 +228,8 @@ template <bool kBf16, int kD> struct AttentionBwd {
 
     const int kv_block = kv0 / p.kv_block_size;
     for (int h = h_kv * group; h < (h_kv + 1) * group; ++h) {
-      // The q tiles of this head for this kv block: partial ones first.
-      int n_part = 0, n_full = 0, sub = 1;
-      int64_t list = 0;
-      if (p.has_mask) {
-        const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
-        const int64_t row = (static_cast<int64_t>(mb) * p.mask_H + mh) * p.num_kv_blocks + kv_block;
-        n_part = p.q_num_blocks[row];
-        n_full = p.full_q_num_blocks ? p.full_q_num_blocks[row] : 0;
-        list = row * p.num_q_blocks;
-        sub = p.q_block_size / kM;
-      } else {
-        n_full = (p.q_len + kM - 1) / kM;
-      }
-      const int n_tiles = (n_part + n_full) * sub;
-      auto tile_q0 = [&](int t) {
-        const int blk = t / sub, s = t % sub;
-        int idx = blk;
-        if (blk < n_part)
-          idx = p.q_indices[list + blk];
-        else if (p.has_mask)
-          idx = p.full_q_indices[list + blk - n_part];
-        return (idx * sub + s) * kM;
-      };
+      const QTiles<kM> tiles(p, b, h, kv_block);
+      const int n_tiles = tiles.n_tiles;
       const Elem* qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h;
       const Elem* dog =
           static_cast<const Elem*>(p.d_out) + b * p.dout_stride_b + h * p.dout_stride_h;
@@ -191,7 +237,7 @@ template <bool kBf16, int kD> struct AttentionBwd {
       const float* delta = p.delta + (static_cast<int64_t>(b) * p.Hq + h) * p.q_len;
       float* dq_acc = p.dq_acc + (static_cast<int64_t>(b) * p.Hq + h) * p.q_len * kD;
 
-      int q_next = n_tiles > 0 ? tile_q0(0) : 0;
+      int q_next = n_tiles > 0 ? tiles.start(0) : 0;
       if (n_tiles > 0) {
         load_tile(sq, qg, p.q_stride_s, q_next, p.q_len, tid);
         load_tile(sdo, dog, p.dout_stride_s, q_next, p.q_len, tid);
@@ -203,7 +249,7 @@ template <bool kBf16, int kD> struct AttentionBwd {
         cp_async_wait<0>();
         sync_threads(); // tile t landed; every warp is done with tile t - 1's stage and dS
         if (t + 1 < n_tiles) {
-          q_next = tile_q0(t + 1);
+          q_next = tiles.start(t + 1);
           const u32 other = ((t + 1) & 1) * kStageBytes;
           load_tile(sq + other, qg, p.q_stride_s, q_next, p.q_len, tid);
           load_tile(sdo + other, dog, p.dout_stride_s, q_next, p.q_len, tid);
@@ -216,7 +262,7 @@ template <bool kBf16, int kD> struct AttentionBwd {
         rows_times_rows(s, k_a, sq + stage + b_off);
 
         // P^T and dS^T, element (kv row kv_row0 + 8 (e / 2), q column q0 + 8 j + 2 t + e % 2).
-        const bool mask = t < n_part * sub;
+        const bool mask = t < tiles.n_part_tiles;
         u32 pa[4][4];
         {
           float pt[8][4];
@@ -242,11 +288,11 @@ template <bool kBf16, int kD> struct AttentionBwd {
                 s[j][e] = keep ? pv * (dp[j][e] - dl) * grad : 0.f; // dS^T (d/d raw score)
               }
             }
-          pack_frags(pt, pa);
+          pack_frags<kBf16>(pt, pa);
         }
         frags_times_tile(dv, pa, sdo + stage + bt_off);
         u32 dsa[4][4];
-        pack_frags(s, dsa);
+        pack_frags<kBf16>(s, dsa);
         frags_times_tile(dk, dsa, sq + stage + bt_off);
 
         // dS^T to shared memory for dQ = dS K.
@@ -298,25 +344,7 @@ template <bool kBf16, int kD> struct AttentionBwd {
       sync_threads(); // the next head reloads both stages
     }
 
-    // dK (times scale: S = scale Q K^T) and dV for this thread's two kv rows.
-    Elem* dkg = static_cast<Elem*>(p.dk) + b * p.dk_stride_b + h_kv * p.dk_stride_h;
-    Elem* dvg = static_cast<Elem*>(p.dv) + b * p.dv_stride_b + h_kv * p.dv_stride_h;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      if (!kv_ok[r])
-        continue;
-      const int64_t kv = kv_row0 + r * 8;
-#pragma unroll
-      for (int d = 0; d < kD / 8; ++d) {
-        const int col = d * 8 + (lane & 3) * 2;
-        const u32 kbits = pack2<kBf16>(dk[d][2 * r] * p.scale, dk[d][2 * r + 1] * p.scale);
-        const u32 vbits = pack2<kBf16>(dv[d][2 * r], dv[d][2 * r + 1]);
-        asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dkg + kv * p.dk_stride_s + col), "r"(kbits)
-                     : "memory");
-        asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dvg + kv * p.dv_stride_s + col), "r"(vbits)
-                     : "memory");
-      }
-    }
+    store_dk_dv<kBf16, kD>(p, dk, dv, b, h_kv, kv_row0, kv_ok, lane);
   }
 
   // delta = rowsum(dO O) and dq_acc = 0, a warp per row.
@@ -364,11 +392,24 @@ template <bool kBf16, int kD> struct AttentionBwd {
 
 } // namespace flexjit::dev
 
-#define FLEXJIT_BWD_ENTRY(name, bf16, d)                                                           \
+#if __CUDA_ARCH__ >= 900
+#include "codegen/templates/attention_bwd_sm90.h"
+// Hopper: the wgmma kernel (attention_bwd_sm90.h), one CTA of two warpgroups per SM.
+#define FLEXJIT_BWD_MAIN(name, bf16, d)                                                            \
+  extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_BWD_SM90_THREADS, 1))) name(     \
+      const FlexjitAttentionBwdParams params, const FlexjitModArgs mod_args) {                     \
+    flexjit::dev::AttentionBwdSm90<bf16, d>::run(params, &mod_args);                               \
+  }
+#else
+#define FLEXJIT_BWD_MAIN(name, bf16, d)                                                            \
   extern "C" __global__ void __launch_bounds__(FLEXJIT_BWD_THREADS)                                \
       name(const FlexjitAttentionBwdParams params, const FlexjitModArgs mod_args) {                \
     flexjit::dev::AttentionBwd<bf16, d>::run(params, &mod_args);                                   \
-  }                                                                                                \
+  }
+#endif
+
+#define FLEXJIT_BWD_ENTRY(name, bf16, d)                                                           \
+  FLEXJIT_BWD_MAIN(name, bf16, d)                                                                  \
   extern "C" __global__ void __launch_bounds__(FLEXJIT_BWD_ROW_THREADS)                            \
       name##_pre(const FlexjitAttentionBwdParams params, const FlexjitModArgs) {                   \
     flexjit::dev::AttentionBwd<bf16, d>::pre(params);                                              \

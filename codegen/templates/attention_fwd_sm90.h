@@ -9,13 +9,12 @@
 // kernel; the whole CTA syncs once per tile, so two CTAs per SM (kN = 64, at most 128
 // registers) are what overlaps one CTA's softmax with the other's tensor-core work.
 //
-// Shared memory (dynamic), in the input dtype: every tile is stored as [D / 64][rows][64]
-// (128-byte rows in 1 KiB atoms of 8 rows, 16-byte chunk index XOR row % 8: the layout
-// of wgmma's 128-byte swizzle), 1 KiB aligned:
+// Shared memory (dynamic), in the input dtype, every tile in sm90_tiles.h's layout:
 //   Q [BLOCK_M][D]   K [STAGES][kN][D]   V [STAGES][kN][D]
 #pragma once
 
 #include "codegen/templates/attention_tile.h"
+#include "codegen/templates/sm90_tiles.h"
 #include "codegen/templates/wgmma.h"
 
 // Variant builds (tools/fwd_smoke) may override the kv tile and the CTAs per SM; the
@@ -43,7 +42,6 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
   static constexpr int kN = kD == 64 ? FLEXJIT_FWD_V_SM90_N_D64 : FLEXJIT_FWD_V_SM90_N_D128;
   static constexpr int kThreads = FLEXJIT_FWD_SM90_THREADS;
   static constexpr int kStages = FLEXJIT_FWD_SM90_STAGES;
-  static constexpr int kChunks = kD / 8; // 16-byte chunks per row
   static constexpr bool kLazyRescale = kD == 128;
   static_assert(kM == 128 && kThreads == 256, "two warpgroups of 64 rows");
   static_assert(kStages == 2, "the ring below is written for two stages");
@@ -56,50 +54,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
 
   using Elem = unsigned short; // f16 or bf16 bits
 
-  // Byte offset of 16-byte chunk c of row r in a swizzled [kD / 64][kRows][64] tile.
-  template <int kRows> static __device__ __forceinline__ u32 off(int r, int c) {
-    return static_cast<u32>((c >> 3) * kRows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
-  }
-
-  // Rows [row0, row0 + kRows) of a [len][kD] global matrix (row stride `stride`) into a
-  // swizzled tile; rows at or past `len` are zero-filled, never read.
-  template <int kRows>
-  static __device__ __forceinline__ void load_tile(u32 dst, const Elem* src, int64_t stride,
-                                                   int row0, int len, int tid) {
-    constexpr int kRowsPerPass = kThreads / kChunks; // 32 or 16: the swizzle repeats
-    static_assert(kRowsPerPass % 8 == 0 && kRows % kRowsPerPass == 0, "whole passes");
-    const int r = tid / kChunks, c = tid % kChunks;
-    dst += off<kRows>(r, c);
-    src += c * 8;
-    const Elem* ptr = src + (row0 + r) * stride;
-    const int64_t step = kRowsPerPass * stride * 2; // bytes
-#pragma unroll
-    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
-      const int row = row0 + r + i * kRowsPerPass;
-      const bool valid = row < len;
-      cp_async_16(dst + i * kRowsPerPass * 128, valid ? ptr : src, valid);
-      if (i + 1 < kRows / kRowsPerPass)
-        asm("add.s64 %0, %0, %1;\n" : "+l"(ptr) : "l"(step));
-    }
-  }
-
-  // A wgmma shared-memory matrix descriptor with the 128-byte swizzle: start address,
-  // leading and stride byte offsets (PTX ISA, "Matrix Descriptor Format").
-  static __device__ __forceinline__ u64 desc(u32 addr, u32 lbo, u32 sbo) {
-    return static_cast<u64>((addr & 0x3FFFF) >> 4) | (static_cast<u64>(lbo >> 4) << 16) |
-           (static_cast<u64>(sbo >> 4) << 32) | (1ull << 62);
-  }
-  // K-major operand (Q rows, K rows) of a [kD / 64][kRows][64] tile at `base`, k-step kk
-  // (16 elements = 32 bytes inside a 128-byte row); 8-row groups 1 KiB apart.
-  template <int kRows> static __device__ __forceinline__ u64 desc_k_major(u32 base, int kk) {
-    return desc(base + (kk >> 2) * kRows * 128 + (kk & 3) * 32, 16, 1024);
-  }
-  // N-major B operand (V: K = kv rows, N = head dim) of a [kD / 64][kN][64] tile at
-  // `base`, k-step kk (16 kv rows): 64-column blocks kN * 128 bytes apart (leading byte
-  // offset), 8-row groups 1 KiB apart (stride byte offset).
-  static __device__ __forceinline__ u64 desc_v(u32 base, int kk) {
-    return desc(base + kk * 16 * 128, kN * 128, 1024);
-  }
+  using T = Sm90Tiles<kD, kThreads>;
 
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
                                              const FlexjitModArgs* args) {
@@ -119,14 +74,14 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
       if (t < n_tiles) {
         kv_next = tiles.next_start(t);
         const u32 at = load_stage * kStageBytes;
-        load_tile<kN>(sk + at, kg, p.k_stride_s, kv_next, p.kv_len, tid);
-        load_tile<kN>(sv + at, vg, p.v_stride_s, kv_next, p.kv_len, tid);
+        T::template load<kN>(sk + at, kg, p.k_stride_s, kv_next, p.kv_len, tid);
+        T::template load<kN>(sv + at, vg, p.v_stride_s, kv_next, p.kv_len, tid);
       }
       load_stage ^= 1;
       cp_async_commit();
     };
 
-    load_tile<kM>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
+    T::template load<kM>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
     issue(0); // the Q tile rides in tile 0's group
 
     float o[1][kD / 8][4], m[1][2], l[1][2];
@@ -157,8 +112,8 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk)
-        wgmma_ss<kBf16, kN>(s[0], desc_k_major<kM>(q_base, kk), desc_k_major<kN>(sk + stage, kk),
-                            kk > 0);
+        wgmma_ss<kBf16, kN>(s[0], T::template desc_k_major<kM>(q_base, kk),
+                            T::template desc_k_major<kN>(sk + stage, kk), kk > 0);
       wgmma_commit();
       wgmma_wait<0>();
 
@@ -177,7 +132,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kN / 16; ++kk)
-        wgmma_rs_tn<kBf16, kD>(o[0], a[kk], desc_v(sv + stage, kk));
+        wgmma_rs_tn<kBf16, kD>(o[0], a[kk], T::template desc_mn_major<kN>(sv + stage, kk));
       wgmma_commit();
       wgmma_wait<0>();
       stage ^= kStageBytes;
