@@ -24,6 +24,7 @@ struct BwdCase {
   DType dtype = DType::F16;
   bool bshd = false;
   bool use_block_mask = true;
+  int q_block = 128, kv_block = 128; // the block mask's tiles
   MaskMod mask;
   ScoreMod score;
   uint32_t seed = 3;
@@ -51,7 +52,7 @@ std::vector<double> logical(const DeviceTensor& t, int B, int H, int S, int D, D
 void check_backward(const BwdCase& c, const std::string& name) {
   INFO(name << ": " << to_string(c.dtype) << " D=" << c.D << " B=" << c.B << " Hq=" << c.Hq
             << " Hkv=" << c.Hkv << " q_len=" << c.q_len << " kv_len=" << c.kv_len
-            << (c.bshd ? " BSHD" : " BHSD"));
+            << (c.bshd ? " BSHD" : " BHSD") << " blocks " << c.q_block << "x" << c.kv_block);
   std::mt19937 rng(c.seed * 131 + c.q_len + c.D + (c.dtype == DType::BF16));
   DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
   DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
@@ -65,7 +66,10 @@ void check_backward(const BwdCase& c, const std::string& name) {
   DeviceBuffer lse_buf(rows * 4);
   const TensorView lse = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
 
-  const BlockMask bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len);
+  BlockMaskOptions bm_options;
+  bm_options.q_block = c.q_block;
+  bm_options.kv_block = c.kv_block;
+  const BlockMask bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
   const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, Bindings{});
   FlexAttentionOptions o;
   o.score_mod = c.score;
@@ -173,5 +177,29 @@ TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[g
     c.mask = mask_mod("late_band", [](Idx, Idx, Idx q, Idx kv) { return q >= 40 && kv <= q + 30; });
     c.score = i == 3 ? seeds::soft_cap(15.0f) : ScoreMod();
     check_backward(c, "gqa/odd/bshd/empty rows " + std::to_string(i));
+  }
+}
+
+// Block masks with other tiles than 128 x 128: kv blocks of 64 (finer than the sm_90a
+// kernel's 128 kv rows per CTA: the runtime runs the sm_80 kernel) and of 256 (two CTAs per
+// block), q blocks of 256 (four q tiles per block).
+TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  const struct {
+    int q_block, kv_block;
+  } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
+  int i = 0;
+  for (const auto& shape : shapes) {
+    BwdCase c;
+    c.q_len = 300 + 61 * i;
+    c.kv_len = 520 - 45 * i;
+    c.D = i % 2 ? 128 : 64;
+    c.dtype = i < 2 ? DType::BF16 : DType::F16;
+    c.q_block = shape.q_block;
+    c.kv_block = shape.kv_block;
+    c.mask = i % 2 ? seeds::sliding_window(100) : seeds::causal();
+    c.score = i == 2 ? seeds::alibi(4) : ScoreMod();
+    c.seed = 40 + i++;
+    check_backward(c, "blocks " + std::to_string(c.q_block) + "x" + std::to_string(c.kv_block));
   }
 }

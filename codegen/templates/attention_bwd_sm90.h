@@ -211,7 +211,10 @@ template <bool kBf16, int kD> struct AttentionBwdSm90 {
                          : "memory");
           }
         fence_proxy_async();
-        sync_threads();
+        if constexpr (kD == 128)
+          sync_threads(); // dQ reads both warpgroups' dS^T
+        else // only this warpgroup's: the warpgroups need not wait for each other
+          asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
         float dq[8][4];
         wgmma_fence();
 #pragma unroll
