@@ -9,17 +9,28 @@ document ids, imported, not copied):
              the dense kernel a user without FlexAttention would run (mask not applied: *);
   sdpa_mask  F.sdpa with the mask materialized as a dense [S,S] bool tensor (create_mask);
              for alibi/softcap the score_mod is not applied (*). Skipped above --dense-max-S.
+  flex bwd   where flexjit's row has a backward (its --bwd: bwd_ms, ...), torch flex_attention's
+             backward as bench/torch_flex_anchor.py times it for ANCHORS.md: the compiled
+             flex_attention with the same block mask on requires_grad copies of q, k, v, then
+             out.backward(g, retain_graph=True) with a fixed random g (the gradients accumulate
+             over the runs, as in the anchors); its first call (the backward's compile) too.
 Timing: triton.testing.do_bench median (warm-up 50 ms, 300 ms of runs; do_bench clears L2
-between runs). TF/s by the seed's formula 4 * density * B*H*S^2*D / t with the case's block-mask
-density for every column, so a TF/s ratio is the inverse time ratio. Correctness: relative
-error against a float64 reference on 32 random query rows of (b=0, h=0..1).
+between runs). TF/s by the seed's formula 4 * density * B*H*S^2*D / t (backward 10 * ...) with
+the case's block-mask density for every column, so a TF/s ratio is the inverse time ratio.
+Correctness: relative error against a float64 reference on 32 random query rows of (b=0,
+h=0..1); torch's dq, dk, dv of its first backward call against float64 autograd on all of
+(b=0, h=0..1) up to S = GRAD_CHECK_MAX_S. flexjit's bench reports only its backward's
+non-finite gradient elements; the values of its gradients are checked by its [gpu][backward]
+tests.
 Memory: the mask bytes each reads (block mask tensors, incl. torch's backward transposes; the
 dense bool mask) and the peak memory allocated during one call beyond what was live before
 (the output included).
 
-It prints ONE merged table (flexjit's three ways and torch's three columns, ratios
-flexjit TF/s / torch TF/s: above 1 flexjit is faster), and writes merged.json, torch.jsonl and
-bench.png (TF/s per variant; matplotlib when importable, else a small built-in PNG writer).
+It prints ONE merged forward table (flexjit's three ways and torch's three columns, ratios
+flexjit TF/s / torch TF/s: above 1 flexjit is faster), then, when any row has a backward, a
+backward table (flexjit block-sparse vs torch flex_attention), and writes merged.json,
+torch.jsonl and bench.png (forward TF/s per variant; matplotlib when importable, else a small
+built-in PNG writer). --torch-json also takes torch_flex_anchor.py's anchor.jsonl (same fields).
 
   python3 bench/compare_torch.py --flexjit OUT/flexjit.jsonl [--out DIR]
   python3 bench/compare_torch.py --flexjit F.jsonl --torch-json T.jsonl   # merge only, no GPU
@@ -46,16 +57,21 @@ BM_TENSORS = ["kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indi
               "q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices"]
 # (B, H, D, dtype) at S = 8192; B * S is kept constant when S changes.
 SHAPES = [(16, 16, 64, "float16"), (4, 16, 128, "bfloat16")]
+# torch's gradients are checked against float64 autograd on (b=0, h=0..1) up to this S
+# (a few [2, S, S] float64 tensors: about 1 GiB each at 8192).
+GRAD_CHECK_MAX_S = 8192
 
 
 def default_cases():
-    """The 16 cases of ANCHORS.md plus causal and document at S = 2048 and 32768."""
+    """The 16 cases of ANCHORS.md (with the backward, as scripts/bench.sh runs them) plus causal
+    and document at S = 2048 and 32768 (forward only)."""
     cases = []
     for B, H, D, dt in SHAPES:
         for S, names in [(8192, VARIANTS), (2048, ["causal", "document"]),
                          (32768, ["causal", "document"])]:
             for name in names:
-                cases.append(dict(case=name, B=B * 8192 // S, H=H, S=S, D=D, dtype=dt))
+                cases.append(dict(case=name, B=B * 8192 // S, H=H, S=S, D=D, dtype=dt,
+                                  bwd=S == 8192))
     return cases
 
 
@@ -90,12 +106,11 @@ def measure_torch(cases, dense_max_S, sink):
         del o
         return int(extra)
 
-    def reference_rows(q, k, v, score_mod, mask_mod, rows):
-        """float64 attention for (b=0, h=0..1, q in rows) over every key."""
-        S, D = q.shape[2], q.shape[3]
+    def reference(qq, kk, vv, score_mod, mask_mod, rows):
+        """float64 attention of qq ([1, 2, R, D], the query rows `rows`) over every key."""
+        S, D = kk.shape[2], kk.shape[3]
         R = rows.numel()
-        qq = q[:1, :2, rows].double()
-        s = qq @ k[:1, :2].double().transpose(-1, -2) / math.sqrt(D)  # [1, 2, R, S]
+        s = qq @ kk.transpose(-1, -2) / math.sqrt(D)  # [1, 2, R, S]
         bi = torch.zeros(1, device="cuda", dtype=torch.int32).view(1, 1, 1, 1)
         hi = torch.arange(2, device="cuda", dtype=torch.int32).view(1, 2, 1, 1)
         qi = rows.to(torch.int32).view(1, 1, R, 1)
@@ -104,11 +119,41 @@ def measure_torch(cases, dense_max_S, sink):
             s = score_mod(s, bi, hi, qi, ki)
         if mask_mod is not None:
             s = s.masked_fill(~mask_mod(bi, hi, qi, ki), float("-inf"))
-        return torch.softmax(s, -1) @ v[:1, :2].double()
+        return torch.softmax(s, -1) @ vv
 
-    def rel_err(o, ref, rows):
+    def reference_rows(q, k, v, score_mod, mask_mod, rows):
+        """float64 attention for (b=0, h=0..1, q in rows) over every key."""
+        return reference(q[:1, :2, rows].double(), k[:1, :2].double(), v[:1, :2].double(),
+                         score_mod, mask_mod, rows)
+
+    def reference_grads(q, k, v, g, score_mod, mask_mod):
+        """float64 dq, dk, dv of (b=0, h=0..1) for the output gradient g (autograd)."""
+        qq, kk, vv = [t.detach()[:1, :2].double().requires_grad_() for t in (q, k, v)]
+        rows = torch.arange(q.shape[2], device="cuda")
+        reference(qq, kk, vv, score_mod, mask_mod, rows).backward(g[:1, :2].double())
+        return qq.grad, kk.grad, vv.grad
+
+    def rel_err(o, ref, rows=slice(None)):
         got = o[:1, :2, rows].double()
         return ((got - ref).norm() / ref.norm()).item()
+
+    def flex_backward(r, q, k, v, score_mod, mask_mod, bm, flop):
+        """torch flex_attention's backward into r, measured as torch_flex_anchor.bench_case
+        does (requires_grad q, k, v; out.backward(g, retain_graph=True), a fixed random g)."""
+        qg, kg, vg = [t.detach().requires_grad_() for t in (q, k, v)]
+        gen = torch.Generator(device="cuda").manual_seed(11)
+        g = torch.randn(q.shape, device="cuda", dtype=q.dtype, generator=gen)
+        torch.cuda.synchronize(); t0 = time.time()
+        o = tfa.flex(qg, kg, vg, score_mod=score_mod, block_mask=bm)
+        torch.cuda.synchronize(); r["flex_grad_fw_first_call_s"] = round(time.time() - t0, 2)
+        t0 = time.time(); o.backward(g, retain_graph=True); torch.cuda.synchronize()
+        r["flex_bwd_first_call_s"] = round(time.time() - t0, 2)
+        if q.shape[2] <= GRAD_CHECK_MAX_S:  # the gradients of this one call
+            for n, t, ref in zip("qkv", (qg, kg, vg),
+                                 reference_grads(q, k, v, g, score_mod, mask_mod)):
+                r[f"flex_d{n}_rel_err"] = rel_err(t.grad, ref)
+        ms = bench(lambda: o.backward(g, retain_graph=True))
+        r["flex_bw_ms"], r["flex_bw_tflops"] = round(ms, 4), round(2.5 * flop / ms / 1e9, 1)
 
     print(torch.__version__, torch.cuda.get_device_name(), flush=True)
     results = []
@@ -173,6 +218,9 @@ def measure_torch(cases, dense_max_S, sink):
                 r["sdpa_mask_ms"], r["sdpa_mask_tflops"] = round(ms, 4), round(flop / ms / 1e9, 1)
                 r["sdpa_mask_bytes"] = m.numel() * m.element_size()
                 r["sdpa_mask_peak_extra_bytes"] = peak_extra(sm_)
+            m = None
+            if c.get("bwd"):
+                flex_backward(r, q, k, v, score_mod, mask_mod, bm, flop)
         except Exception as e:  # one failing case must not lose the others
             r["error"] = repr(e)[:300]
         q = k = v = bm = ref = m = o = None  # free this case's tensors (the lambdas share them)
@@ -208,6 +256,7 @@ def merge(fj_rows, torch_rows):
         m["ratio_fj_over_sdpa_mask"] = ratio(t.get("sdpa_mask_ms"), fj)
         m["ratio_fj_dense_over_sdpa_mask"] = ratio(t.get("sdpa_mask_ms"), f.get("dense_fwd_ms"))
         m["ratio_fj_sparse_over_fj_score"] = ratio(f.get("scoreonly_fwd_ms"), fj)
+        m["ratio_fj_bwd_over_torch_flex_bwd"] = ratio(t.get("flex_bw_ms"), f.get("bwd_ms"))
         merged.append(m)
     return merged
 
@@ -218,12 +267,14 @@ def fmt(v, spec, width):
     return format(v, spec).rjust(width)
 
 
-COLUMNS = [  # header, width, function of the merged row
+ID_COLUMNS = [  # header, width, function of the merged row; the first four left-aligned
     ("dtype", 5, lambda m: str(m["dtype"]).replace("float16", "f16").replace("bfloat16", "bf16")),
     ("S", 6, lambda m: str(m["S"])),
     ("B", 3, lambda m: str(m["B"])),
     ("case", 15, lambda m: m["case"]),
     ("dens", 5, lambda m: fmt(m["density"], ".3f", 5)),
+]
+COLUMNS = ID_COLUMNS + [
     ("fj", 5, lambda m: fmt(m.get("flexjit_fwd_tflops"), ".0f", 5)),
     ("fj-dn", 5, lambda m: fmt(m.get("flexjit_dense_fwd_tflops"), ".0f", 5)),
     ("fj-sc", 5, lambda m: fmt(m.get("flexjit_scoreonly_fwd_tflops"), ".0f", 5)),
@@ -253,6 +304,49 @@ COLUMNS = [  # header, width, function of the merged row
     ("dense MB", 8, lambda m: fmt(mb(m.get("flexjit_dense_mask_bytes")
                                      or m.get("torch_sdpa_mask_bytes")), ".0f", 8)),
 ]
+NOTES = [
+    "fj err: flexjit block-sparse vs float64; dn,sc err: the worse of its dense and "
+    "score_mod ways; flex err: torch flex_attention (other errors in merged.json).",
+    "TF/s by the seed's formula 4*density*B*H*S^2*D/t for every column; ratios a/b = b's "
+    "time / a's time (above 1 a is faster): fj/flex, fj/sdpa, dn/sdm = fj-dn vs sdpa-m, "
+    "sp/sc = fj vs fj-sc (what block sparsity buys).",
+    "fj: flexjit block-sparse; fj-dn: flexjit, [S,S] bool mask read per element, no tile "
+    "skipping; fj-sc: flexjit, mask as a score_mod (-inf), no block mask.",
+    "flex: torch flex_attention (torch.compile); sdpa: F.sdpa no mask (is_causal for causal "
+    "masks), * = not the same attention (mask or score_mod not applied); sdpa-m: F.sdpa with "
+    "the dense bool mask, * = score_mod not applied.",
+    "cold ms: flexjit's first call in a fresh cache (dsl>ptx and ptx>cu are its parts); "
+    "disk ms: disk-cache hit; mem us: host time of a cached launch; flex 1st s: torch's "
+    "first call (compile).",
+    "bm: block mask build (GPU) and bytes, flexjit (forward arrays) / torch (incl. backward "
+    "transposes); dense MB: the [S,S] mask of fj-dn and sdpa-m.",
+]
+NOTE_KEYS = ("flexjit_dense_skipped", "flexjit_scoreonly_skipped", "torch_sdpa_mask_skipped",
+             "torch_error")
+
+BWD_COLUMNS = ID_COLUMNS + [
+    ("fj ms", 8, lambda m: fmt(m.get("flexjit_bwd_ms"), ".3f", 8)),
+    ("fj TF/s", 7, lambda m: fmt(m.get("flexjit_bwd_tflops"), ".0f", 7)),
+    ("flex ms", 8, lambda m: fmt(m.get("torch_flex_bw_ms"), ".3f", 8)),
+    ("flex TF/s", 9, lambda m: fmt(m.get("torch_flex_bw_tflops"), ".0f", 9)),
+    ("fj/flex", 7, lambda m: fmt(m.get("ratio_fj_bwd_over_torch_flex_bwd"), ".2f", 7)),
+    ("fj cold ms", 10, lambda m: fmt(m.get("flexjit_bwd_cold_first_call_ms"), ".0f", 10)),
+    ("flex 1st s", 10, lambda m: fmt(m.get("torch_flex_bwd_first_call_s"), ".2f", 10)),
+    ("fj nonfin", 9, lambda m: fmt(m.get("flexjit_bwd_nonfinite"), "d", 9)),
+    ("flex err", 8, lambda m: fmt(max_or_none(*(m.get(f"torch_flex_d{n}_rel_err")
+                                                for n in "qkv")), ".0e", 8)),
+]
+BWD_NOTES = [
+    "Backward, flexjit block-sparse (its --bwd) vs torch flex_attention (torch.compile, "
+    "out.backward(g) as in ANCHORS.md); TF/s by 10*density*B*H*S^2*D/t; fj/flex = flex's time "
+    "/ fj's time (above 1 flexjit is faster).",
+    "fj cold ms: flexjit's first backward call (compile included); flex 1st s: torch's first "
+    "backward call (its compile; the grad-enabled forward's first call is in merged.json).",
+    "fj nonfin: non-finite elements of flexjit's dq, dk, dv (their values are checked by the "
+    "[gpu][backward] tests); flex err: the worst of torch's dq, dk, dv vs float64 on "
+    "(b=0, h=0..1).",
+]
+BWD_NOTE_KEYS = ("torch_error",)
 
 
 def max_or_none(*vs):
@@ -268,32 +362,20 @@ def mb(v):
     return v / 2**20 if isinstance(v, (int, float)) and v else None
 
 
-def table(merged):
-    lines = [" ".join(h.rjust(w) if i > 3 else h.ljust(w) for i, (h, w, _) in enumerate(COLUMNS))]
+def has_backward(m):
+    """Whether flexjit or torch timed this merged row's backward."""
+    return m.get("flexjit_bwd_ms") is not None or m.get("torch_flex_bw_ms") is not None
+
+
+def table(merged, columns=COLUMNS, notes=NOTES, note_keys=NOTE_KEYS):
+    lines = [" ".join(h.rjust(w) if i > 3 else h.ljust(w) for i, (h, w, _) in enumerate(columns))]
     for m in merged:
         lines.append(" ".join((f(m).rjust(w) if i > 3 else f(m).ljust(w))
-                              for i, (_, w, f) in enumerate(COLUMNS)))
-    notes = [
-        "fj err: flexjit block-sparse vs float64; dn,sc err: the worse of its dense and "
-        "score_mod ways; flex err: torch flex_attention (other errors in merged.json).",
-        "TF/s by the seed's formula 4*density*B*H*S^2*D/t for every column; ratios a/b = b's "
-        "time / a's time (above 1 a is faster): fj/flex, fj/sdpa, dn/sdm = fj-dn vs sdpa-m, "
-        "sp/sc = fj vs fj-sc (what block sparsity buys).",
-        "fj: flexjit block-sparse; fj-dn: flexjit, [S,S] bool mask read per element, no tile "
-        "skipping; fj-sc: flexjit, mask as a score_mod (-inf), no block mask.",
-        "flex: torch flex_attention (torch.compile); sdpa: F.sdpa no mask (is_causal for causal "
-        "masks), * = not the same attention (mask or score_mod not applied); sdpa-m: F.sdpa with "
-        "the dense bool mask, * = score_mod not applied.",
-        "cold ms: flexjit's first call in a fresh cache (dsl>ptx and ptx>cu are its parts); "
-        "disk ms: disk-cache hit; mem us: host time of a cached launch; flex 1st s: torch's "
-        "first call (compile).",
-        "bm: block mask build (GPU) and bytes, flexjit (forward arrays) / torch (incl. backward "
-        "transposes); dense MB: the [S,S] mask of fj-dn and sdpa-m.",
-    ]
+                              for i, (_, w, f) in enumerate(columns)))
+    notes = list(notes)
     grouped = {}  # one note per message, naming the rows it applies to
     for m in merged:
-        for k in ("flexjit_dense_skipped", "flexjit_scoreonly_skipped", "torch_sdpa_mask_skipped",
-                  "torch_error"):
+        for k in note_keys:
             if m.get(k):
                 grouped.setdefault((k, m[k]), []).append(f"{m['case']} S={m['S']} D={m['D']}")
     for (k, msg), rows in grouped.items():
@@ -478,8 +560,8 @@ def main():
 
     fj_rows = [r for r in read_jsonl(a.flexjit) if "fwd_ms" in r or "dense_fwd_ms" in r
                or "scoreonly_fwd_ms" in r]
-    cases = [dict(case=r["case"], B=r["B"], H=r["H"], S=r["S"], D=r["D"], dtype=r["dtype"])
-             for r in fj_rows] or default_cases()
+    cases = [dict(case=r["case"], B=r["B"], H=r["H"], S=r["S"], D=r["D"], dtype=r["dtype"],
+                  bwd="bwd_ms" in r) for r in fj_rows] or default_cases()
     if a.case:
         cases = [c for c in cases if c["case"] in a.case.split(",")]
     if a.no_torch:
@@ -492,8 +574,8 @@ def main():
             torch_rows = measure_torch(cases, a.dense_max_S, sink)
         import torch
         device = f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
-    if not fj_rows:  # torch alone: still one table, flexjit columns empty
-        fj_rows = [dict(c) for c in cases]
+    if not fj_rows:  # torch alone: still the tables, flexjit columns empty
+        fj_rows = [{k: v for k, v in c.items() if k != "bwd"} for c in cases]
     merged = merge(fj_rows, torch_rows)
     order = {n: i for i, n in enumerate(VARIANTS)}
     merged.sort(key=lambda m: (m["D"], m["S"] != 8192, m["S"], order.get(m["case"], 99)))
@@ -502,6 +584,11 @@ def main():
     print()
     print(f"flexjit vs torch, forward, {device}")
     print(table(merged))
+    bwd = [m for m in merged if has_backward(m)]
+    if bwd:
+        print()
+        print(f"flexjit vs torch, backward, {device}")
+        print(table(bwd, BWD_COLUMNS, BWD_NOTES, BWD_NOTE_KEYS))
     with open(os.path.join(a.out, "merged.json"), "w") as f:
         json.dump({"device": device, "rows": merged}, f, indent=1)
     how = plot(merged, os.path.join(a.out, "bench.png"), f"forward TF/s - {device}")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole forward bench in one command: flexjit's three ways (block-sparse,
-# dense [S,S] mask, mask as a score_mod) on the 16 ANCHORS cases at S=8192 and
+# The whole bench in one command: flexjit's three ways (block-sparse, dense
+# [S,S] mask, mask as a score_mod) on the 16 ANCHORS cases at S=8192 and
 # causal/document at S=2048 and 32768 (B*S kept at 16*8192 for D=64 f16 and
-# 4*8192 for D=128 bf16), then PyTorch (flex_attention, F.sdpa, F.sdpa with a
-# dense mask) on the same GPU and shapes (bench/compare_torch.py): one merged
-# table, merged.json and bench.png in $OUT (default ./bench_out).
+# 4*8192 for D=128 bf16), with the block-sparse backward (--bwd) at S=8192;
+# then PyTorch (flex_attention forward and, where flexjit timed one, backward;
+# F.sdpa; F.sdpa with a dense mask) on the same GPU and shapes
+# (bench/compare_torch.py): a forward table and a backward table, merged.json
+# and bench.png in $OUT (default ./bench_out).
 #
 # Uses the stripped install in dist/ (cmake --install build --prefix dist
 # --strip), as scripts/gpu_run.sh does; without one (a fresh checkout) it first
@@ -12,6 +14,8 @@
 # so, prints the compile-only columns (DSL -> PTX per variant) and exits 0.
 #   BENCH_SIZES   sequence lengths (default "8192 2048 32768"; the last two run
 #                 causal and document only)
+#   BENCH_BWD_SIZES  the sizes that also time the backward (default "8192", the
+#                 16 ANCHORS cases; "" for forward only)
 #   BENCH_ARGS    extra flexjit_attention_bench options (e.g. "--reps 10")
 #   BENCH_DENSE_MAX_S  the dense-mask ways (flexjit and F.sdpa) are skipped
 #                 above this S (default 16384: at 32768 the mask is 1 GiB)
@@ -35,6 +39,7 @@ export CUDA_CACHE_DISABLE=1
 export FLEXJIT_CACHE_DIR="${FLEXJIT_CACHE_DIR:-$(mktemp -d)}"
 read -r -a extra <<<"${BENCH_ARGS:-}"
 dense_max="${BENCH_DENSE_MAX_S:-16384}"
+bwd_sizes=" ${BENCH_BWD_SIZES-8192} "
 
 if ! nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader \
   2>/dev/null; then
@@ -48,8 +53,14 @@ fj="$out/flexjit.jsonl"
 for S in ${BENCH_SIZES:-8192 2048 32768}; do
   cases=()
   [ "$S" = 8192 ] || cases=(--case causal,document)
-  echo "== flexjit forward, S=$S"
-  "$bin" --S "$S" "${cases[@]}" --dense-max-S "$dense_max" "${extra[@]}" --json "$out/flexjit_S$S.jsonl" 2>&1 |
+  bwd=()
+  what=forward
+  if [[ "$bwd_sizes" == *" $S "* ]]; then
+    bwd=(--bwd)
+    what="forward and backward"
+  fi
+  echo "== flexjit $what, S=$S"
+  "$bin" --S "$S" "${cases[@]}" "${bwd[@]}" --dense-max-S "$dense_max" "${extra[@]}" --json "$out/flexjit_S$S.jsonl" 2>&1 |
     tee "$out/flexjit_S$S.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || echo "bench.sh: flexjit_attention_bench --S $S failed (see above)"
   if grep -q "no CUDA device" "$out/flexjit_S$S.txt"; then
