@@ -103,7 +103,7 @@ struct CompiledKernel {
 
 // The full cache key text for a spec (mods' canonical text, signature,
 // template and a hash of its bitcode, arch, dtype and head dim for attention,
-// library version) and its hash.
+// library version and codegen revision) and its hash.
 std::string kernel_key_text(const KernelSpec& spec);
 std::string kernel_key(const KernelSpec& spec);
 

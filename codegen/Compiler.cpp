@@ -1,7 +1,7 @@
 // DSL -> PTX: parse the embedded template bitcode, define the hooks in it from
 // the optimized mods, link libdevice lazily (only what the mods call),
 // internalize all but the kernel, always-inline the hooks, O3 with the NVPTX
-// target machine, verify, emit PTX.
+// target machine, keep ptxas's known miscompiles from triggering, emit PTX.
 #include <chrono>
 #include <mutex>
 
@@ -23,6 +23,7 @@
 #include "codegen/KernelKey.h"
 #include "codegen/Lower.h"
 #include "codegen/Pipeline.h"
+#include "codegen/PtxasWorkarounds.h"
 #include "codegen/Templates.h"
 #include "compiler/Passes.h"
 #include "compiler/Visitor.h"
@@ -233,6 +234,8 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   } else {
     run_default_pipeline(*m, tm.get(), llvm::OptimizationLevel::O3);
   }
+  // After every LLVM optimization, which could undo it (codegen/PtxasWorkarounds.h).
+  work_around_ptxas_min_of_negated_param(*m);
   out.times.optimize_ms = ms_since(phase);
 
   phase = Clock::now();

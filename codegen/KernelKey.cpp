@@ -17,6 +17,13 @@ namespace flexjit {
 
 namespace {
 
+// The revision of the code generation itself (the lowering, the IR rewrites of
+// codegen/PtxasWorkarounds.h): bumped whenever the same mods and template bitcode
+// compile to different code, so that no disk cache serves a kernel built the old way.
+//   1: (implicit) up to the first bump.
+//   2: a negated kernel param reaches a signed min or max as ~x + 1 (fuzz pair 586).
+constexpr int kCodegenRevision = 2;
+
 // A hash of the template's embedded bitcode, so an edited template never
 // reuses a kernel cached (on disk) from the old one. Hashed once per symbol.
 std::string template_hash(const KernelSpec& spec) {
@@ -42,9 +49,9 @@ std::string kernel_key_text(const KernelSpec& spec, const Expr& optimized_mask,
                                                 : std::string();
   if (spec.min_ctas_per_sm > 0)
     variant += fmt::format("min_ctas_per_sm {}\n", spec.min_ctas_per_sm);
-  return fmt::format("flexjit {}\ntemplate {} {}\narch {}\n{}entry {}\nsignature {}\nmask_mod\n{}"
-                     "\nscore_mod\n{}\n",
-                     FLEXJIT_VERSION, to_string(spec.kind), template_hash(spec),
+  return fmt::format("flexjit {} codegen {}\ntemplate {} {}\narch {}\n{}entry {}\nsignature "
+                     "{}\nmask_mod\n{}\nscore_mod\n{}\n",
+                     FLEXJIT_VERSION, kCodegenRevision, to_string(spec.kind), template_hash(spec),
                      to_string(spec.arch), variant, kernel_entry(spec), sig.to_string(),
                      print(optimized_mask), print(optimized_score));
 }

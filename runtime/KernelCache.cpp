@@ -70,7 +70,7 @@ std::string link_cubin(const std::string& ptx, const std::string& entry, std::st
   const Driver& d = driver();
   std::vector<char> info(kLogBytes, 0), error(kLogBytes, 0);
   // FLEXJIT_JIT_OPT_LEVEL (0-4, default 4): the driver's PTX optimization level, for
-  // telling a driver miscompile from ours (tests/fuzz_corpus_open). Part of no cache key:
+  // telling a driver miscompile from ours (docs/ptxas_vimnmx3_neg). Part of no cache key:
   // use it with FLEXJIT_CACHE=0 or a fresh FLEXJIT_CACHE_DIR.
   const char* level_env = std::getenv("FLEXJIT_JIT_OPT_LEVEL");
   const unsigned level = level_env && *level_env ? static_cast<unsigned>(std::atoi(level_env)) : 4u;

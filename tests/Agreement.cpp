@@ -20,6 +20,9 @@ namespace flexjit::testing {
 
 namespace {
 
+// Rule 5's grid: positions in an imaged node's interval tried one node at a time.
+constexpr int kImageGrid = 64;
+
 // Position of a float on the ordered integer line: -0 and +0 are both 0, and
 // neighbouring floats (FLT_MAX and inf, the subnormals) are 1 apart.
 int64_t ordered(float f) {
@@ -46,6 +49,12 @@ float perturb(NodeKind kind, float y, double t) {
     moved += t * std::numeric_limits<float>::min();
   return static_cast<float>(moved);
 }
+
+// Rule 5: the interval a sin or cos node's result may take (inclusive).
+struct Image {
+  bool active = false;
+  double lo = 0, hi = 0;
+};
 
 // The optimized body as a tape the rule-4 search re-evaluates with chosen
 // errors in the inexact nodes.
@@ -102,8 +111,11 @@ struct Tape {
     }
   }
 
-  // The root's value; `error(i)` in [-1, 1] places inexact instruction i in its band.
-  Value run(Backend backend, const Point& p, const std::function<double(size_t)>& error) const {
+  // The root's value; `error(i)` in [-1, 1] places inexact instruction i in its band or,
+  // where `images` has one for i (rule 5), in that interval instead. `trace`, when
+  // given, receives every instruction's value.
+  Value run(Backend backend, const Point& p, const std::function<double(size_t)>& error,
+            const std::vector<Image>* images = nullptr, std::vector<Value>* trace = nullptr) const {
     std::vector<Value> v(code.size());
     for (size_t i = 0; i < code.size(); ++i) {
       const Instr& ins = code[i];
@@ -136,15 +148,59 @@ struct Tape {
         for (int k = 0; k < ins.num_ops; ++k)
           ops[k] = v[static_cast<size_t>(ins.ops[k])];
         r = sem::apply(ins.kind, ins.type, ins.operand_type, ops);
-        if (is_inexact(backend, ins.kind))
+        const Image* image = images && (*images)[i].active ? &(*images)[i] : nullptr;
+        if (image && !std::isnan(r.f))
+          r.f = static_cast<float>(image->lo + (error(i) + 1) / 2 * (image->hi - image->lo));
+        else if (is_inexact(backend, ins.kind))
           r.f = perturb(ins.kind, r.f, error(i));
       }
       }
       v[i] = r;
     }
+    if (trace)
+      *trace = v;
     return v.back();
   }
 };
+
+// Rule 5: the values sin or cos takes over the operand interval [a, b] (the whole
+// range once b - a spans a period), widened by the function's band.
+Image periodic_image(NodeKind kind, double a, double b) {
+  constexpr double kPi = 3.14159265358979323846, kTwoPi = 2 * kPi;
+  double lo = -1, hi = 1;
+  if (b - a < kTwoPi) {
+    // cos(x) = sin(x + pi/2); sin peaks at pi/2 + 2k pi and dips at -pi/2 + 2k pi.
+    const double shift = kind == NodeKind::Cos ? kPi / 2 : 0.0;
+    const double fa = std::sin(a + shift), fb = std::sin(b + shift);
+    auto reaches = [&](double c) { // some c + 2k pi in [a + shift, b + shift]
+      return c + kTwoPi * std::ceil((a + shift - c) / kTwoPi) <= b + shift;
+    };
+    lo = reaches(-kPi / 2) ? -1.0 : std::min(fa, fb);
+    hi = reaches(kPi / 2) ? 1.0 : std::max(fa, fb);
+  }
+  Image image;
+  image.active = true;
+  image.lo = from_ordered(ordered(static_cast<float>(lo)) - kTranscendentalUlps - 1);
+  image.hi = from_ordered(ordered(static_cast<float>(hi)) + kTranscendentalUlps + 1);
+  return image;
+}
+
+// Rule 5's grid over an image, as positions in [-1, 1]: kImageGrid + 1 evenly spaced,
+// and, when the image holds 0, the values 0 and +-2^-k (k = 1..24), where a later log,
+// division or compare changes fastest.
+std::vector<double> image_positions(const Image& image) {
+  std::vector<double> positions;
+  for (int g = 0; g <= kImageGrid; ++g)
+    positions.push_back(-1.0 + 2.0 * g / kImageGrid);
+  if (image.lo < 0 && image.hi > 0) {
+    auto at = [&](double v) { return 2 * (v - image.lo) / (image.hi - image.lo) - 1; };
+    positions.push_back(at(0));
+    for (int k = 1; k <= 24; ++k)
+      for (double v : {std::ldexp(1.0, -k), -std::ldexp(1.0, -k)})
+        positions.push_back(at(v));
+  }
+  return positions;
+}
 
 } // namespace
 
@@ -214,50 +270,117 @@ Verdict Agreement::check(Backend backend, const Point& p, Value got) const {
     return verdict;
   }
 
-  // Rule 4: the oracle's values over choices of the inexact results.
+  // Rule 4: the oracle's values over choices of the inexact results. Rule 5: the
+  // operand interval of every sin and cos over those choices.
   std::vector<Value> seen;
-  auto run = [&](const std::function<double(size_t)>& error) {
-    seen.push_back(tape.run(backend, p, error));
-  };
-  run([](size_t) { return 0.0; });
-  run([](size_t) { return -1.0; });
-  run([](size_t) { return 1.0; });
-  for (size_t k = 0; k < std::min<size_t>(inexact.size(), 16); ++k)
-    for (double end : {-1.0, 1.0})
-      run([&](size_t i) { return i == inexact[k] ? end : 0.0; });
-  std::mt19937 rng(static_cast<uint32_t>(p.q * 31 + p.kv));
-  for (int r = 0; r < 48; ++r) {
-    std::vector<double> errors(tape.code.size());
-    for (double& e : errors)
-      e = r % 3 == 0 ? (rng() & 1 ? 1.0 : -1.0) : std::uniform_real_distribution<>(-1, 1)(rng);
-    run([&](size_t i) { return errors[i]; });
-  }
-
-  for (const Value& v : seen)
-    if (same_value(type, got, v))
-      return verdict;
-  if (type == Type::Int) {
-    auto [lo, hi] =
-        std::minmax_element(seen.begin(), seen.end(), [](Value a, Value b) { return a.i < b.i; });
-    if (lo->i <= got.i && got.i <= hi->i)
-      return verdict;
-    verdict.detail +=
-        fmt::format(" (outside [{}, {}] over the inexact results' bands)", lo->i, hi->i);
-  } else if (type == Type::Float && !std::isnan(got.f)) {
-    int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-    for (const Value& v : seen)
-      if (!std::isnan(v.f)) {
-        lo = std::min(lo, ordered(v.f));
-        hi = std::max(hi, ordered(v.f));
+  std::vector<double> operand_lo(tape.code.size(), INFINITY),
+      operand_hi(tape.code.size(), -INFINITY);
+  std::vector<Value> nominal;
+  std::vector<Value> trace;
+  auto run = [&](const std::function<double(size_t)>& error, const std::vector<Image>* images) {
+    seen.push_back(tape.run(backend, p, error, images, &trace));
+    if (nominal.empty())
+      nominal = trace;
+    for (size_t i : inexact) {
+      const NodeKind kind = tape.code[i].kind;
+      const float x = trace[static_cast<size_t>(tape.code[i].ops[0])].f;
+      if ((kind == NodeKind::Sin || kind == NodeKind::Cos) && std::isfinite(x)) {
+        operand_lo[i] = std::min(operand_lo[i], static_cast<double>(x));
+        operand_hi[i] = std::max(operand_hi[i], static_cast<double>(x));
       }
-    if (lo <= ordered(got.f) && ordered(got.f) <= hi)
+    }
+  };
+  // One search: the nominal choice, all down, all up, each node at either end, random
+  // choices; with rule-5 images, also each imaged node on a grid over its image.
+  auto search = [&](const std::vector<Image>* images) {
+    run([](size_t) { return 0.0; }, images);
+    run([](size_t) { return -1.0; }, images);
+    run([](size_t) { return 1.0; }, images);
+    for (size_t k = 0; k < std::min<size_t>(inexact.size(), 16); ++k)
+      for (double end : {-1.0, 1.0})
+        run([&](size_t i) { return i == inexact[k] ? end : 0.0; }, images);
+    if (images) {
+      int imaged = 0;
+      for (size_t k = 0; k < inexact.size() && imaged < 16; ++k) {
+        if (!(*images)[inexact[k]].active)
+          continue;
+        ++imaged;
+        for (double t : image_positions((*images)[inexact[k]]))
+          run([&](size_t i) { return i == inexact[k] ? t : 0.0; }, images);
+      }
+    }
+    std::mt19937 rng(static_cast<uint32_t>(p.q * 31 + p.kv));
+    for (int r = 0; r < 48; ++r) {
+      std::vector<double> errors(tape.code.size());
+      for (double& e : errors)
+        e = r % 3 == 0 ? (rng() & 1 ? 1.0 : -1.0) : std::uniform_real_distribution<>(-1, 1)(rng);
+      run([&](size_t i) { return errors[i]; }, images);
+    }
+  };
+  // Whether `got` is one of the values seen or lies between them; the reason if not.
+  auto accepted = [&](std::string& why) {
+    for (const Value& v : seen)
+      if (same_value(type, got, v))
+        return true;
+    if (type == Type::Int) {
+      auto [lo, hi] =
+          std::minmax_element(seen.begin(), seen.end(), [](Value a, Value b) { return a.i < b.i; });
+      if (lo->i <= got.i && got.i <= hi->i)
+        return true;
+      why = fmt::format(" (outside [{}, {}] over the inexact results' bands)", lo->i, hi->i);
+    } else if (type == Type::Float && !std::isnan(got.f)) {
+      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+      for (const Value& v : seen)
+        if (!std::isnan(v.f)) {
+          lo = std::min(lo, ordered(v.f));
+          hi = std::max(hi, ordered(v.f));
+        }
+      if (lo <= ordered(got.f) && ordered(got.f) <= hi)
+        return true;
+      why = lo <= hi ? fmt::format(" (outside [{}, {}] over the inexact results' bands)",
+                                   from_ordered(lo), from_ordered(hi))
+                     : " (no choice of the inexact results within their bands gives it)";
+    } else {
+      why = " (no choice of the inexact results within their bands gives it)";
+    }
+    return false;
+  };
+
+  search(nullptr);
+  std::string why;
+  if (accepted(why))
+    return verdict;
+  // Rule 5: a sin or cos whose operand interval moves its result by more than its band
+  // may take any value of the function over that interval. Nested ones widen in turn.
+  std::vector<Image> images(tape.code.size());
+  std::string imaged;
+  for (int round = 0; round < 4; ++round) {
+    bool widened = false;
+    for (size_t i : inexact) {
+      const NodeKind kind = tape.code[i].kind;
+      if ((kind != NodeKind::Sin && kind != NodeKind::Cos) || !(operand_lo[i] < operand_hi[i]))
+        continue;
+      const float y = nominal[i].f;
+      const double band = std::fabs(static_cast<double>(perturb(kind, y, 1.0)) - y);
+      // |sin'| and |cos'| are at most 1: the operand interval moves the result by at
+      // most its width, which must exceed the band's (2 * band) to matter.
+      if (std::isnan(y) || operand_hi[i] - operand_lo[i] <= 2 * band)
+        continue;
+      const Image image = periodic_image(kind, operand_lo[i], operand_hi[i]);
+      if (images[i].active && image.lo >= images[i].lo && image.hi <= images[i].hi)
+        continue;
+      images[i] = image;
+      widened = true;
+      imaged += fmt::format("; rule 5: {} of an operand in [{}, {}] is any value in [{}, {}]",
+                            to_string(kind), operand_lo[i], operand_hi[i], image.lo, image.hi);
+    }
+    if (!widened)
+      break;
+    search(&images);
+    if (accepted(why))
       return verdict;
-    if (lo <= hi)
-      verdict.detail += fmt::format(" (outside [{}, {}] over the inexact results' bands)",
-                                    from_ordered(lo), from_ordered(hi));
-  } else {
-    verdict.detail += " (no choice of the inexact results within their bands gives it)";
   }
+  verdict.detail += why + imaged;
   verdict.ok = false;
   return verdict;
 }

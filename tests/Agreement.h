@@ -30,6 +30,29 @@
 //    equals one of those values or, for ints and floats, lies between the
 //    smallest and the largest of them. Bit-exact agreement with the oracle is
 //    always accepted, so the search runs only for a value that differs.
+// 5. An ill-conditioned sin or cos: when its operand carries the error of earlier
+//    inexact results -- over rule 4's choices the operand takes values in [a, b] --
+//    and that error moves the result by more than the result's own band can
+//    express (|sin'|, |cos'| <= 1, so: when b - a exceeds the band's width,
+//    2 * kTranscendentalUlps ulps of the result), the node's result may be any value
+//    of the function over [a, b]: its image, [-1, 1] once [a, b] holds a peak and a
+//    dip, widened by the band. Example (tests/fuzz_corpus/gpu_sin_of_exp_pair739.fz):
+//    exp(18.68) = 1.3e8 has ulps of 8, so exp's band holds 9 floats across 10
+//    periods of sin, and sin(exp(18.68)) on the GPU may be anything in [-1, 1]; the
+//    interval then flows through the later operations like any other choice. When
+//    rule 4 does not accept a value, the search is re-run with each such node's
+//    result on a grid over its image (65 evenly spaced values, and 0 and +-2^-k
+//    when the image holds 0, where a later log or division changes fastest), up to
+//    4 rounds as nested nodes widen in turn. Only sin and cos: the other inexact
+//    functions are monotone, so the ends of an operand interval give the ends of
+//    their image, which rule 4's end runs reach already; steep ones (exp of a large
+//    operand) need nothing more. Rule 5 only ever widens where the operand is
+//    uncertain: a sin of an exact operand keeps its 4-ulp band at any argument, a
+//    sin whose operand error is small keeps a band of a few ulps more, and a value
+//    outside what the image can produce still fails (tests/test_agreement.cpp).
+//    Rules 4 and 5 search; they prove nothing: a non-monotone exact operation after
+//    an inexact one (abs, x * x, %, a compare) is covered only as far as the
+//    search's samples reach.
 #pragma once
 
 #include <memory>
@@ -46,7 +69,8 @@ enum class Backend { HostJit, Gpu };
 inline constexpr int kTranscendentalUlps = 4;
 inline constexpr double kTanhApproxRelative = 1.0 / 1024; // 2^-10
 
-// Whether `kind` may differ from the interpreter on `backend` (rules 2 and 3).
+// Whether `kind` may differ from the interpreter on `backend` (rules 2 and 3; rule 5
+// widens sin and cos).
 bool is_inexact(Backend backend, NodeKind kind);
 
 // Distance between two floats in units in the last place (rule 2's ordering);

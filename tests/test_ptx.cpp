@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -27,16 +28,20 @@ namespace {
 struct PtxasResult {
   int status = -1;
   std::string log;
+  std::string cubin; // the ELF ptxas wrote
 };
 
-PtxasResult run_ptxas(const std::string& ptx, Arch arch) {
+// ptxas -v on `ptx`, assembled for `arch` or, when given, for the GPU `gpu` ("sm_90a":
+// what a newer GPU's driver does with sm_80 PTX).
+PtxasResult run_ptxas(const std::string& ptx, Arch arch, std::string_view gpu = {}) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
   {
     std::ofstream(stem + ".ptx") << ptx;
   }
-  const std::string command = fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1",
-                                          FLEXJIT_PTXAS, to_string(arch), stem, stem);
+  const std::string command =
+      fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1", FLEXJIT_PTXAS,
+                  gpu.empty() ? to_string(arch) : gpu, stem, stem);
   PtxasResult result;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe);
@@ -50,9 +55,39 @@ PtxasResult run_ptxas(const std::string& ptx, Arch arch) {
                                fmt::format("{}/{}_{}.ptx", keep, to_string(arch), serial++),
                                std::filesystem::copy_options::overwrite_existing);
   }
+  {
+    std::ifstream cubin(stem + ".cubin", std::ios::binary);
+    result.cubin.assign(std::istreambuf_iterator<char>(cubin), std::istreambuf_iterator<char>());
+  }
   std::filesystem::remove(stem + ".ptx");
   std::filesystem::remove(stem + ".cubin");
   return result;
+}
+
+// The machine code of a cubin: its executable sections (SHF_EXECINSTR), in order,
+// read from the ELF64 section headers.
+std::string machine_code(const std::string& elf) {
+  auto read = [&](size_t at, size_t bytes) {
+    REQUIRE(at + bytes <= elf.size());
+    uint64_t v = 0;
+    std::memcpy(&v, elf.data() + at, bytes); // little-endian, like the host
+    return v;
+  };
+  REQUIRE(elf.size() > 64);
+  REQUIRE(elf.compare(0, 4,
+                      "\x7f"
+                      "ELF") == 0);
+  REQUIRE(elf[4] == 2); // ELFCLASS64
+  const uint64_t section_headers = read(0x28, 8);
+  const uint64_t header_size = read(0x3a, 2), sections = read(0x3c, 2);
+  std::string code;
+  for (uint64_t i = 0; i < sections; ++i) {
+    const size_t header = section_headers + i * header_size;
+    constexpr uint64_t kExecInstr = 0x4;
+    if (read(header + 0x08, 8) & kExecInstr)
+      code += elf.substr(read(header + 0x18, 8), read(header + 0x20, 8));
+  }
+  return code;
 }
 
 // The register counts of every function in a ptxas -v log.
@@ -488,4 +523,39 @@ TEST_CASE("ptx: a large mod under the node limit compiles and its spills are rep
   const std::regex local(R"(([1-9]\d*) bytes stack frame)");       // its local memory
   CHECK(std::regex_search(ptxas.log, spill_line));
   CHECK(std::regex_search(ptxas.log, local));
+}
+
+// ptxas 13.0 (and the driver's JIT of CUDA 13) drops the negation in min(min(-p, a), b)
+// when p is a kernel parameter: the code is byte-identical to that of min(min(p, a), b)
+// (tests/fuzz_corpus/gpu_int_mask_pair586.fz; codegen/PtxasWorkarounds.h). The codegen
+// spells such a negation so that ptxas keeps it; here, the negated and the plain mod must
+// assemble to different machine code in every template, for sm_90a and for sm_80 PTX
+// assembled for sm_90a (what the driver does with it on an H100). Without the workaround
+// this fails with the toolkit's ptxas 13.0; a ptxas without the bug passes either way.
+TEST_CASE("ptx: ptxas keeps a negated int param inside a min or max chain", "[codegen]") {
+  const IntExpr p = param_i32("p", 5), r = param_i32("r", 7);
+  using Chain = BoolExpr (*)(const IntExpr&, const IntExpr&);
+  const std::pair<const char*, Chain> chains[] = {
+      {"min",
+       [](const IntExpr& x, const IntExpr& r) { return min(min(x, var_q()), abs(var_kv())) < r; }},
+      {"max",
+       [](const IntExpr& x, const IntExpr& r) { return max(max(x, var_q()), var_kv()) < r; }},
+  };
+  for (auto [name, chain] : chains)
+    for (TemplateKind kind :
+         {TemplateKind::EvalPoints, TemplateKind::CreateMask, TemplateKind::BlockClassify})
+      for (Arch arch : {Arch::SM90a, Arch::SM80}) {
+        INFO(name << " " << to_string(kind) << " " << to_string(arch));
+        std::string code[2];
+        for (int negated = 0; negated < 2; ++negated) {
+          const MaskMod mask(name, chain(negated ? -p : p, r));
+          const CompiledKernel kernel = compile_to_ptx({kind, arch, mask, ScoreMod()});
+          const PtxasResult ptxas = run_ptxas(kernel.ptx, arch, "sm_90a");
+          INFO(ptxas.log);
+          REQUIRE(ptxas.status == 0);
+          code[negated] = machine_code(ptxas.cubin);
+          REQUIRE(!code[negated].empty());
+        }
+        CHECK(code[0] != code[1]);
+      }
 }
