@@ -19,6 +19,7 @@
 #include "compiler/Visitor.h"
 #include "tests/RandomMods.h"
 #include "tests/SeedCatalog.h"
+#include "tests/WideMod.h"
 
 using namespace flexjit;
 using flexjit::testing::SeedCatalog;
@@ -498,21 +499,7 @@ TEST_CASE("ptx: a large mod under the node limit compiles and its spills are rep
           "[codegen][limits]") {
   std::vector<int32_t> data(1024, 1);
   const IntBuffer t = buffer_i32("t", TensorView::contiguous(data.data(), DType::I32, {1024}));
-  const IntExpr q = var_q(), kv = var_kv();
-  // A balanced product tree of 100 loads: every load is issued before the tree
-  // consumes them, so about 100 values are live at once.
-  std::vector<IntExpr> terms;
-  for (int i = 0; i < 100; ++i)
-    terms.push_back(t[(q * (i + 3) + kv * (2 * i + 1)) % 1024]);
-  while (terms.size() > 1) {
-    std::vector<IntExpr> next;
-    for (size_t i = 0; i + 1 < terms.size(); i += 2)
-      next.push_back(terms[i] * terms[i + 1] + 1);
-    if (terms.size() % 2)
-      next.push_back(terms.back());
-    terms = std::move(next);
-  }
-  const MaskMod wide("wide", terms[0] > 5);
+  const MaskMod wide = testing::wide_product_mask("wide", t);
   REQUIRE(topo_order(optimize(wide.body())).size() < static_cast<size_t>(kMaxModNodes));
   const CompiledKernel kernel =
       compile_to_ptx({TemplateKind::CreateMask, Arch::SM90a, wide, ScoreMod()});
