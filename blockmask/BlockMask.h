@@ -40,8 +40,9 @@ public:
   ~BlockMaskDeviceCopy();
 
   // The device arrays of `mask` (the BlockMask holding this copy) in the
-  // current context, uploading them if needed. Needs CUDA.
-  Arrays get(const BlockMask& mask) const;
+  // current context, uploading them if needed: the forward's (kv-major) and, with
+  // `backward`, the q-major ones too (otherwise null). Needs CUDA.
+  Arrays get(const BlockMask& mask, bool backward = false) const;
   void reset();
   // How many uploads this copy made (for tests).
   int uploads() const;

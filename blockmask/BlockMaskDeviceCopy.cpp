@@ -1,7 +1,7 @@
-// BlockMask's device copy: the index arrays (kv-major for the forward, q-major for the
-// backward) in one device buffer,
-// uploaded once per (mask, context) and re-uploaded only when the host arrays
-// were reallocated (their addresses and sizes are the copy's key).
+// BlockMask's device copy: the kv-major index arrays in one device buffer, uploaded on
+// the forward's first use, and the q-major ones in another, on the backward's, once per
+// (mask, context); re-uploaded only when the host arrays were reallocated (their addresses
+// and sizes are the copy's key).
 #include <mutex>
 #include <tuple>
 
@@ -17,13 +17,48 @@ namespace flexjit {
 using Key =
     std::tuple<CUcontext, const void*, const void*, const void*, const void*, size_t, size_t>;
 
+// One direction's four arrays (counts, indices, full counts, full indices) in one buffer.
+struct Half {
+  DeviceBuffer buffer;
+  const int32_t* base[4] = {};
+  bool uploaded = false;
+};
+
 struct BlockMaskDeviceCopy::State {
   std::mutex mutex;
   Key key{};
-  DeviceBuffer buffer;
-  Arrays arrays;
+  Half forward, backward; // kv-major, q-major
   int uploads = 0;
 };
+
+namespace {
+
+void upload(Half& half, const std::vector<int32_t>* const (&parts)[4], const BlockMask& mask,
+            const char* which) {
+  size_t total = 0;
+  for (const auto* p : parts)
+    total += p->size() * sizeof(int32_t);
+  half.buffer = DeviceBuffer(); // free the old copy before asking what is free
+  require_device_memory(fmt::format("flex_attention: the device copy of a [{}, {}, {}, {}] block "
+                                    "mask's {} arrays",
+                                    mask.B, mask.H, mask.q_len, mask.kv_len, which),
+                        static_cast<int64_t>(total));
+  half.buffer = DeviceBuffer(std::max<size_t>(total, sizeof(int32_t)));
+  size_t offset = 0;
+  for (int i = 0; i < 4; ++i) {
+    const size_t bytes = parts[i]->size() * sizeof(int32_t);
+    half.buffer.upload(parts[i]->data(), bytes, offset);
+    half.base[i] =
+        reinterpret_cast<const int32_t*>(static_cast<const char*>(half.buffer.data()) + offset);
+    offset += bytes;
+  }
+  // A pageable upload may still be in flight when cuMemcpyHtoD returns; a
+  // kernel on a non-blocking stream must not read it early.
+  cuda::check(cuda::driver().cuCtxSynchronize(), "cuCtxSynchronize");
+  half.uploaded = true;
+}
+
+} // namespace
 
 BlockMaskDeviceCopy::BlockMaskDeviceCopy() : state_(std::make_shared<State>()) {}
 BlockMaskDeviceCopy::BlockMaskDeviceCopy(const BlockMaskDeviceCopy&)
@@ -46,7 +81,7 @@ int BlockMaskDeviceCopy::uploads() const {
   return state_->uploads;
 }
 
-BlockMaskDeviceCopy::Arrays BlockMaskDeviceCopy::get(const BlockMask& mask) const {
+BlockMaskDeviceCopy::Arrays BlockMaskDeviceCopy::get(const BlockMask& mask, bool backward) const {
   const CUcontext ctx = cuda::ensure_context();
   if (!state_) // moved from
     const_cast<BlockMaskDeviceCopy*>(this)->reset();
@@ -59,35 +94,26 @@ BlockMaskDeviceCopy::Arrays BlockMaskDeviceCopy::get(const BlockMask& mask) cons
                 mask.full_kv_indices.data(),
                 mask.kv_num_blocks.size(),
                 mask.kv_indices.size()};
-  if (s.uploads > 0 && s.key == key)
-    return s.arrays;
-  const std::vector<int32_t>* parts[] = {
-      &mask.kv_num_blocks, &mask.kv_indices, &mask.full_kv_num_blocks, &mask.full_kv_indices,
-      &mask.q_num_blocks,  &mask.q_indices,  &mask.full_q_num_blocks,  &mask.full_q_indices};
-  size_t total = 0;
-  for (const auto* p : parts)
-    total += p->size() * sizeof(int32_t);
-  s.buffer = DeviceBuffer(); // free the old copy before asking what is free
-  require_device_memory(fmt::format("flex_attention: the device copy of a [{}, {}, {}, {}] block "
-                                    "mask's forward arrays",
-                                    mask.B, mask.H, mask.q_len, mask.kv_len),
-                        static_cast<int64_t>(total));
-  s.buffer = DeviceBuffer(std::max<size_t>(total, sizeof(int32_t)));
-  const int32_t* base[8];
-  size_t offset = 0;
-  for (int i = 0; i < 8; ++i) {
-    const size_t bytes = parts[i]->size() * sizeof(int32_t);
-    s.buffer.upload(parts[i]->data(), bytes, offset);
-    base[i] = reinterpret_cast<const int32_t*>(static_cast<const char*>(s.buffer.data()) + offset);
-    offset += bytes;
+  if (s.key != key) {
+    s.forward = Half();
+    s.backward = Half();
+    s.key = key;
   }
-  // A pageable upload may still be in flight when cuMemcpyHtoD returns; a
-  // kernel on a non-blocking stream must not read it early.
-  cuda::check(cuda::driver().cuCtxSynchronize(), "cuCtxSynchronize");
-  s.arrays = {base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7]};
-  s.key = key;
-  ++s.uploads;
-  return s.arrays;
+  if (!s.forward.uploaded) {
+    upload(s.forward,
+           {&mask.kv_num_blocks, &mask.kv_indices, &mask.full_kv_num_blocks, &mask.full_kv_indices},
+           mask, "forward");
+    ++s.uploads;
+  }
+  if (backward && !s.backward.uploaded) {
+    upload(s.backward,
+           {&mask.q_num_blocks, &mask.q_indices, &mask.full_q_num_blocks, &mask.full_q_indices},
+           mask, "q-major (backward)");
+    ++s.uploads;
+  }
+  const auto& f = s.forward.base;
+  const auto& g = s.backward.base; // null until the backward asked
+  return {f[0], f[1], f[2], f[3], g[0], g[1], g[2], g[3]};
 }
 
 } // namespace flexjit

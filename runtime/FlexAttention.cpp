@@ -151,7 +151,7 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   set_strides(dk, &params.dk_stride_b, &params.dk_stride_h, &params.dk_stride_s);
   set_strides(dv, &params.dv_stride_b, &params.dv_stride_h, &params.dv_stride_s);
   if (const BlockMask* bm = o.block_mask) {
-    const BlockMaskDeviceCopy::Arrays arrays = bm->device_copy.get(*bm);
+    const BlockMaskDeviceCopy::Arrays arrays = bm->device_copy.get(*bm, /*backward=*/true);
     params.q_num_blocks = arrays.q_num_blocks;
     params.q_indices = arrays.q_indices;
     params.full_q_num_blocks = arrays.full_q_num_blocks;
