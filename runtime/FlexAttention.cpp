@@ -82,11 +82,11 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   const AttentionProblem p = check_attention(q, k, v, out, o);
   FlexjitModArgs mod_args;
   const auto kernel = attention_kernel(TemplateKind::AttentionForward, p, o, &mod_args);
-  const FlexjitFwdLaunch cfg = flexjit_fwd_launch(kernel->arch == Arch::SM90a, p.head_dim);
-  if (o.block_mask && o.block_mask->kv_block % cfg.kv_multiple != 0)
+  const FlexjitLaunch cfg = flexjit_fwd_launch(kernel->arch == Arch::SM90a, p.head_dim);
+  if (o.block_mask && o.block_mask->kv_block % cfg.kv_rows != 0)
     fail("flex_attention: block mask kv_block {} must be a multiple of {} on this GPU ({} kernel "
          "tiles are {} kv rows)",
-         o.block_mask->kv_block, cfg.kv_multiple, to_string(kernel->arch), cfg.kv_multiple);
+         o.block_mask->kv_block, cfg.kv_rows, to_string(kernel->arch), cfg.kv_rows);
 
   FlexjitAttentionParams params{};
   params.q = q.data;
@@ -121,10 +121,10 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   // The sm_90a kernel owns 128 kv rows per CTA; a block mask with a finer kv_block (a
   // multiple of 64) runs the sm_80 kernel, on any GPU.
   const bool fine_mask =
-      o.block_mask && o.block_mask->kv_block % flexjit_bwd_launch(true, p.head_dim).block_n != 0;
+      o.block_mask && o.block_mask->kv_block % flexjit_bwd_launch(true, p.head_dim).kv_rows != 0;
   const auto kernel = attention_kernel(TemplateKind::AttentionBackward, p, o, &mod_args,
                                        fine_mask ? Arch::SM80 : Arch::SM90a);
-  const FlexjitBwdLaunch cfg = flexjit_bwd_launch(kernel->arch == Arch::SM90a, p.head_dim);
+  const FlexjitLaunch cfg = flexjit_bwd_launch(kernel->arch == Arch::SM90a, p.head_dim);
 
   // Workspace: delta [B, Hq, q_len] and dq_acc [B, Hq, q_len, D], fp32, grow-only per thread.
   const size_t rows = static_cast<size_t>(p.B) * p.Hq * p.q_len;
@@ -157,7 +157,7 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
     params.full_q_num_blocks = arrays.full_q_num_blocks;
     params.full_q_indices = arrays.full_q_indices;
   } else {
-    params.kv_block_size = cfg.block_n; // any multiple of the kv tile
+    params.kv_block_size = cfg.kv_rows; // any multiple of the kv tile
   }
 
   void* args[] = {&params, &mod_args};
@@ -165,7 +165,7 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   const char* what = kernel->entry.c_str();
   launch(kernel->companions.at(0), what, row_blocks, static_cast<unsigned>(p.Hq),
          static_cast<unsigned>(p.B), FLEXJIT_BWD_ROW_THREADS, 0, o.stream, args);
-  launch(kernel->function, what, static_cast<unsigned>((p.kv_len + cfg.block_n - 1) / cfg.block_n),
+  launch(kernel->function, what, static_cast<unsigned>((p.kv_len + cfg.kv_rows - 1) / cfg.kv_rows),
          static_cast<unsigned>(p.Hkv), static_cast<unsigned>(p.B),
          static_cast<unsigned>(cfg.threads), static_cast<unsigned>(cfg.smem_bytes), o.stream, args);
   launch(kernel->companions.at(1), what, row_blocks, static_cast<unsigned>(p.Hq),

@@ -63,17 +63,21 @@ constexpr int flexjit_fwd_smem_bytes(int head_dim) {
   return FLEXJIT_FWD_SMEM_BYTES(head_dim);
 }
 
-// How a forward kernel is launched: the sm_80 kernel (mma.sync) or the sm_90a one (wgmma).
-struct FlexjitFwdLaunch {
-  int threads;     // per CTA; the grid is (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B)
-  int smem_bytes;  // dynamic shared memory
-  int kv_multiple; // the block mask's kv_block must be a multiple of this
+// How an attention kernel is launched: the sm_80 kernel (mma.sync) or the sm_90a one
+// (wgmma), forward (flexjit_fwd_launch) or backward (flexjit_bwd_launch).
+struct FlexjitLaunch {
+  int threads;    // per CTA; the grid: forward (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B),
+                  // backward (ceil(kv_len / kv_rows), Hkv, B)
+  int smem_bytes; // dynamic shared memory
+  int kv_rows;    // the kv rows a CTA takes at once (backward: owns); the block mask's
+                  // kv_block must be a multiple of it
 };
-constexpr FlexjitFwdLaunch flexjit_fwd_launch(bool sm90, int head_dim) {
-  return sm90 ? FlexjitFwdLaunch{FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim),
-                                 FLEXJIT_FWD_SM90_BLOCK_N}
-              : FlexjitFwdLaunch{FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(head_dim),
-                                 FLEXJIT_FWD_BLOCK_N};
+// How a forward kernel is launched.
+constexpr FlexjitLaunch flexjit_fwd_launch(bool sm90, int head_dim) {
+  return sm90 ? FlexjitLaunch{FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim),
+                              FLEXJIT_FWD_SM90_BLOCK_N}
+              : FlexjitLaunch{FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(head_dim),
+                              FLEXJIT_FWD_BLOCK_N};
 }
 #endif
 
@@ -139,17 +143,12 @@ struct FlexjitAttentionParams {
    FLEXJIT_BWD_SM90_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2 + 4 * FLEXJIT_BWD_BLOCK_M * 4)
 
 #ifdef __cplusplus
-// How the main backward kernel is launched: the sm_80 kernel (mma.sync) or the sm_90a one.
-struct FlexjitBwdLaunch {
-  int threads;    // per CTA; the grid is (ceil(kv_len / block_n), Hkv, B)
-  int smem_bytes; // dynamic shared memory
-  int block_n;    // kv rows per CTA; the block mask's kv_block must be a multiple of it
-};
-constexpr FlexjitBwdLaunch flexjit_bwd_launch(bool sm90, int head_dim) {
-  return sm90 ? FlexjitBwdLaunch{FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim),
-                                 FLEXJIT_BWD_SM90_BLOCK_N}
-              : FlexjitBwdLaunch{FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(head_dim),
-                                 FLEXJIT_BWD_BLOCK_N};
+// How the main backward kernel is launched (FlexjitLaunch is defined above).
+constexpr FlexjitLaunch flexjit_bwd_launch(bool sm90, int head_dim) {
+  return sm90 ? FlexjitLaunch{FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim),
+                              FLEXJIT_BWD_SM90_BLOCK_N}
+              : FlexjitLaunch{FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(head_dim),
+                              FLEXJIT_BWD_BLOCK_N};
 }
 #endif
 
