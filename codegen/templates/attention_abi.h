@@ -118,11 +118,11 @@ struct FlexjitAttentionParams {
 //   flexjit_attention_bwd_<dt>_d<D>_pre(FlexjitAttentionBwdParams, FlexjitModArgs):
 //     delta[b, h, q] = sum_d dO * O, and dq_acc zeroed; grid (ceil(q_len / 8), Hq, B),
 //     FLEXJIT_BWD_ROW_THREADS threads (a warp per row).
-//   flexjit_attention_bwd_<dt>_d<D>(...): per CTA one kv tile of FLEXJIT_BWD_BLOCK_N rows of
-//     one (batch, kv head): dk, dv for those rows (summed over the group's query heads) and
-//     dq_acc += dS K through fp32 atomics; grid (ceil(kv_len / BLOCK_N), Hkv, B),
+//   flexjit_attention_bwd_<dt>_d<D>(...): per CTA one kv tile of kv_rows rows of one
+//     (batch, kv head): dk, dv for those rows (summed over the group's query heads) and
+//     dq_acc += dS K through fp32 atomics; grid (ceil(kv_len / kv_rows), Hkv, B); kv_rows,
 //     threads and dynamic shared memory as flexjit_bwd_launch(sm90, D) says.
-//   flexjit_attention_bwd_<dt>_d<D>_dq(...): dq = dq_acc in the input dtype; grid as _pre.
+//   flexjit_attention_bwd_<dt>_d<D>_dq(...): dq = scale * dq_acc in the input dtype; grid as _pre.
 // The block mask's q-major arrays (q_num_blocks, q_indices, full_*) list, per kv block,
 // the q blocks to visit; q_block_size and kv_block_size must be multiples of 64.
 #define FLEXJIT_BWD_THREADS 128

@@ -335,8 +335,8 @@ template <bool kBf16, int kD> struct AttentionBwd {
           float* row = dq_acc + static_cast<int64_t>(q) * kD + (lane & 3) * 2;
 #pragma unroll
           for (int d = 0; d < kD / 8; ++d) {
-            atomic_add_f32(row + d * 8, dq[d][2 * r] * p.scale);
-            atomic_add_f32(row + d * 8 + 1, dq[d][2 * r + 1] * p.scale);
+            atomic_add_f32(row + d * 8, dq[d][2 * r]);
+            atomic_add_f32(row + d * 8 + 1, dq[d][2 * r + 1]);
           }
         }
       }
@@ -375,7 +375,8 @@ template <bool kBf16, int kD> struct AttentionBwd {
       p.dq_acc[row * kD + d] = 0.f;
   }
 
-  // dq = dq_acc in the input dtype, a warp per row.
+  // dq = scale dq_acc (S = scale Q K^T; the main kernels add dS K) in the input dtype, a
+  // warp per row.
   static __device__ __forceinline__ void dq(const FlexjitAttentionBwdParams& p) {
     const int lane = lane_id(), q = block_x() * 8 + warp_id(), h = block_y(), b = block_z();
     if (q >= p.q_len)
@@ -386,7 +387,7 @@ template <bool kBf16, int kD> struct AttentionBwd {
 #pragma unroll
     for (int d = lane * 2; d < kD; d += 64)
       *reinterpret_cast<u32*>(out + d) =
-          pack2<kBf16>(p.dq_acc[row * kD + d], p.dq_acc[row * kD + d + 1]);
+          pack2<kBf16>(p.dq_acc[row * kD + d] * p.scale, p.dq_acc[row * kD + d + 1] * p.scale);
   }
 };
 

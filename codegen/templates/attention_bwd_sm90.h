@@ -213,7 +213,7 @@ template <bool kBf16, int kD> struct AttentionBwdSm90 {
         fence_proxy_async();
         if constexpr (kD == 128)
           sync_threads(); // dQ reads both warpgroups' dS^T
-        else // only this warpgroup's: the warpgroups need not wait for each other
+        else              // only this warpgroup's: the warpgroups need not wait for each other
           asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
         float dq[8][4];
         wgmma_fence();
@@ -234,7 +234,7 @@ template <bool kBf16, int kD> struct AttentionBwdSm90 {
           float* row = dq_acc + static_cast<int64_t>(q) * kD + dq_col0;
 #pragma unroll
           for (int j = 0; j < 8; ++j)
-            red_add_v2(row + j * 8, dq[j][2 * r] * p.scale, dq[j][2 * r + 1] * p.scale);
+            red_add_v2(row + j * 8, dq[j][2 * r], dq[j][2 * r + 1]); // scaled by _dq
         }
       }
       cp_async_wait<0>();
