@@ -55,9 +55,9 @@
 
 #include <flexjit/flexjit.h>
 
-#include "examples/seed_mods.h"
-#include "tests/AttentionReference.h"
-#include "tests/HalfFloat.h"
+#include "flexjit/testing/SeedMods.h"
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/HalfFloat.h"
 
 using namespace flexjit;
 

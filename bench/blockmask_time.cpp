@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <functional>
 
-#include "examples/seed_mods.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // BlockMask: tile classification on the CPU (interval analysis, then the
 // interpreter on undecided tiles), the index arrays in PyTorch's layout, and
 // torch's sparsity() and picture.
-#include "blockmask/BlockMask.h"
+#include "flexjit/blockmask/BlockMask.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,12 +11,13 @@
 #include <mutex>
 #include <thread>
 
-#include "blockmask/BlockMaskGpu.h"
-#include "blockmask/Memory.h"
-#include "compiler/Interpreter.h"
-#include "compiler/Interval.h"
-#include "compiler/Passes.h"
-#include "dsl/Error.h"
+#include "flexjit/blockmask/BlockMaskGpu.h"
+#include "flexjit/blockmask/Memory.h"
+#include "flexjit/compiler/Interpreter.h"
+#include "flexjit/compiler/Interval.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/PreparedMods.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 namespace {
@@ -27,34 +28,6 @@ constexpr uint8_t kEmpty = 0, kPartial = 1, kFull = 2;
 constexpr int32_t kIndexPad = 0;
 // create_mask refuses to allocate more than this.
 constexpr int64_t kMaxDenseMaskBytes = int64_t{16} << 30;
-
-// What every build of a mask needs from its expression: type checked, optimized, and
-// which of b, h it depends on. Memoized per mask body (hash-consed, so equal masks
-// share one entry), process-wide: a repeated GPU build pays tens of microseconds of
-// host time less (natten: ~55 us of type check and optimize).
-struct PreparedMask {
-  Expr source; // keeps the key's node alive
-  Expr body;
-  Dependence dep;
-};
-
-const PreparedMask& prepare(const MaskMod& mod) {
-  static std::mutex mutex;
-  static std::map<const Node*, std::unique_ptr<const PreparedMask>> memo;
-  const Node* key = mod.body().get();
-  {
-    std::lock_guard lock(mutex);
-    if (auto it = memo.find(key); it != memo.end())
-      return *it->second;
-  }
-  type_check(mod); // throws: nothing memoized
-  Expr body = optimize(mod.body());
-  Dependence dep = analyze_dependence(body);
-  auto fresh = std::make_unique<const PreparedMask>(
-      PreparedMask{mod.body(), std::move(body), std::move(dep)});
-  std::lock_guard lock(mutex);
-  return *memo.try_emplace(key, std::move(fresh)).first->second;
-}
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -360,9 +333,11 @@ BlockMaskBytes block_mask_bytes(int B, int H, int q_len, int kv_len,
 BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
                             const BlockMaskOptions& options) {
   const BlockMaskBytes bytes = block_mask_bytes(B, H, q_len, kv_len, options); // checks the shape
-  const PreparedMask& prepared = prepare(mod);
-  const Expr& body = prepared.body;
-  const Dependence& dep = prepared.dep;
+  // Memoized per mask (hash-consed, so equal masks share one entry): a repeated build
+  // pays no type check and optimize (natten: ~55 us).
+  const std::shared_ptr<const PreparedMods> prepared = prepare_mods(mod);
+  const Expr& body = prepared->mask_body;
+  const Dependence& dep = prepared->mask_dependence;
   const int qbs = options.q_block, kbs = options.kv_block;
   const int nq = static_cast<int>(ceil_div(q_len, qbs));
   const int nkv = static_cast<int>(ceil_div(kv_len, kbs));
@@ -370,7 +345,7 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
   const size_t grid = static_cast<size_t>(nq) * nkv;
   // Memory first: the device's for the GPU builder (its tile states), then the host's.
-  const bool on_gpu = runs_on_cuda(options.device, body, options.bindings);
+  const bool on_gpu = runs_on_cuda(options.device, *prepared, options.bindings);
   if (on_gpu)
     check_classify_tiles_cuda(Bc, Hc, q_len, kv_len, qbs, kbs);
   require_host_memory(
@@ -380,7 +355,7 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
       bytes.build_host(),
       fmt::format(" (index arrays {}, tile states {})", bytes.arrays, bytes.states));
   std::vector<uint8_t> states =
-      on_gpu ? classify_tiles_cuda(mod, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
+      on_gpu ? classify_tiles_cuda(*prepared, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
              : classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
   return block_mask_from_states(broadcast(std::move(states), Bc, Hc, B, H, grid), B, H, q_len,
                                 kv_len, qbs, kbs, mod);
@@ -394,13 +369,15 @@ std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, in
     fail("create_mask: a dense [{}, {}, {}, {}] mask needs {} bytes, more than the {} byte "
          "limit; use create_block_mask instead",
          B, H, q_len, kv_len, bytes, kMaxDenseMaskBytes);
-  const PreparedMask& prepared = prepare(mod);
-  const Expr& body = prepared.body;
-  const Dependence& dep = prepared.dep;
+  // Memoized per mask (hash-consed, so equal masks share one entry): a repeated build
+  // pays no type check and optimize (natten: ~55 us).
+  const std::shared_ptr<const PreparedMods> prepared = prepare_mods(mod);
+  const Expr& body = prepared->mask_body;
+  const Dependence& dep = prepared->mask_dependence;
   const int Bc = dep.b ? B : 1, Hc = dep.h ? H : 1;
   const size_t plane = static_cast<size_t>(q_len) * kv_len;
   const int64_t computed = int64_t{Bc} * Hc * q_len * kv_len;
-  const bool on_gpu = runs_on_cuda(device, body, bindings);
+  const bool on_gpu = runs_on_cuda(device, *prepared, bindings);
   if (on_gpu)
     check_create_mask_cuda(Bc, Hc, q_len, kv_len);
   // The mask computed for the (b, h) it reads, and its broadcast copy.
@@ -408,7 +385,8 @@ std::vector<uint8_t> create_mask(const MaskMod& mod, int B, int H, int q_len, in
       fmt::format("create_mask: a dense [{}, {}, {}, {}] mask", B, H, q_len, kv_len),
       bytes + (computed < bytes ? computed : 0));
   if (on_gpu)
-    return broadcast(create_mask_cuda(mod, Bc, Hc, q_len, kv_len, bindings), Bc, Hc, B, H, plane);
+    return broadcast(create_mask_cuda(*prepared, Bc, Hc, q_len, kv_len, bindings), Bc, Hc, B, H,
+                     plane);
   const Program program(body, bindings);
 
   std::vector<uint8_t> mask(static_cast<size_t>(Bc) * Hc * plane);

@@ -7,48 +7,31 @@
 #include <string>
 #include <vector>
 
-#include "compiler/Signature.h"
-#include "dsl/Mods.h"
+#include "flexjit/compiler/Signature.h"
+#include "flexjit/dsl/Mods.h"
 
 namespace flexjit {
 
 inline constexpr int kDefaultBlockSize = 128;
 
-struct BlockMask;
-
-// A BlockMask's forward index arrays in device memory, uploaded on first GPU use
-// (one upload per mask and context, thread-safe) and freed with the mask. A
-// copied BlockMask starts without one; a mask whose arrays are changed in place
-// after its first GPU use must call reset().
+// Where a BlockMask keeps its index arrays' device copy (blockmask/DeviceCopy.h, made by
+// the attention calls on first GPU use, thread-safe, freed with the mask). A copied
+// BlockMask starts without one; a mask whose arrays are changed in place after its first
+// GPU use must call reset().
 class BlockMaskDeviceCopy {
 public:
-  struct Arrays {
-    const int32_t* kv_num_blocks = nullptr;
-    const int32_t* kv_indices = nullptr;
-    const int32_t* full_kv_num_blocks = nullptr;
-    const int32_t* full_kv_indices = nullptr;
-    const int32_t* q_num_blocks = nullptr; // q-major: the backward's
-    const int32_t* q_indices = nullptr;
-    const int32_t* full_q_num_blocks = nullptr;
-    const int32_t* full_q_indices = nullptr;
-  };
   BlockMaskDeviceCopy();
   BlockMaskDeviceCopy(const BlockMaskDeviceCopy&);
   BlockMaskDeviceCopy& operator=(const BlockMaskDeviceCopy&);
   BlockMaskDeviceCopy(BlockMaskDeviceCopy&&) noexcept = default;
   BlockMaskDeviceCopy& operator=(BlockMaskDeviceCopy&&) noexcept = default;
   ~BlockMaskDeviceCopy();
-
-  // The device arrays of `mask` (the BlockMask holding this copy) in the
-  // current context, uploading them if needed: the forward's (kv-major) and, with
-  // `backward`, the q-major ones too (otherwise null). Needs CUDA.
-  Arrays get(const BlockMask& mask, bool backward = false) const;
   void reset();
-  // How many uploads this copy made (for tests).
-  int uploads() const;
+
+  struct State; // blockmask/DeviceCopy.cpp
+  State* state() const { return state_.get(); }
 
 private:
-  struct State;
   std::shared_ptr<State> state_;
 };
 
@@ -73,7 +56,7 @@ struct BlockMask {
   std::vector<int32_t> full_q_indices;    // [B, H, num_kv_blocks, num_q_blocks]
 
   MaskMod mask_mod;
-  // The forward arrays on the GPU, made by flex_attention on first use.
+  // The arrays on the GPU, made by the attention calls on first use.
   BlockMaskDeviceCopy device_copy;
 
   // Percentage of tiles that are empty (torch's BlockMask.sparsity()).

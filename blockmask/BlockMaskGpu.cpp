@@ -1,21 +1,19 @@
-#include "blockmask/BlockMaskGpu.h"
+#include "flexjit/blockmask/BlockMaskGpu.h"
 
 #include <algorithm>
 
-#include "blockmask/Memory.h"
-#include "dsl/Error.h"
-#include "runtime/Context.h"
-#include "runtime/CudaDriver.h"
-#include "runtime/DeviceArgs.h"
-#include "runtime/KernelCache.h"
-#include "runtime/Runtime.h"
+#include "flexjit/blockmask/Memory.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/codegen/PackArgs.h"
+#include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/DeviceArgs.h"
+#include "flexjit/runtime/KernelCache.h"
+#include "flexjit/runtime/Runtime.h"
 
 namespace flexjit {
 
 namespace {
 
-constexpr unsigned kClassifyThreads = 256; // classify.cu's kThreads
-constexpr unsigned kMaskThreads = 256;
 constexpr unsigned kMaxGridY = 65535;
 
 FlexjitModArgs mask_args(const cuda::LoadedKernel& kernel, const Bindings& bindings,
@@ -30,17 +28,25 @@ DeviceBuffer& states_buffer() {
   return states;
 }
 
-void launch(const cuda::LoadedKernel& kernel, unsigned gx, unsigned gy, unsigned gz,
-            unsigned threads, void** args) {
+// The mask's kernel of `kind` for the current device.
+std::shared_ptr<const cuda::LoadedKernel> mask_kernel(TemplateKind kind, const PreparedMods& mask) {
+  const Target& target = current_target();
+  return cuda::get_kernel(target, find_variant(kind, target.arch), mask);
+}
+
+void launch(const cuda::LoadedKernel& kernel, const LaunchSizes& sizes, void** args) {
+  const KernelShape& shape = kernel.variant->main;
+  const GridDims grid = grid_dims(shape, sizes);
   const cuda::Driver& d = cuda::driver();
-  cuda::check(
-      d.cuLaunchKernel(kernel.function, gx, gy, gz, threads, 1, 1, 0, nullptr, args, nullptr),
-      kernel.entry.c_str());
+  cuda::check(d.cuLaunchKernel(kernel.function, grid.x, grid.y, grid.z,
+                               static_cast<unsigned>(shape.threads), 1, 1, 0, nullptr, args,
+                               nullptr),
+              kernel.entry());
 }
 
 } // namespace
 
-bool runs_on_cuda(Device device, const Expr& body, const Bindings& bindings) {
+bool runs_on_cuda(Device device, const PreparedMods& mask, const Bindings& bindings) {
   switch (device) {
   case Device::Host:
     return false;
@@ -51,8 +57,7 @@ bool runs_on_cuda(Device device, const Expr& body, const Bindings& bindings) {
   }
   if (!cuda_available())
     return false;
-  const ModSignature sig = ModSignature::of({body});
-  const ResolvedArgs args = resolve(sig, bindings);
+  const ResolvedArgs args = resolve(mask.signature, bindings);
   return std::all_of(args.buffers.begin(), args.buffers.end(),
                      [](const TensorView& v) { return v.device == Device::Cuda; });
 }
@@ -76,12 +81,13 @@ void check_classify_tiles_cuda(int B, int H, int q_len, int kv_len, int q_block,
                         count);
 }
 
-std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
-                                         int q_block, int kv_block, const Bindings& bindings) {
+std::vector<uint8_t> classify_tiles_cuda(const PreparedMods& mask, int B, int H, int q_len,
+                                         int kv_len, int q_block, int kv_block,
+                                         const Bindings& bindings) {
   check_classify_tiles_cuda(B, H, q_len, kv_len, q_block, kv_block);
   int nq = (q_len + q_block - 1) / q_block, nkv = (kv_len + kv_block - 1) / kv_block;
   // mask_args checks the buffers (device memory, dtypes) before the launch.
-  const auto kernel = cuda::get_kernel({TemplateKind::BlockClassify, Arch::SM90a, mod, ScoreMod()});
+  const auto kernel = mask_kernel(TemplateKind::BlockClassify, mask);
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_block_mask");
   const size_t count = static_cast<size_t>(B) * H * nq * nkv;
   DeviceBuffer& states = states_buffer();
@@ -89,8 +95,12 @@ std::vector<uint8_t> classify_tiles_cuda(const MaskMod& mod, int B, int H, int q
     states = DeviceBuffer(std::max<size_t>(count, 1 << 16));
   void* states_ptr = states.data();
   void* params[] = {&args, &B, &H, &q_len, &kv_len, &q_block, &kv_block, &nq, &nkv, &states_ptr};
-  launch(*kernel, static_cast<unsigned>(nkv), static_cast<unsigned>(nq),
-         static_cast<unsigned>(B * H), kClassifyThreads, params);
+  LaunchSizes sizes;
+  sizes.B = B;
+  sizes.Hq = H;
+  sizes.num_q_blocks = nq;
+  sizes.num_kv_blocks = nkv;
+  launch(*kernel, sizes, params);
   std::vector<uint8_t> out(count);
   states.download(out.data(), count); // synchronous: waits for the kernel
   return out;
@@ -102,17 +112,18 @@ void check_create_mask_cuda(int B, int H, int q_len, int kv_len) {
       int64_t{B} * H * q_len * kv_len);
 }
 
-std::vector<uint8_t> create_mask_cuda(const MaskMod& mod, int B, int H, int q_len, int kv_len,
-                                      const Bindings& bindings) {
+std::vector<uint8_t> create_mask_cuda(const PreparedMods& mask, int B, int H, int q_len,
+                                      int kv_len, const Bindings& bindings) {
   check_create_mask_cuda(B, H, q_len, kv_len);
-  const auto kernel = cuda::get_kernel({TemplateKind::CreateMask, Arch::SM90a, mod, ScoreMod()});
+  const auto kernel = mask_kernel(TemplateKind::CreateMask, mask);
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_mask");
   const size_t count = static_cast<size_t>(B) * H * q_len * kv_len;
   DeviceBuffer out_dev(count);
   void* out_ptr = out_dev.data();
   void* params[] = {&args, &B, &H, &q_len, &kv_len, &out_ptr};
-  const size_t blocks = std::min<size_t>((count + kMaskThreads - 1) / kMaskThreads, 65536);
-  launch(*kernel, static_cast<unsigned>(blocks), 1, 1, kMaskThreads, params);
+  LaunchSizes sizes;
+  sizes.elements = static_cast<int64_t>(count);
+  launch(*kernel, sizes, params);
   std::vector<uint8_t> out(count);
   out_dev.download(out.data(), count);
   return out;

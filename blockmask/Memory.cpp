@@ -1,4 +1,4 @@
-#include "blockmask/Memory.h"
+#include "flexjit/blockmask/Memory.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "dsl/Error.h"
-#include "runtime/Runtime.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/runtime/Runtime.h"
 
 namespace flexjit {
 

@@ -1,8 +1,6 @@
-# Compiles codegen/templates/*.cu with clang-19 to NVPTX bitcode, once per
-# architecture, and embeds the bitcode (and CUDA's libdevice) in the library
-# through an assembler .incbin, indexed by generated/EmbeddedBitcode.inc.
-set(FLEXJIT_ARCHS sm_80 sm_90a)
-file(GLOB FLEXJIT_TEMPLATES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/codegen/templates/*.cu)
+# Compiles the kernel templates the variant table names with clang-19 to NVPTX
+# bitcode and embeds the bitcode (and CUDA's libdevice) in the library through an
+# assembler .incbin, indexed by generated/EmbeddedBitcode.inc.
 file(GLOB FLEXJIT_TEMPLATE_HEADERS CONFIGURE_DEPENDS
   ${CMAKE_CURRENT_SOURCE_DIR}/codegen/templates/*.h)
 set(gen ${CMAKE_CURRENT_BINARY_DIR}/generated)
@@ -17,39 +15,45 @@ macro(flexjit_embed symbol path)
   string(APPEND index "FLEXJIT_EMBEDDED(${symbol})\n")
 endmacro()
 
-# A template with variants is compiled once per variant (-DFLEXJIT_ONE_VARIANT
-# -DFLEXJIT_VARIANT_<v>), so the JIT parses and optimizes only the kernel it needs.
-set(FLEXJIT_VARIANTS_attention_fwd f16_d64 f16_d128 bf16_d64 bf16_d128)
-set(FLEXJIT_VARIANTS_attention_bwd f16_d64 f16_d128 bf16_d64 bf16_d128)
-
-foreach(cu ${FLEXJIT_TEMPLATES})
-  get_filename_component(name ${cu} NAME_WE)
-  set(variants ${FLEXJIT_VARIANTS_${name}})
-  if(NOT variants)
-    set(variants "-")
+# The bitcode list is the variant table's (codegen/Variants.cpp): every
+# FLEXJIT_BITCODE(stem, variant, arch) there is codegen/templates/<stem>.cu compiled for
+# <arch>, once per variant (-DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_<variant>) so the JIT
+# parses and optimizes only the kernel it needs.
+set(FLEXJIT_VARIANT_TABLE ${CMAKE_CURRENT_SOURCE_DIR}/codegen/Variants.cpp)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${FLEXJIT_VARIANT_TABLE})
+file(STRINGS ${FLEXJIT_VARIANT_TABLE} rows REGEX "FLEXJIT_BITCODE\\([a-z_0-9]+, *[a-z_0-9]*, *sm_")
+set(FLEXJIT_BITCODE_ROWS "")
+foreach(row ${rows})
+  string(REGEX MATCH "FLEXJIT_BITCODE\\(([a-z_0-9]+), *([a-z_0-9]*), *(sm_[0-9a-z]+)\\)" _ "${row}")
+  set(name ${CMAKE_MATCH_1})
+  set(variant ${CMAKE_MATCH_2})
+  set(arch ${CMAKE_MATCH_3})
+  set(cu ${CMAKE_CURRENT_SOURCE_DIR}/codegen/templates/${name}.cu)
+  if(NOT EXISTS ${cu})
+    message(FATAL_ERROR "codegen/Variants.cpp names template ${name}.cu, which does not exist")
   endif()
-  foreach(variant ${variants})
-    foreach(arch ${FLEXJIT_ARCHS})
-      if(variant STREQUAL "-")
-        set(stem ${name})
-        set(defines)
-      else()
-        set(stem ${name}_${variant})
-        set(defines -DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_${variant})
-      endif()
-      set(bc ${gen}/${stem}.${arch}.bc)
-      add_custom_command(OUTPUT ${bc}
-        COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
-                -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
-                ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
-        DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
-        COMMENT "clang-19: ${name}.cu -> ${stem}.${arch}.bc" VERBATIM)
-      list(APPEND bitcode_files ${bc})
-      string(REPLACE "." "_" sym "flexjit_bc_${stem}_${arch}")
-      flexjit_embed(${sym} ${bc})
-    endforeach()
-  endforeach()
+  if("${variant}" STREQUAL "")
+    set(stem ${name})
+    set(defines)
+  else()
+    set(stem ${name}_${variant})
+    set(defines -DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_${variant})
+  endif()
+  set(bc ${gen}/${stem}.${arch}.bc)
+  if(bc IN_LIST bitcode_files)
+    message(FATAL_ERROR "codegen/Variants.cpp lists ${stem} for ${arch} twice")
+  endif()
+  add_custom_command(OUTPUT ${bc}
+    COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
+            -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
+            ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
+    DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
+    COMMENT "clang-19: ${name}.cu -> ${stem}.${arch}.bc" VERBATIM)
+  list(APPEND bitcode_files ${bc})
+  flexjit_embed(flexjit_bc_${stem}_${arch} ${bc})
 endforeach()
+list(LENGTH bitcode_files count)
+message(STATUS "flexjit: ${count} template bitcodes from the variant table")
 flexjit_embed(flexjit_bc_libdevice ${FLEXJIT_LIBDEVICE})
 string(APPEND asm "\t.section .note.GNU-stack,\"\",@progbits\n")
 

@@ -1,5 +1,5 @@
 // Mods to PTX: lowering to LLVM IR, linking into embedded kernel templates,
-// optimizing and emitting PTX; and the host JIT used to test the lowering.
+// optimizing and emitting PTX. The public part: compile_to_ptx for inspection.
 #pragma once
 
 #include <memory>
@@ -7,9 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "codegen/templates/flexjit_abi.h"
-#include "compiler/Signature.h"
-#include "dsl/Mods.h"
+#include "flexjit/compiler/Signature.h"
+#include "flexjit/dsl/Mods.h"
 
 namespace flexjit {
 
@@ -25,26 +24,19 @@ enum class TemplateKind {
   EvalPoints,        // both mods at arbitrary points (eval_points.cu): the GPU half of the
                      // differential tests (runtime/EvalPoints.h), not used by the library
 };
-// The attention templates, instantiated per dtype and head dim.
-inline bool is_attention(TemplateKind kind) {
-  return kind == TemplateKind::AttentionForward || kind == TemplateKind::AttentionBackward;
-}
 std::string_view to_string(TemplateKind kind);
-// The templates the library's operations use (every kind but EvalPoints).
-std::vector<TemplateKind> all_templates();
-
-// The attention head dims with a template instantiation.
-inline constexpr int kAttentionHeadDims[] = {64, 128};
 
 struct KernelSpec {
   TemplateKind kind = TemplateKind::BlockClassify;
   Arch arch = Arch::SM90a;
   MaskMod mask;
   ScoreMod score;
-  // AttentionForward only (ignored, and not part of the key, for the others):
-  // the input dtype (F16 or BF16) and head dim (one of kAttentionHeadDims).
+  // Attention templates only (ignored, and not part of the key, for the others): the
+  // input dtype and head dims of q/k (head_dim) and v (head_dim_v, 0: head_dim); the
+  // variant table (codegen/Variants.h) lists those with a kernel.
   DType dtype = DType::F16;
   int head_dim = 64;
+  int head_dim_v = 0;
   // 0: the template's launch bounds. Otherwise the minimum CTAs per SM the register
   // allocation must allow (LLVM's minctasm), e.g. 1 to give a kernel that spills at the
   // template's 2 CTAs per SM twice the registers (kMaxSpillBytes).
@@ -61,30 +53,13 @@ struct KernelSpec {
 // about 8,000. Below the limit a kernel that spills is still reported: ptxas's
 // spills become a kernel warning when the runtime loads it (kernel_warnings(),
 // "flexjit warning: ..." on stderr), and an sm_90a attention kernel spilling
-// more than kMaxSpillBytes is rebuilt for one CTA per SM.
+// more than kMaxSpillBytes (runtime/KernelCache.h) is rebuilt for one CTA per SM.
+// Each variant's limit is in the variant table (KernelVariant::max_mod_nodes).
 inline constexpr int kMaxModNodes = 4096;
 inline constexpr int kMaxAttentionModNodes = 256;
-int max_mod_nodes(TemplateKind kind); // kMaxAttentionModNodes for AttentionForward
-
-// A kernel whose ptxas build spills more than this many bytes (stores) at the template's
-// launch bounds is replaced by its one-CTA-per-SM build (runtime/KernelCache.cpp), where
-// it has one: the sm_90a forward, whose template asks for two CTAs per SM.
-inline constexpr int kMaxSpillBytes = 64;
-// The one-CTA-per-SM build of `spec`, or nullopt when it has none.
-std::optional<KernelSpec> one_cta_variant(const KernelSpec& spec);
-
-// The architecture flexjit compiles for on a device of compute capability
-// major.minor: sm_90a on 9.0, sm_80 PTX (JIT-compiled by the driver) on any
-// other >= 8.0; Error below 8.0.
-Arch arch_for_compute_capability(int major, int minor);
-// The architecture for a device of compute capability major.minor when the environment
-// variable FLEXJIT_ARCH has value `forced` (null or empty: unset): "sm_80" runs the sm_80
-// kernels on any device that can (how they are tested on Hopper); anything else is an Error.
-Arch arch_for_device(int major, int minor, const char* forced);
-
-// The kernel entry point a spec compiles ("flexjit_attention_fwd_bf16_d128", ...).
-// Throws Error for an attention dtype or head dim without an instantiation.
-std::string kernel_entry(const KernelSpec& spec);
+// The node limit of the kernel a spec names (Error as compile_to_ptx for a spec
+// without one).
+int max_mod_nodes(const KernelSpec& spec);
 
 struct CompileTimes {
   double lower_ms = 0, link_ms = 0, optimize_ms = 0, codegen_ms = 0, total_ms = 0;
@@ -107,30 +82,9 @@ struct CompiledKernel {
 std::string kernel_key_text(const KernelSpec& spec);
 std::string kernel_key(const KernelSpec& spec);
 
-// DSL -> PTX. Thread-safe (each call uses its own LLVMContext).
+// DSL -> PTX of the kernel a spec names. Thread-safe (each call uses its own
+// LLVMContext). Throws Error for a spec without a kernel in the variant table (an
+// attention dtype or head dim), mods that do not type check or exceed the node limit.
 CompiledKernel compile_to_ptx(const KernelSpec& spec);
-
-// Packs resolved values into the ABI struct (buffer data pointers as given).
-FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args);
-
-// The lowered IR of a mod run on the host through LLVM's ORC JIT, with math
-// mapped to the C library: the differential twin of the interpreter.
-class HostJitMod {
-public:
-  static HostJitMod compile(const MaskMod& mod);
-  static HostJitMod compile(const ScoreMod& mod);
-  ~HostJitMod();
-  HostJitMod(HostJitMod&&) noexcept;
-  HostJitMod& operator=(HostJitMod&&) noexcept;
-
-  bool mask(int b, int h, int q, int kv, const FlexjitModArgs& args) const;
-  float score(float s, int b, int h, int q, int kv, const FlexjitModArgs& args) const;
-  const ModSignature& signature() const;
-
-private:
-  struct Impl;
-  explicit HostJitMod(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
 
 } // namespace flexjit

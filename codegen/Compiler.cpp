@@ -18,27 +18,21 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Transforms/IPO/Internalize.h>
 
-#include "codegen/Codegen.h"
-#include "codegen/Embedded.h"
-#include "codegen/KernelKey.h"
-#include "codegen/Lower.h"
-#include "codegen/Pipeline.h"
-#include "codegen/PtxasWorkarounds.h"
-#include "codegen/Templates.h"
-#include "compiler/Passes.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/codegen/Build.h"
+#include "flexjit/codegen/Embedded.h"
+#include "flexjit/codegen/Lower.h"
+#include "flexjit/codegen/Pipeline.h"
+#include "flexjit/codegen/PtxasWorkarounds.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/support/Hash.h"
+#include "flexjit/support/Timing.h"
 
 namespace flexjit {
 
 namespace {
 
 constexpr const char* kTriple = "nvptx64-nvidia-cuda";
-
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 void initialize_nvptx() {
   static std::once_flag once;
@@ -151,39 +145,41 @@ void set_min_ctas_per_sm(llvm::Module& m, llvm::Function& kernel, int ctas) {
       ctx, {llvm::ValueAsMetadata::get(&kernel), llvm::MDString::get(ctx, "minctasm"), value}));
 }
 
-// The node limit of codegen/Codegen.h, before any LLVM work.
-void check_mod_size(const KernelSpec& spec, const Expr& mask, const Expr& score) {
-  const size_t nodes = topo_order(std::vector{mask, score}).size();
-  const int limit = max_mod_nodes(spec.kind);
-  if (nodes <= static_cast<size_t>(limit))
+// The variant's node limit (codegen/Codegen.h), before any LLVM work.
+void check_mod_size(const KernelVariant& v, const PreparedMods& mods) {
+  if (mods.nodes <= v.max_mod_nodes)
     return;
   fail("mask_mod '{}' and score_mod '{}' have {} nodes after optimization ({} and {}); a {} "
        "kernel takes at most {}, as it inlines the mods per element it evaluates (larger mods "
        "compile for minutes and spill registers): simplify them or precompute part of them "
        "into a buffer",
-       spec.mask.name(), spec.score.name(), nodes, topo_order(mask).size(),
-       topo_order(score).size(), to_string(spec.kind), limit);
+       mods.mask.name(), mods.score.name(), mods.nodes, mods.mask_nodes, mods.score_nodes,
+       to_string(v.kind), v.max_mod_nodes);
 }
 
 } // namespace
 
 CompiledKernel compile_to_ptx(const KernelSpec& spec) {
+  const KernelVariant& variant = find_variant(spec);
+  return compile_variant(variant, *prepare_mods(spec.mask, spec.score), spec.min_ctas_per_sm);
+}
+
+CompiledKernel compile_variant(const KernelVariant& variant, const PreparedMods& mods,
+                               int min_ctas_per_sm) {
   const Clock::time_point start = Clock::now();
-  const TemplateInfo info = template_info(spec.kind);
   CompiledKernel out;
-  out.entry = kernel_entry(spec);
+  out.entry = variant.main.entry;
 
   // Lower: optimized mods -> hook definitions inside the template's module.
   Clock::time_point phase = Clock::now();
-  type_check(spec.mask);
-  type_check(spec.score);
-  const Expr mask = optimize(spec.mask.body());
-  const Expr score = optimize(spec.score.body());
-  check_mod_size(spec, mask, score);
-  out.signature = ModSignature::of({mask, score});
-  out.key = hash_text(kernel_key_text(spec, mask, score, out.signature)).hex();
+  check_mod_size(variant, mods);
+  const Expr& mask = mods.mask_body;
+  const Expr& score = mods.score_body;
+  out.signature = mods.signature;
+  out.key = hash_text(kernel_key_text(variant, mods, min_ctas_per_sm)).hex();
   llvm::LLVMContext ctx;
-  std::unique_ptr<llvm::Module> m = parse_embedded(template_symbol(spec), ctx, /*lazy=*/false);
+  std::unique_ptr<llvm::Module> m =
+      parse_embedded(variant.bitcode_symbol(), ctx, /*lazy=*/false);
   for (auto [kind, name, body] : {std::tuple{HookKind::Mask, kMaskHookName, mask},
                                   std::tuple{HookKind::Score, kScoreHookName, score}}) {
     llvm::Function* hook = lower_hook(*m, kind, name, body, out.signature, MathTarget::NVPTX);
@@ -201,17 +197,29 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   // Link: libdevice, then everything but the kernel becomes internal (and,
   // once inlined or unused, disappears).
   phase = Clock::now();
-  std::unique_ptr<llvm::TargetMachine> tm = make_target_machine(spec.arch);
+  std::unique_ptr<llvm::TargetMachine> tm = make_target_machine(variant.arch);
   m->setDataLayout(tm->createDataLayout());
   m->setTargetTriple(kTriple);
   link_libdevice(*m);
   llvm::Function* kernel = m->getFunction(out.entry);
-  FLEXJIT_ASSERT(kernel, "template '{}' has no kernel '{}'", info.stem, out.entry);
-  if (spec.min_ctas_per_sm > 0)
-    set_min_ctas_per_sm(*m, *kernel, spec.min_ctas_per_sm);
-  // The entry and its companion kernels (entry_pre, entry_dq of the backward) stay.
-  llvm::internalizeModule(
-      *m, [&](const llvm::GlobalValue& gv) { return gv.getName().starts_with(out.entry); });
+  FLEXJIT_ASSERT(kernel, "template '{}' has no kernel '{}'", variant.stem, out.entry);
+  if (min_ctas_per_sm > 0)
+    set_min_ctas_per_sm(*m, *kernel, min_ctas_per_sm);
+  // The entry and its companion kernels (the table's) stay.
+  auto is_kernel = [&](llvm::StringRef name) {
+    if (name == variant.main.entry)
+      return true;
+    for (int i = 0; i < variant.num_companions; ++i)
+      if (name == variant.companions[i].shape.entry)
+        return true;
+    return false;
+  };
+  for (int i = 0; i < variant.num_companions; ++i)
+    FLEXJIT_ASSERT(m->getFunction(variant.companions[i].shape.entry),
+                   "template '{}' has no kernel '{}'", variant.stem,
+                   variant.companions[i].shape.entry);
+  llvm::internalizeModule(*m,
+                          [&](const llvm::GlobalValue& gv) { return is_kernel(gv.getName()); });
   // libdevice's __nvvm_reflect queries read this flag: no flush-to-zero.
   if (!m->getModuleFlag("nvvm-reflect-ftz"))
     m->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t{0});
@@ -223,14 +231,14 @@ CompiledKernel compile_to_ptx(const KernelSpec& spec) {
   out.times.link_ms = ms_since(phase);
 
   phase = Clock::now();
-  if (info.jit_pipeline) {
+  if (variant.jit_pipeline) {
     // The light pipeline has no general inliner: everything the kernel calls (the
     // hooks, libdevice) is inlined by always-inline.
     for (llvm::Function& f : *m)
       if (!f.isDeclaration() && f.getName() != out.entry &&
           !f.hasFnAttribute(llvm::Attribute::NoInline))
         f.addFnAttr(llvm::Attribute::AlwaysInline);
-    run_pipeline(*m, tm.get(), info.jit_pipeline);
+    run_pipeline(*m, tm.get(), variant.jit_pipeline);
   } else {
     run_default_pipeline(*m, tm.get(), llvm::OptimizationLevel::O3);
   }

@@ -1,4 +1,4 @@
-#include "codegen/Embedded.h"
+#include "flexjit/codegen/Embedded.h"
 
 #include <cstddef>
 

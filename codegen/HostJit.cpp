@@ -14,11 +14,11 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
-#include "codegen/Codegen.h"
-#include "codegen/Lower.h"
-#include "codegen/Pipeline.h"
-#include "compiler/Passes.h"
-#include "dsl/Error.h"
+#include "flexjit/codegen/HostJit.h"
+#include "flexjit/codegen/Lower.h"
+#include "flexjit/codegen/Pipeline.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -1,13 +1,12 @@
-#include "codegen/KernelKey.h"
-
+// Kernel keys: everything that changes a kernel's code, as text.
 #include <fmt/format.h>
 
 #include <map>
 #include <mutex>
 
-#include "codegen/Embedded.h"
-#include "codegen/Templates.h"
-#include "compiler/Passes.h"
+#include "flexjit/codegen/Build.h"
+#include "flexjit/codegen/Embedded.h"
+#include "flexjit/support/Hash.h"
 
 #ifndef FLEXJIT_VERSION
 #error "FLEXJIT_VERSION must be defined by the build"
@@ -26,40 +25,38 @@ constexpr int kCodegenRevision = 2;
 
 // A hash of the template's embedded bitcode, so an edited template never
 // reuses a kernel cached (on disk) from the old one. Hashed once per symbol.
-std::string template_hash(const KernelSpec& spec) {
+std::string template_hash(const std::string& symbol) {
   static std::mutex mutex;
   static std::map<std::string, std::string> hashes;
-  const std::string symbol = template_symbol(spec);
   std::lock_guard lock(mutex);
   auto [it, inserted] = hashes.try_emplace(symbol);
-  if (inserted) {
-    const std::string_view bytes = embedded_bitcode(symbol);
-    it->second = hash_text(bytes).hex();
-  }
+  if (inserted)
+    it->second = hash_text(embedded_bitcode(symbol)).hex();
   return it->second;
 }
 
 } // namespace
 
-std::string kernel_key_text(const KernelSpec& spec, const Expr& optimized_mask,
-                            const Expr& optimized_score, const ModSignature& sig) {
+std::string kernel_key_text(const KernelVariant& v, const PreparedMods& mods,
+                            int min_ctas_per_sm) {
   // Only the attention templates are instantiated per dtype and head dim.
-  std::string variant = is_attention(spec.kind) ? fmt::format("dtype {}\nhead_dim {}\n",
-                                                              to_string(spec.dtype), spec.head_dim)
-                                                : std::string();
-  if (spec.min_ctas_per_sm > 0)
-    variant += fmt::format("min_ctas_per_sm {}\n", spec.min_ctas_per_sm);
-  return fmt::format("flexjit {} codegen {}\ntemplate {} {}\narch {}\n{}entry {}\nsignature "
-                     "{}\nmask_mod\n{}\nscore_mod\n{}\n",
-                     FLEXJIT_VERSION, kCodegenRevision, to_string(spec.kind), template_hash(spec),
-                     to_string(spec.arch), variant, kernel_entry(spec), sig.to_string(),
-                     print(optimized_mask), print(optimized_score));
+  std::string variant;
+  if (v.is_attention()) {
+    variant = fmt::format("dtype {}\nhead_dim {}\n", to_string(v.dtype), v.dqk);
+    if (v.dv != v.dqk)
+      variant += fmt::format("head_dim_v {}\n", v.dv);
+  }
+  if (min_ctas_per_sm > 0)
+    variant += fmt::format("min_ctas_per_sm {}\n", min_ctas_per_sm);
+  return fmt::format("flexjit {} codegen {}\ntemplate {} {}\narch {}\n{}entry {}\n{}",
+                     FLEXJIT_VERSION, kCodegenRevision, to_string(v.kind),
+                     template_hash(v.bitcode_symbol()), to_string(v.arch), variant, v.main.entry,
+                     mods.text);
 }
 
 std::string kernel_key_text(const KernelSpec& spec) {
-  const Expr mask = optimize(spec.mask.body());
-  const Expr score = optimize(spec.score.body());
-  return kernel_key_text(spec, mask, score, ModSignature::of({mask, score}));
+  return kernel_key_text(find_variant(spec), *prepare_mods(spec.mask, spec.score),
+                         spec.min_ctas_per_sm);
 }
 
 std::string kernel_key(const KernelSpec& spec) {

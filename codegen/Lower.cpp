@@ -2,7 +2,7 @@
 // wrapping int arithmetic, torch floor division with x // 0 == 0 and no
 // division that could trap, NaN-propagating min/max, saturating float -> int,
 // bounds-checked loads that never touch memory out of range.
-#include "codegen/Lower.h"
+#include "flexjit/codegen/Lower.h"
 
 #include <cstddef>
 #include <limits>
@@ -12,9 +12,9 @@
 #include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/Intrinsics.h>
 
-#include "codegen/templates/flexjit_abi.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/codegen/templates/flexjit_abi.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -6,8 +6,8 @@
 #include <llvm/IR/Function.h>
 #include <llvm/IR/Module.h>
 
-#include "compiler/Signature.h"
-#include "dsl/Expr.h"
+#include "flexjit/compiler/Signature.h"
+#include "flexjit/dsl/Expr.h"
 
 namespace flexjit {
 

@@ -1,7 +1,7 @@
 #include <algorithm>
 
-#include "codegen/Codegen.h"
-#include "dsl/Error.h"
+#include "flexjit/codegen/PackArgs.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -1,8 +1,8 @@
-#include "codegen/Pipeline.h"
+#include "flexjit/codegen/Pipeline.h"
 
 #include <llvm/Passes/PassBuilder.h>
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

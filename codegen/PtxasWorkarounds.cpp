@@ -1,4 +1,4 @@
-#include "codegen/PtxasWorkarounds.h"
+#include "flexjit/codegen/PtxasWorkarounds.h"
 
 #include <vector>
 

@@ -5,9 +5,9 @@
 #include <bit>
 #include <unordered_map>
 
-#include "compiler/Passes.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

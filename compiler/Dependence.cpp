@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <map>
 
-#include "compiler/Passes.h"
-#include "compiler/Visitor.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Visitor.h"
 
 namespace flexjit {
 

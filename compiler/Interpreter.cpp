@@ -1,11 +1,11 @@
-#include "compiler/Interpreter.h"
+#include "flexjit/compiler/Interpreter.h"
 
 #include <algorithm>
 #include <unordered_map>
 
-#include "compiler/Semantics.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/compiler/Semantics.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -4,7 +4,7 @@
 // interval plus a may-be-NaN flag, bools a three-valued Truth. Sub-expressions
 // are treated as independent, so results are sound but not always precise;
 // the block-mask builder evaluates the undecided tiles point by point.
-#include "compiler/Interval.h"
+#include "flexjit/compiler/Interval.h"
 
 #include <algorithm>
 #include <bit>
@@ -13,10 +13,10 @@
 #include <limits>
 #include <unordered_map>
 
-#include "compiler/Passes.h"
-#include "compiler/Semantics.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Semantics.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

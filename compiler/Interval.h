@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "compiler/Signature.h"
-#include "dsl/Expr.h"
+#include "flexjit/compiler/Signature.h"
+#include "flexjit/dsl/Expr.h"
 
 namespace flexjit {
 

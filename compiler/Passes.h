@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "dsl/Mods.h"
+#include "flexjit/dsl/Mods.h"
+#include "flexjit/support/Hash.h"
 
 namespace flexjit {
 
@@ -37,12 +38,6 @@ Expr optimize(const Expr& e);
 // binding, in a deterministic order; buffers and params by name, dtype, rank.
 std::string print(const Expr& e);
 
-struct Hash128 {
-  uint64_t hi = 0, lo = 0;
-  std::string hex() const;
-  bool operator==(const Hash128&) const = default;
-};
-Hash128 hash_text(std::string_view text);
 // Hash of the canonical text of optimize(body): the kernel cache key's mod
 // part. Mods built differently but structurally equal hash equal.
 Hash128 structural_hash(const MaskMod& mod);

@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "compiler/Interpreter.h"
-#include "dsl/Error.h"
-#include "dsl/Expr.h"
+#include "flexjit/compiler/Interpreter.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/dsl/Expr.h"
 
 namespace flexjit::sem {
 

@@ -1,9 +1,9 @@
-#include "compiler/Signature.h"
+#include "flexjit/compiler/Signature.h"
 
 #include <algorithm>
 
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

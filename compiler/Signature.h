@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/Expr.h"
+#include "flexjit/dsl/Expr.h"
 
 namespace flexjit {
 

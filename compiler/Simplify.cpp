@@ -4,10 +4,10 @@
 #include <cmath>
 #include <optional>
 
-#include "compiler/Passes.h"
-#include "compiler/Semantics.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Semantics.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -1,8 +1,8 @@
 #include <cstring>
 
-#include "compiler/Passes.h"
-#include "compiler/Visitor.h"
-#include "dsl/Error.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -1,4 +1,4 @@
-#include "compiler/Visitor.h"
+#include "flexjit/compiler/Visitor.h"
 
 #include <unordered_set>
 

@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dsl/Expr.h"
+#include "flexjit/dsl/Expr.h"
 
 namespace flexjit {
 

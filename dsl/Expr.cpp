@@ -1,10 +1,10 @@
-#include "dsl/Expr.h"
+#include "flexjit/dsl/Expr.h"
 
 #include <bit>
 #include <mutex>
 #include <unordered_map>
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

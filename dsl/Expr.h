@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/Types.h"
+#include "flexjit/dsl/Types.h"
 
 namespace flexjit {
 

@@ -1,6 +1,6 @@
-#include "dsl/Mods.h"
+#include "flexjit/dsl/Mods.h"
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/Operators.h"
+#include "flexjit/dsl/Operators.h"
 
 namespace flexjit {
 

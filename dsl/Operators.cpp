@@ -1,6 +1,6 @@
-#include "dsl/Operators.h"
+#include "flexjit/dsl/Operators.h"
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -9,7 +9,7 @@
 #include <concepts>
 #include <type_traits>
 
-#include "dsl/Expr.h"
+#include "flexjit/dsl/Expr.h"
 
 namespace flexjit {
 

@@ -1,6 +1,6 @@
-#include "dsl/Types.h"
+#include "flexjit/dsl/Types.h"
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -1,8 +1,8 @@
 // ALiBi: a per-head linear bias slope_h * (q - kv) added to every score, in
 // the functional form (slope computed from h) and the notebook's closure form
 // (slopes captured in a buffer). Both give the same scores.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

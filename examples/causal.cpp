@@ -1,7 +1,7 @@
 // Causal attention: query q may attend key kv when q >= kv. Tiles on the
 // diagonal are partial, those below it full, those above it empty (skipped).
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

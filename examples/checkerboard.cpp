@@ -1,7 +1,7 @@
 // The notebook's checkerboard score mod: halves scores where |kv - q| % 1 == 0
 // (every pair), then doubles them where |kv - q| is even.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

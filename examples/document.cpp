@@ -1,7 +1,7 @@
 // Document masking (packed sequences): causal within a document, nothing
 // across documents. The document ids are a captured buffer, indexed by the mod.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

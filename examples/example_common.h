@@ -13,8 +13,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "tests/AttentionReference.h"
-#include "tests/HalfFloat.h"
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/HalfFloat.h"
+#include "flexjit/compiler/Interpreter.h"
+#include "flexjit/compiler/Passes.h"
 
 namespace flexjit::examples {
 

@@ -1,7 +1,7 @@
 // Flamingo-style cross attention: text tokens (queries) attend the image
 // tokens (keys) of the image they follow. Q and KV lengths differ.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

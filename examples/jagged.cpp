@@ -1,7 +1,7 @@
 // Jagged (nested) sequences packed back to back: causal within each sequence,
 // positions taken relative to the sequence's start through `offsets`.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // Neighborhood attention (NATTEN): a 7 x 7 kernel centred on the query pixel,
 // its centre clamped so the kernel stays on the 128 x 128 canvas.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // No mask, no score mod: plain attention. Every tile is full, so the block
 // mask has sparsity 0% and the kernels skip mask evaluation entirely.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // Prefix LM: the first PREFIX_LENGTH keys are visible to every query
 // (bidirectional prefix), the rest causally.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // Stand-Alone Self-Attention: a 128 x 128 image flattened to 16384 tokens;
 // a pixel attends pixels within WINDOW = 8 in both x and y.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // Sliding-window attention (Mistral): causal and at most SLIDING_WINDOW tokens
 // back. The window is a run-time param: a new value needs no recompilation.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -1,7 +1,7 @@
 // Tanh soft-capping (Gemma 2, Grok): score -> cap * tanh(score / cap), here
 // with the fast PTX tanh.approx.f32 and with the exact tanh.
-#include "examples/example_common.h"
-#include "examples/seed_mods.h"
+#include "example_common.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

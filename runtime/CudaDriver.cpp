@@ -1,10 +1,10 @@
-#include "runtime/CudaDriver.h"
+#include "flexjit/runtime/CudaDriver.h"
 
 #include <dlfcn.h>
 
 #include <mutex>
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit::cuda {
 

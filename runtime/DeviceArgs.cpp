@@ -1,6 +1,6 @@
-#include "runtime/DeviceArgs.h"
+#include "flexjit/runtime/DeviceArgs.h"
 
-#include "dsl/Error.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -3,7 +3,7 @@
 // struct. No CUDA call, so it runs before any launch work.
 #pragma once
 
-#include "codegen/Codegen.h"
+#include "flexjit/compiler/Signature.h"
 
 namespace flexjit {
 

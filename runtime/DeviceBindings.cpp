@@ -1,6 +1,6 @@
-#include "runtime/DeviceBindings.h"
+#include "flexjit/runtime/DeviceBindings.h"
 
-#include "compiler/Passes.h"
+#include "flexjit/compiler/Passes.h"
 
 namespace flexjit {
 

@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "compiler/Signature.h"
-#include "runtime/Runtime.h"
+#include "flexjit/compiler/Signature.h"
+#include "flexjit/runtime/Runtime.h"
 
 namespace flexjit {
 

@@ -1,9 +1,9 @@
 #include <utility>
 
-#include "dsl/Error.h"
-#include "runtime/Context.h"
-#include "runtime/CudaDriver.h"
-#include "runtime/Runtime.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/runtime/Context.h"
+#include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/Runtime.h"
 
 namespace flexjit {
 

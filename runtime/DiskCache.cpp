@@ -1,4 +1,4 @@
-#include "runtime/DiskCache.h"
+#include "flexjit/runtime/DiskCache.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "compiler/Passes.h"
+#include "flexjit/support/Hash.h"
 
 namespace flexjit {
 

@@ -1,10 +1,10 @@
-// The kernel cache. Memory: loaded modules by (context, mods' node identity,
-// variant), then by (context, key). Disk: the cubin the driver's linker made
+// The kernel cache. Memory: loaded modules by (context, variant, prepared mods), then
+// by (context, key). Disk: the cubin the driver's linker made
 // from the PTX, keyed by the kernel key text plus the device's compute
 // capability and the driver version (the cubin is the driver's ptxas output).
 // A disk entry that does not verify (DiskCache) or that cuModuleLoadData
 // rejects is a miss: the kernel is compiled again and the entry overwritten.
-#include "runtime/KernelCache.h"
+#include "flexjit/runtime/KernelCache.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,15 +16,15 @@
 #include <regex>
 #include <tuple>
 
-#include "codegen/KernelKey.h"
-#include "codegen/templates/attention_abi.h"
-#include "compiler/Passes.h"
-#include "dsl/Error.h"
-#include "runtime/Context.h"
-#include "runtime/CudaDriver.h"
-#include "runtime/DiskCache.h"
-#include "runtime/Runtime.h"
-#include "runtime/SingleFlight.h"
+#include "flexjit/codegen/Build.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/support/Hash.h"
+#include "flexjit/support/Timing.h"
+#include "flexjit/runtime/Context.h"
+#include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/DiskCache.h"
+#include "flexjit/runtime/Runtime.h"
+#include "flexjit/runtime/SingleFlight.h"
 
 namespace flexjit {
 namespace cuda {
@@ -32,21 +32,15 @@ namespace {
 
 constexpr size_t kLogBytes = 16384;
 
-// (context, mask node, score node, template, arch, dtype, head dim): the
-// hash-consed nodes make structurally equal mods pointer-equal, so a repeated
-// call skips optimizing and printing the mods. The Exprs are kept alive so
-// their addresses are never reused.
-using FastKey = std::tuple<CUcontext, const void*, const void*, int, int, int, int>;
-struct FastEntry {
-  Expr mask, score;
-  std::shared_ptr<const LoadedKernel> kernel;
-};
+// (context, variant row, prepared mods): both live until exit, so their addresses
+// identify them, and a repeated call neither prints nor hashes the mods.
+using FastKey = std::tuple<CUcontext, const KernelVariant*, const PreparedMods*>;
 
 struct Cache {
   // One build per (context, key); concurrent requests wait for it.
   SingleFlight<std::pair<CUcontext, std::string>, std::shared_ptr<const LoadedKernel>> kernels;
   std::mutex mutex; // guards the rest
-  std::map<FastKey, FastEntry> fast;
+  std::map<FastKey, std::shared_ptr<const LoadedKernel>> fast;
   KernelCacheStats stats;
   std::vector<std::string> warnings;
   std::vector<KernelBuildTimes> builds;
@@ -120,7 +114,7 @@ int spill_store_bytes(const std::string& info_log) {
 
 void finish(LoadedKernel& k, const std::string& info_log) {
   const Driver& d = driver();
-  check(d.cuModuleGetFunction(&k.function, k.module, k.entry.c_str()), "cuModuleGetFunction");
+  check(d.cuModuleGetFunction(&k.function, k.module, k.entry()), "cuModuleGetFunction");
   check(d.cuFuncGetAttribute(&k.registers, CU_FUNC_ATTRIBUTE_NUM_REGS, k.function),
         "cuFuncGetAttribute(NUM_REGS)");
   check(d.cuFuncGetAttribute(&k.local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, k.function),
@@ -128,70 +122,64 @@ void finish(LoadedKernel& k, const std::string& info_log) {
   // The linker's verbose log names spills; a cubin from disk has only the attribute.
   if (const int bytes = spill_store_bytes(info_log); bytes > 0)
     k.warnings.push_back(fmt::format("kernel {} ({}) spills registers: {} bytes spill stores",
-                                     k.entry, k.key.substr(0, 12), bytes));
+                                     k.entry(), k.key.substr(0, 12), bytes));
   else if (k.local_bytes > 0)
     k.warnings.push_back(fmt::format("kernel {} ({}) uses {} bytes of local memory per thread "
                                      "(register spills)",
-                                     k.entry, k.key.substr(0, 12), k.local_bytes));
+                                     k.entry(), k.key.substr(0, 12), k.local_bytes));
 }
 
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-// DSL -> PTX -> cubin (the driver's link) for one spec, timed.
+// DSL -> PTX -> cubin (the driver's link) for one variant, timed.
 struct Built {
   std::string cubin, info_log;
   double dsl_to_ptx_ms = 0, ptx_to_cubin_ms = 0;
 };
 
-Built build_cubin(const KernelSpec& spec) {
+Built build_cubin(const KernelVariant& variant, const PreparedMods& mods, int min_ctas_per_sm) {
   Built out;
-  auto start = std::chrono::steady_clock::now();
-  const CompiledKernel compiled = compile_to_ptx(spec);
+  auto start = Clock::now();
+  const CompiledKernel compiled = compile_variant(variant, mods, min_ctas_per_sm);
   out.dsl_to_ptx_ms = ms_since(start);
-  start = std::chrono::steady_clock::now();
+  start = Clock::now();
   out.cubin = link_cubin(compiled.ptx, compiled.entry, &out.info_log);
   out.ptx_to_cubin_ms = ms_since(start);
   return out;
 }
 
-std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSignature& sig,
+std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const PreparedMods& mods,
                                           const std::string& key, bool* from_disk,
                                           KernelBuildTimes* times) {
   Cache& c = cache();
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
   auto k = std::make_shared<LoadedKernel>();
   k->key = key;
-  k->entry = kernel_entry(spec);
-  k->arch = spec.arch;
-  k->signature = sig;
+  k->variant = &variant;
+  k->signature = mods.signature;
   std::string info_log;
   *from_disk = false;
   if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))
     *from_disk = true;
   if (!*from_disk) {
-    start = std::chrono::steady_clock::now(); // a failed disk lookup is not load time
+    start = Clock::now(); // a failed disk lookup is not load time
     // A kernel that spills more than kMaxSpillBytes at the template's CTAs per SM (sm_90a
     // attention: two, so at most 128 registers) is replaced by its build for one CTA per
     // SM (twice the registers). That build runs beside the first, in its own thread, so
     // the choice costs CPU time but no latency. The disk cache keeps the kernel chosen,
-    // under the spec's key.
+    // under the variant's key.
     std::future<Built> roomy;
-    if (const std::optional<KernelSpec> one_cta = one_cta_variant(spec)) {
+    if (variant.one_cta_build) {
       CUcontext ctx = nullptr;
       check(driver().cuCtxGetCurrent(&ctx), "cuCtxGetCurrent");
-      roomy = std::async(std::launch::async, [one_cta = *one_cta, ctx] {
+      roomy = std::async(std::launch::async, [&variant, &mods, ctx] {
         check(driver().cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
-        return build_cubin(one_cta);
+        return build_cubin(variant, mods, /*min_ctas_per_sm=*/1);
       });
     }
-    Built built = build_cubin(spec);
+    Built built = build_cubin(variant, mods, 0);
     times->dsl_to_ptx_ms = built.dsl_to_ptx_ms;
     times->ptx_to_cubin_ms = built.ptx_to_cubin_ms;
     if (roomy.valid()) {
-      const auto waited = std::chrono::steady_clock::now();
+      const auto waited = Clock::now();
       roomy.wait();
       if (const int bytes = spill_store_bytes(built.info_log); bytes > kMaxSpillBytes) {
         built = roomy.get();
@@ -199,35 +187,27 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
         k->warnings.push_back(fmt::format(
             "kernel {} ({}) spills {} bytes at the template's CTAs per SM; using its build for "
             "one CTA per SM ({} bytes spill)",
-            k->entry, key.substr(0, 12), bytes, spill_store_bytes(built.info_log)));
+            k->entry(), key.substr(0, 12), bytes, spill_store_bytes(built.info_log)));
       }
     }
     info_log = built.info_log;
     const std::string& cubin = built.cubin;
-    start = std::chrono::steady_clock::now();
+    start = Clock::now();
     if (!load_module(cubin, &k->module))
       check(driver().cuModuleLoadData(&k->module, cubin.data()), "cuModuleLoadData");
     c.disk.store(key, cubin);
   }
   finish(*k, info_log);
-  if (spec.kind == TemplateKind::AttentionBackward) {
-    for (const char* suffix : {"_pre", "_dq"}) {
-      CUfunction f = nullptr;
-      check(driver().cuModuleGetFunction(&f, k->module, (k->entry + suffix).c_str()),
-            "cuModuleGetFunction");
-      k->companions.push_back(f);
-    }
-    check(driver().cuFuncSetAttribute(
-              k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-              flexjit_bwd_launch(spec.arch == Arch::SM90a, spec.head_dim).smem_bytes),
+  for (int i = 0; i < variant.num_companions; ++i)
+    check(driver().cuModuleGetFunction(&k->companions[i], k->module,
+                                       variant.companions[i].shape.entry),
+          "cuModuleGetFunction");
+  if (variant.main.smem_bytes > 0)
+    check(driver().cuFuncSetAttribute(k->function,
+                                      CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      variant.main.smem_bytes),
           "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
-  }
-  if (spec.kind == TemplateKind::AttentionForward)
-    check(driver().cuFuncSetAttribute(
-              k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-              flexjit_fwd_launch(spec.arch == Arch::SM90a, spec.head_dim).smem_bytes),
-          "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
-  times->entry = k->entry;
+  times->entry = k->entry();
   times->from_disk = *from_disk;
   times->load_ms = ms_since(start);
   return k;
@@ -235,44 +215,35 @@ std::shared_ptr<const LoadedKernel> build(const KernelSpec& spec, const ModSigna
 
 } // namespace
 
-std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec) {
+CUfunction LoadedKernel::companion(CompanionRole role) const {
+  for (int i = 0; i < variant->num_companions; ++i)
+    if (variant->companions[i].role == role)
+      return companions[i];
+  FLEXJIT_ASSERT(false, "kernel {} has no companion of role {}", entry(), static_cast<int>(role));
+}
+
+std::shared_ptr<const LoadedKernel> get_kernel(const Target& target, const KernelVariant& variant,
+                                               const PreparedMods& mods) {
+  FLEXJIT_ASSERT(runs_on(variant.arch, target.arch), "a {} kernel does not run on {}",
+                 variant.describe(), to_string(target.arch));
   const CUcontext ctx = ensure_context();
-  const DeviceInfo& device = current_device();
-  // The device's architecture, or sm_80 where the caller asks for it (it runs everywhere).
-  if (spec.arch != Arch::SM80)
-    spec.arch = device.arch;
   Cache& c = cache();
-  const FastKey fast_key{ctx,
-                         spec.mask.body().get(),
-                         spec.score.body().get(),
-                         static_cast<int>(spec.kind),
-                         static_cast<int>(spec.arch),
-                         is_attention(spec.kind) ? static_cast<int>(spec.dtype) : 0,
-                         is_attention(spec.kind) ? spec.head_dim : 0};
+  const FastKey fast_key{ctx, &variant, &mods};
   {
     std::lock_guard lock(c.mutex);
     if (auto it = c.fast.find(fast_key); it != c.fast.end()) {
       ++c.stats.memory_hits;
-      return it->second.kernel;
+      return it->second;
     }
   }
 
-  type_check(spec.mask);
-  type_check(spec.score);
-  const Expr mask = optimize(spec.mask.body());
-  const Expr score = optimize(spec.score.body());
-  const ModSignature sig = ModSignature::of({mask, score});
-  const std::string key = hash_text(fmt::format("{}device sm_{}{}\ndriver {}\n",
-                                                kernel_key_text(spec, mask, score, sig),
-                                                device.major, device.minor, device.driver_version))
-                              .hex();
-
+  const std::string key = hash_text(kernel_key_text(variant, mods) + target.key_text()).hex();
   bool from_disk = false;
   KernelBuildTimes times;
   const auto [value, built] =
-      c.kernels.get({ctx, key}, [&] { return build(spec, sig, key, &from_disk, &times); });
+      c.kernels.get({ctx, key}, [&] { return build(variant, mods, key, &from_disk, &times); });
   std::lock_guard lock(c.mutex);
-  c.fast[fast_key] = {spec.mask.body(), spec.score.body(), value};
+  c.fast[fast_key] = value;
   if (!built) {
     ++c.stats.memory_hits;
     return value;

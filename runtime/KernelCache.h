@@ -1,4 +1,4 @@
-// Internal to the runtime: JIT kernels loaded into the current context, built
+// Internal to the runtime and above: JIT kernels loaded into the current context, built
 // at most once per key (memory), kept across processes as cubins (disk).
 #pragma once
 
@@ -8,29 +8,41 @@
 #include <string>
 #include <vector>
 
-#include "codegen/Codegen.h"
+#include "flexjit/codegen/Variants.h"
+#include "flexjit/compiler/PreparedMods.h"
+#include "flexjit/runtime/Target.h"
 
-namespace flexjit::cuda {
+namespace flexjit {
+
+// A kernel whose ptxas build spills more than this many bytes (stores) at the template's
+// launch bounds is replaced by its one-CTA-per-SM build, where the variant table gives it
+// one (KernelVariant::one_cta_build: the sm_90a forward, whose template asks for two
+// CTAs per SM).
+inline constexpr int kMaxSpillBytes = 64;
+
+namespace cuda {
 
 struct LoadedKernel {
-  std::string key;        // the disk cache key (hash)
-  std::string entry;      // kernel name
-  Arch arch = Arch::SM80; // what it was compiled for (the device's)
+  std::string key;                         // the disk cache key (hash)
+  const KernelVariant* variant = nullptr;  // its row of the variant table
   CUmodule module = nullptr;
-  CUfunction function = nullptr;
-  ModSignature signature; // slot layout of its FlexjitModArgs
+  CUfunction function = nullptr;           // variant->main
+  CUfunction companions[2] = {};           // variant->companions, in table order
+  ModSignature signature;                  // slot layout of its FlexjitModArgs
   int registers = 0;
   int local_bytes = 0; // per-thread local memory: spills when nonzero
-  // The module's other kernels the entry comes with (attention backward: entry_pre,
-  // entry_dq), in that order.
-  std::vector<CUfunction> companions;
   std::vector<std::string> warnings;
+
+  const char* entry() const { return variant->main.entry; }
+  CUfunction companion(CompanionRole role) const;
 };
 
-// The kernel for `spec` on the current context's device; spec.arch is
-// replaced by the device's (arch_for_compute_capability). Attention kernels
-// get their dynamic shared memory limit raised. Thread-safe; concurrent
-// requests for one kernel wait for a single build.
-std::shared_ptr<const LoadedKernel> get_kernel(KernelSpec spec);
+// The kernel of `variant` with `mods` for `target` (the current context's device:
+// current_target()), whose arch must run the variant's. Dynamic shared memory limits are
+// raised as the table says. Thread-safe; concurrent requests for one kernel wait for a
+// single build.
+std::shared_ptr<const LoadedKernel> get_kernel(const Target& target, const KernelVariant& variant,
+                                               const PreparedMods& mods);
 
-} // namespace flexjit::cuda
+} // namespace cuda
+} // namespace flexjit

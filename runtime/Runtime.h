@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/Types.h"
+#include "flexjit/dsl/Types.h"
 
 namespace flexjit {
 

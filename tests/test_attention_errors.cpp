@@ -6,7 +6,7 @@
 
 #include <flexjit/flexjit.h>
 
-#include "examples/seed_mods.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 using Catch::Contains;

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <random>
 
-#include "blockmask/BlockMask.h"
-#include "examples/seed_mods.h"
+#include "flexjit/blockmask/BlockMask.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

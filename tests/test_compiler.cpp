@@ -7,9 +7,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "compiler/Visitor.h"
-#include "examples/seed_mods.h"
-#include "tests/RandomMods.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/testing/SeedMods.h"
+#include "flexjit/testing/RandomMods.h"
+#include "flexjit/compiler/Passes.h"
 
 using namespace flexjit;
 

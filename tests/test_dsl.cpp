@@ -40,7 +40,7 @@ TEST_CASE("dsl: a mask_mod returning a float and a score_mod returning a bool do
   STATIC_REQUIRE(!ScoreModBuildable<decltype(bool_score)>);
 }
 
-#include "tests/SeedCatalog.h"
+#include "flexjit/testing/SeedCatalog.h"
 
 TEST_CASE("dsl: every seed mod builds", "[dsl]") {
   const testing::SeedCatalog seeds;

@@ -12,7 +12,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "examples/seed_mods.h"
+#include "flexjit/testing/SeedMods.h"
+#include "flexjit/compiler/Interpreter.h"
+#include "flexjit/codegen/HostJit.h"
+#include "flexjit/codegen/PackArgs.h"
 
 using namespace flexjit;
 using Catch::Contains;

@@ -2,8 +2,8 @@
 // and what was expected.
 #include <catch2/catch.hpp>
 
-#include "codegen/Codegen.h"
-#include "examples/seed_mods.h"
+#include "flexjit/codegen/Codegen.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 using Catch::Contains;

@@ -9,9 +9,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "compiler/Visitor.h"
-#include "tests/GpuTensors.h"
-#include "tests/WideMod.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/testing/GpuTensors.h"
+#include "flexjit/testing/WideMod.h"
+#include "flexjit/compiler/Passes.h"
 
 using namespace flexjit;
 using Catch::Contains;

@@ -11,8 +11,9 @@
 
 #include <flexjit/flexjit.h>
 
-#include "compiler/Visitor.h"
-#include "examples/seed_mods.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/testing/SeedMods.h"
+#include "flexjit/compiler/Passes.h"
 
 using namespace flexjit;
 using Catch::Contains;
@@ -49,10 +50,11 @@ TEST_CASE("limits: a mod over the node limit fails before any LLVM work", "[limi
                             TemplateKind::EvalPoints, TemplateKind::AttentionForward}) {
     INFO(to_string(kind));
     const auto start = std::chrono::steady_clock::now();
-    REQUIRE_THROWS_WITH(compile_to_ptx({kind, Arch::SM90a, big, ScoreMod()}),
+    const KernelSpec spec{kind, Arch::SM90a, big, ScoreMod()};
+    REQUIRE_THROWS_WITH(compile_to_ptx(spec),
                         Contains("mask_mod 'big'") && Contains(std::to_string(nodes + 1)) &&
                             Contains("nodes after optimization") &&
-                            Contains(std::to_string(max_mod_nodes(kind))) &&
+                            Contains(std::to_string(max_mod_nodes(spec))) &&
                             Contains(std::string(to_string(kind))));
     CHECK(seconds_since(start) < 5.0); // no LLVM: optimizing and counting only
   }

@@ -5,10 +5,10 @@
 //     tests/FuzzCase.cpp tests/RandomMods.cpp tests/Agreement.cpp -o .carry/repro -Lbuild -lflexjit
 //     \ -lfmt -Wl,-rpath,'$ORIGIN/../dist/lib'
 // and run on the GPU machine: .carry/repro CASE.fz (carry dist, .carry/repro and the case).
-#include "compiler/Passes.h"
-#include "compiler/Visitor.h"
-#include "runtime/EvalPoints.h"
-#include "tests/FuzzCase.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/testing/EvalPoints.h"
+#include "flexjit/testing/FuzzCase.h"
 #include <cstdio>
 #include <flexjit/flexjit.h>
 #include <fstream>

@@ -1,14 +1,12 @@
-// flexjit: FlexAttention for C++. The one header a user includes.
+// flexjit: FlexAttention for C++. The one header a user includes: mods, buffers and
+// params, block masks, the attention calls, device buffers, errors, the kernel cache's
+// controls and compile_to_ptx for inspection.
 #pragma once
 
-#include "blockmask/BlockMask.h"
-#include "codegen/Codegen.h"
-#include "compiler/Interpreter.h"
-#include "compiler/Interval.h"
-#include "compiler/Passes.h"
-#include "compiler/Signature.h"
-#include "dsl/Error.h"
-#include "dsl/Mods.h"
-#include "runtime/DeviceBindings.h"
-#include "runtime/FlexAttention.h"
-#include "runtime/Runtime.h"
+#include "flexjit/attention/FlexAttention.h"
+#include "flexjit/blockmask/BlockMask.h"
+#include "flexjit/codegen/Codegen.h"
+#include "flexjit/dsl/Mods.h"
+#include "flexjit/runtime/DeviceBindings.h"
+#include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"

@@ -28,4 +28,30 @@ run("run" ${WORK_DIR}/build/flexjit_install_test)
 if(NOT run_output MATCHES "BlockMask\\(shape=\\(1, 1, 1024, 1024\\), sparsity=43.75%")
   message(FATAL_ERROR "install test: unexpected output")
 endif()
+
+# The installed tree holds the public headers only, under include/flexjit/: no internal
+# header is reachable, and no module folder is a top-level include name. The same
+# compile of the public header succeeds, so a failure below is the header's absence.
+function(probe header result)
+  file(WRITE ${WORK_DIR}/probe.cpp "#include <${header}>\n")
+  execute_process(COMMAND ${CXX_COMPILER} -std=c++20 -fsyntax-only -I${prefix}/include
+                          ${WORK_DIR}/probe.cpp
+                  RESULT_VARIABLE status OUTPUT_QUIET ERROR_VARIABLE err)
+  set(${result} ${status} PARENT_SCOPE)
+  set(probe_error "${err}" PARENT_SCOPE)
+endfunction()
+probe(flexjit/flexjit.h status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "install test: <flexjit/flexjit.h> does not compile alone:\n${probe_error}")
+endif()
+foreach(internal flexjit/compiler/Passes.h flexjit/compiler/Interpreter.h
+        flexjit/codegen/Variants.h flexjit/runtime/KernelCache.h flexjit/testing/SeedMods.h
+        dsl/Mods.h blockmask/BlockMask.h)
+  probe(${internal} status)
+  if(status EQUAL 0)
+    message(FATAL_ERROR "install test: <${internal}> is reachable from the installed tree")
+  endif()
+endforeach()
+file(GLOB_RECURSE installed RELATIVE ${prefix}/include ${prefix}/include/*)
+message(STATUS "install test: installed headers: ${installed}")
 file(REMOVE_RECURSE ${WORK_DIR})

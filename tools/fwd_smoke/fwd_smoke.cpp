@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "codegen/templates/attention_abi.h"
-#include "codegen/templates/flexjit_abi.h"
+#include "flexjit/codegen/templates/attention_abi.h"
+#include "flexjit/codegen/templates/flexjit_abi.h"
 
-#include "tests/HalfFloat.h"
+#include "flexjit/testing/HalfFloat.h"
 
 namespace {
 

@@ -1,0 +1,273 @@
+#include "flexjit/attention/AttentionChecks.h"
+
+#include <cmath>
+#include <cstdint>
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "flexjit/runtime/DeviceArgs.h"
+#include "flexjit/support/Error.h"
+
+namespace flexjit {
+
+namespace {
+
+constexpr int kAlignBytes = 16;
+constexpr int kStrideMultiple = 8; // elements: 16 bytes of f16/bf16
+constexpr int64_t kMaxGridDim = 65535;
+
+void check_tensor(const char* name, const TensorView& t) {
+  if (t.rank != 4)
+    fail("flex_attention: {} must be a 4-D [B, H, S, D] view, got rank {}", name, t.rank);
+  if (!t.data)
+    fail("flex_attention: {} is a null pointer", name);
+  if (t.device != Device::Cuda)
+    fail("flex_attention: {} is host memory; the kernel needs device memory (Device::Cuda)", name);
+  if (t.dtype != DType::F16 && t.dtype != DType::BF16)
+    fail("flex_attention: {} has dtype {}; expected f16 or bf16", name, to_string(t.dtype));
+  for (int d = 0; d < 4; ++d)
+    if (t.sizes[d] <= 0 || t.sizes[d] > INT32_MAX)
+      fail("flex_attention: {} size {} in dimension {} must be in [1, 2^31)", name, t.sizes[d], d);
+  if (t.strides[3] != 1)
+    fail("flex_attention: {} has head-dim stride {}; the kernel needs stride 1 (contiguous D)",
+         name, t.strides[3]);
+  for (int d = 0; d < 3; ++d)
+    if (t.strides[d] % kStrideMultiple != 0 || t.strides[d] < 0)
+      fail("flex_attention: {} stride {} in dimension {} ({}) must be a non-negative multiple of "
+           "{} elements (16 bytes)",
+           name, t.strides[d], d, "BHS"[d], kStrideMultiple);
+  if (reinterpret_cast<uintptr_t>(t.data) % kAlignBytes != 0)
+    fail("flex_attention: {} pointer {} is not {}-byte aligned", name, t.data, kAlignBytes);
+}
+
+void check_same(const char* what, const char* a, int64_t va, const char* b, int64_t vb) {
+  if (va != vb)
+    fail("flex_attention: {} mismatch: {} has {}, {} has {}", what, a, va, b, vb);
+}
+
+void check_lse(const TensorView& lse, int B, int Hq, int q_len) {
+  if (!lse.data)
+    fail("flex_attention: lse is a null pointer (pass lse = nullptr for no lse)");
+  if (lse.device != Device::Cuda)
+    fail("flex_attention: lse is host memory; the kernel needs device memory (Device::Cuda)");
+  if (lse.dtype != DType::F32)
+    fail("flex_attention: lse has dtype {}; expected f32", to_string(lse.dtype));
+  if (lse.rank != 3 || lse.sizes[0] != B || lse.sizes[1] != Hq || lse.sizes[2] != q_len)
+    fail("flex_attention: lse must be [B, Hq, q_len] = [{}, {}, {}], got rank {} [{}, {}, {}]", B,
+         Hq, q_len, lse.rank, lse.sizes[0], lse.sizes[1], lse.sizes[2]);
+  if (lse.strides[2] != 1)
+    fail("flex_attention: lse has stride {} over q; expected 1", lse.strides[2]);
+  if (reinterpret_cast<uintptr_t>(lse.data) % alignof(float) != 0)
+    fail("flex_attention: lse pointer {} is not 4-byte aligned", lse.data);
+}
+
+void check_block_mask(const BlockMask& bm, const AttentionProblem& p) {
+  if (bm.q_len != p.q_len || bm.kv_len != p.kv_len)
+    fail("flex_attention: the block mask was built for q_len {} and kv_len {}, the tensors have "
+         "q_len {} and kv_len {}",
+         bm.q_len, bm.kv_len, p.q_len, p.kv_len);
+  if (bm.B != 1 && bm.B != p.B)
+    fail("flex_attention: block mask B {} must be 1 or the batch size {}", bm.B, p.B);
+  if (bm.H != 1 && bm.H != p.Hq)
+    fail("flex_attention: block mask H {} must be 1 or the number of query heads {}", bm.H, p.Hq);
+  const size_t rows = static_cast<size_t>(bm.B) * bm.H * bm.num_q_blocks;
+  const size_t cells = rows * bm.num_kv_blocks;
+  if (bm.num_q_blocks != (bm.q_len + bm.q_block - 1) / bm.q_block ||
+      bm.num_kv_blocks != (bm.kv_len + bm.kv_block - 1) / bm.kv_block ||
+      bm.kv_num_blocks.size() != rows || bm.full_kv_num_blocks.size() != rows ||
+      bm.kv_indices.size() != cells || bm.full_kv_indices.size() != cells)
+    fail("flex_attention: the block mask's arrays do not match its shape [{}, {}, {}, {}] (was it "
+         "modified?)",
+         bm.B, bm.H, bm.num_q_blocks, bm.num_kv_blocks);
+}
+
+// The rows of `kind` for the problem's dtype and head dim, in preference order; `arch`
+// keeps only those that run there.
+std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionProblem& p,
+                                           const Arch* arch = nullptr) {
+  std::vector<const KernelVariant*> rows;
+  for (const KernelVariant& v : kernel_variants())
+    if (v.kind == kind && v.dtype == p.dtype && v.dqk == p.head_dim && v.dv == p.head_dim &&
+        (!arch || runs_on(v.arch, *arch)))
+      rows.push_back(&v);
+  return rows;
+}
+
+// The block-mask constraint of `v` the mask fails ("block mask q_block 64 must be a
+// multiple of 128"), or "" when it meets them all.
+std::string unmet_constraint(const KernelVariant& v, const BlockMask* bm) {
+  if (!bm)
+    return "";
+  if (bm->q_block % v.q_block_multiple != 0)
+    return fmt::format("block mask q_block {} must be a multiple of {}", bm->q_block,
+                       v.q_block_multiple);
+  if (bm->kv_block % v.kv_block_multiple != 0)
+    return fmt::format("block mask kv_block {} must be a multiple of {}", bm->kv_block,
+                       v.kv_block_multiple);
+  return "";
+}
+
+// The first of `rows` the problem meets; else Error with the last row's unmet constraint
+// (rows run from the most to the least demanding) and `where`.
+const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
+                               const AttentionProblem& p, const char* where) {
+  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}", to_string(p.dtype),
+                 p.head_dim);
+  std::string unmet;
+  for (const KernelVariant* v : rows) {
+    unmet = unmet_constraint(*v, p.block_mask);
+    if (unmet.empty())
+      return *v;
+  }
+  fail("flex_attention: {}{}", unmet, where);
+}
+
+// "64 and 128": the head dims the variant table has forward kernels for.
+std::string supported_head_dims() {
+  std::vector<int> dims;
+  for (const KernelVariant& v : kernel_variants())
+    if (v.kind == TemplateKind::AttentionForward &&
+        std::find(dims.begin(), dims.end(), v.dqk) == dims.end())
+      dims.push_back(v.dqk);
+  std::sort(dims.begin(), dims.end());
+  std::string out;
+  for (size_t i = 0; i < dims.size(); ++i)
+    out += fmt::format("{}{}", i == 0 ? "" : i + 1 == dims.size() ? " and " : ", ", dims[i]);
+  return out;
+}
+
+void check_buffer_extents(const AttentionProblem& p) {
+  for (const PreparedMods::IndexedDim& x : p.mods->indexed_dims) {
+    const TensorView& view = p.args.buffers[x.slot];
+    int64_t needed = 0;
+    const char* what = "";
+    switch (x.var) {
+    case Var::B:
+      needed = p.B, what = "the batch size B";
+      break;
+    case Var::H:
+      needed = p.Hq, what = "the number of query heads Hq";
+      break;
+    case Var::Q:
+      needed = p.q_len, what = "q_len";
+      break;
+    case Var::KV:
+      needed = p.kv_len, what = "kv_len";
+      break;
+    case Var::Score:
+      continue;
+    }
+    if (view.sizes[x.dim] < needed)
+      fail("flex_attention: buffer '{}' is indexed by {} in dimension {} but has {} elements "
+           "there; {} is {}",
+           p.mods->signature.buffers[x.slot]->name, var_name(x.var), x.dim, view.sizes[x.dim],
+           what, needed);
+  }
+}
+
+void check_like(const char* name, const TensorView& t, const char* like_name,
+                const TensorView& like) {
+  check_tensor(name, t);
+  if (t.dtype != like.dtype)
+    fail("flex_attention_backward: {} has dtype {}; expected {}'s dtype {}", name,
+         to_string(t.dtype), like_name, to_string(like.dtype));
+  for (int d = 0; d < 4; ++d)
+    if (t.sizes[d] != like.sizes[d])
+      fail("flex_attention_backward: {} shape [{}, {}, {}, {}] does not match {}'s [{}, {}, {}, "
+           "{}]",
+           name, t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], like_name, like.sizes[0],
+           like.sizes[1], like.sizes[2], like.sizes[3]);
+}
+
+} // namespace
+
+AttentionProblem check_attention_backward(const TensorView& q, const TensorView& k,
+                                          const TensorView& v, const TensorView& out,
+                                          const TensorView& d_out, const TensorView& dq,
+                                          const TensorView& dk, const TensorView& dv,
+                                          const FlexAttentionOptions& o) {
+  if (!o.lse)
+    fail("flex_attention_backward: options.lse is null; the backward needs the forward's "
+         "logsumexp (run flex_attention with options.lse set)");
+  AttentionProblem p = check_attention(q, k, v, out, o);
+  check_like("d_out", d_out, "out", out);
+  check_like("dq", dq, "q", q);
+  check_like("dk", dk, "k", k);
+  check_like("dv", dv, "v", v);
+  first_met(rows_for(TemplateKind::AttentionBackward, p), p, "");
+  return p;
+}
+
+AttentionProblem check_attention(const TensorView& q, const TensorView& k, const TensorView& v,
+                                 const TensorView& out, const FlexAttentionOptions& o) {
+  check_tensor("q", q);
+  check_tensor("k", k);
+  check_tensor("v", v);
+  check_tensor("out", out);
+  if (k.dtype != q.dtype || v.dtype != q.dtype || out.dtype != q.dtype)
+    fail("flex_attention: mismatched dtypes: q {}, k {}, v {}, out {} (all must be the same)",
+         to_string(q.dtype), to_string(k.dtype), to_string(v.dtype), to_string(out.dtype));
+  check_same("head dim", "k", k.sizes[3], "q", q.sizes[3]);
+  check_same("head dim", "v", v.sizes[3], "q", q.sizes[3]);
+  check_same("head dim", "out", out.sizes[3], "q", q.sizes[3]);
+  check_same("batch size", "k", k.sizes[0], "q", q.sizes[0]);
+  check_same("batch size", "v", v.sizes[0], "q", q.sizes[0]);
+  check_same("number of kv heads", "v", v.sizes[1], "k", k.sizes[1]);
+  if (q.sizes[1] % k.sizes[1] != 0)
+    fail("flex_attention: the number of query heads Hq = {} is not a multiple of the number of kv "
+         "heads Hkv = {}",
+         q.sizes[1], k.sizes[1]);
+  check_same("kv length", "v", v.sizes[2], "k", k.sizes[2]);
+  for (int d = 0; d < 4; ++d)
+    if (out.sizes[d] != q.sizes[d])
+      fail("flex_attention: out shape [{}, {}, {}, {}] does not match q's [{}, {}, {}, {}]",
+           out.sizes[0], out.sizes[1], out.sizes[2], out.sizes[3], q.sizes[0], q.sizes[1],
+           q.sizes[2], q.sizes[3]);
+
+  AttentionProblem p;
+  p.dtype = q.dtype;
+  p.B = static_cast<int>(q.sizes[0]);
+  p.Hq = static_cast<int>(q.sizes[1]);
+  p.Hkv = static_cast<int>(k.sizes[1]);
+  p.q_len = static_cast<int>(q.sizes[2]);
+  p.kv_len = static_cast<int>(k.sizes[2]);
+  p.head_dim = static_cast<int>(q.sizes[3]);
+  const std::vector<const KernelVariant*> forward = rows_for(TemplateKind::AttentionForward, p);
+  if (forward.empty())
+    fail("flex_attention: head dim {} is not supported; supported head dims: {}", p.head_dim,
+         supported_head_dims());
+  if (p.B > kMaxGridDim || p.Hq > kMaxGridDim)
+    fail("flex_attention: B = {} and Hq = {} must be at most {}", p.B, p.Hq, kMaxGridDim);
+  p.scale = o.scale.value_or(1.0f / std::sqrt(static_cast<float>(p.head_dim)));
+  if (!std::isfinite(p.scale))
+    fail("flex_attention: scale {} is not finite", p.scale);
+  if (o.lse)
+    check_lse(*o.lse, p.B, p.Hq, p.q_len);
+  p.block_mask = o.block_mask;
+  if (o.block_mask)
+    check_block_mask(*o.block_mask, p);
+  first_met(forward, p, "");
+  p.mods = prepare_mods(o.block_mask ? o.block_mask->mask_mod : MaskMod(), o.score_mod);
+  p.args = resolve_device_args(p.mods->signature, o.bindings, "flex_attention");
+  check_buffer_extents(p);
+  return p;
+}
+
+const KernelVariant& select_variant(TemplateKind kind, const Target& target,
+                                    const AttentionProblem& p) {
+  const std::string where = fmt::format(" on this GPU ({} kernels)", to_string(target.arch));
+  return first_met(rows_for(kind, p, &target.arch), p, where.c_str());
+}
+
+LaunchSizes AttentionProblem::launch_sizes() const {
+  LaunchSizes s;
+  s.B = B;
+  s.Hq = Hq;
+  s.Hkv = Hkv;
+  s.q_len = q_len;
+  s.kv_len = kv_len;
+  return s;
+}
+
+} // namespace flexjit

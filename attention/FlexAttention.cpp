@@ -1,0 +1,155 @@
+// flex_attention's launch: the checked problem, the kernel from the cache, the
+// block mask's device copy, FlexjitAttentionParams and the mods' arguments.
+#include "flexjit/attention/FlexAttention.h"
+
+#include "flexjit/attention/AttentionChecks.h"
+#include "flexjit/blockmask/DeviceCopy.h"
+#include "flexjit/codegen/PackArgs.h"
+#include "flexjit/codegen/templates/attention_abi.h"
+#include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/KernelCache.h"
+#include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
+
+namespace flexjit {
+
+namespace {
+
+void set_strides(const TensorView& t, int64_t* b, int64_t* h, int64_t* s) {
+  *b = t.strides[0];
+  *h = t.strides[1];
+  *s = t.strides[2];
+}
+
+// What the forward's and the backward's launch parameters share: the tensors' strides, the
+// lse strides, the problem's sizes and scale, and the block mask's geometry.
+template <class Params>
+void set_common(Params& params, const AttentionProblem& p, const TensorView& q, const TensorView& k,
+                const TensorView& v, const TensorView& out, const FlexAttentionOptions& o) {
+  set_strides(q, &params.q_stride_b, &params.q_stride_h, &params.q_stride_s);
+  set_strides(k, &params.k_stride_b, &params.k_stride_h, &params.k_stride_s);
+  set_strides(v, &params.v_stride_b, &params.v_stride_h, &params.v_stride_s);
+  set_strides(out, &params.out_stride_b, &params.out_stride_h, &params.out_stride_s);
+  if (o.lse) {
+    params.lse_stride_b = o.lse->strides[0];
+    params.lse_stride_h = o.lse->strides[1];
+  }
+  params.B = p.B;
+  params.Hq = p.Hq;
+  params.Hkv = p.Hkv;
+  params.q_len = p.q_len;
+  params.kv_len = p.kv_len;
+  params.scale = p.scale;
+  if (const BlockMask* bm = o.block_mask) {
+    params.mask_B = bm->B;
+    params.mask_H = bm->H;
+    params.num_q_blocks = bm->num_q_blocks;
+    params.num_kv_blocks = bm->num_kv_blocks;
+    params.q_block_size = bm->q_block;
+    params.kv_block_size = bm->kv_block;
+    params.has_mask = 1;
+  }
+}
+
+// The kernel of `kind` for a checked problem on this device, and its packed mod arguments.
+std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind,
+                                                           const AttentionProblem& p,
+                                                           FlexjitModArgs* mod_args) {
+  const Target& target = current_target();
+  auto kernel = cuda::get_kernel(target, select_variant(kind, target, p), *p.mods);
+  *mod_args = pack_mod_args(kernel->signature, p.args);
+  return kernel;
+}
+
+void launch(CUfunction f, const char* what, const KernelShape& shape, const AttentionProblem& p,
+            void* stream, void** args) {
+  const GridDims grid = grid_dims(shape, p.launch_sizes());
+  cuda::check(cuda::driver().cuLaunchKernel(f, grid.x, grid.y, grid.z,
+                                            static_cast<unsigned>(shape.threads), 1, 1,
+                                            static_cast<unsigned>(shape.smem_bytes),
+                                            static_cast<CUstream>(stream), args, nullptr),
+              what);
+}
+
+} // namespace
+
+void flex_attention(const TensorView& q, const TensorView& k, const TensorView& v,
+                    const TensorView& out, const FlexAttentionOptions& o) {
+  const AttentionProblem p = check_attention(q, k, v, out, o);
+  FlexjitModArgs mod_args;
+  const auto kernel = attention_kernel(TemplateKind::AttentionForward, p, &mod_args);
+
+  FlexjitAttentionParams params{};
+  params.q = q.data;
+  params.k = k.data;
+  params.v = v.data;
+  params.out = const_cast<void*>(out.data);
+  set_common(params, p, q, k, v, out, o);
+  if (o.lse)
+    params.lse = static_cast<float*>(const_cast<void*>(o.lse->data));
+  if (const BlockMask* bm = o.block_mask) {
+    const BlockMaskDeviceArrays arrays = device_arrays(*bm);
+    params.kv_num_blocks = arrays.kv_num_blocks;
+    params.kv_indices = arrays.kv_indices;
+    params.full_kv_num_blocks = arrays.full_kv_num_blocks;
+    params.full_kv_indices = arrays.full_kv_indices;
+  }
+
+  void* args[] = {&params, &mod_args};
+  launch(kernel->function, kernel->entry(), kernel->variant->main, p, o.stream, args);
+}
+
+void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                             const TensorView& out, const TensorView& d_out, const TensorView& dq,
+                             const TensorView& dk, const TensorView& dv,
+                             const FlexAttentionOptions& o) {
+  const AttentionProblem p = check_attention_backward(q, k, v, out, d_out, dq, dk, dv, o);
+  FlexjitModArgs mod_args;
+  // The sm_90a kernel owns 128 kv rows per CTA; a block mask with a finer kv_block (a
+  // multiple of 64) runs the sm_80 kernel, on any GPU (select_variant).
+  const auto kernel = attention_kernel(TemplateKind::AttentionBackward, p, &mod_args);
+  const KernelVariant& variant = *kernel->variant;
+
+  // Workspace: delta [B, Hq, q_len] and dq_acc [B, Hq, q_len, D], fp32, grow-only per thread.
+  const size_t rows = static_cast<size_t>(p.B) * p.Hq * p.q_len;
+  const size_t bytes = rows * (static_cast<size_t>(p.head_dim) + 1) * sizeof(float);
+  thread_local DeviceBuffer workspace;
+  if (workspace.bytes() < bytes)
+    workspace = DeviceBuffer(bytes);
+
+  FlexjitAttentionBwdParams params{};
+  params.q = q.data;
+  params.k = k.data;
+  params.v = v.data;
+  params.out = out.data;
+  params.d_out = d_out.data;
+  params.dq = const_cast<void*>(dq.data);
+  params.dk = const_cast<void*>(dk.data);
+  params.dv = const_cast<void*>(dv.data);
+  params.lse = static_cast<const float*>(o.lse->data);
+  params.dq_acc = static_cast<float*>(workspace.data());
+  params.delta = params.dq_acc + rows * static_cast<size_t>(p.head_dim);
+  set_common(params, p, q, k, v, out, o);
+  set_strides(d_out, &params.dout_stride_b, &params.dout_stride_h, &params.dout_stride_s);
+  set_strides(dq, &params.dq_stride_b, &params.dq_stride_h, &params.dq_stride_s);
+  set_strides(dk, &params.dk_stride_b, &params.dk_stride_h, &params.dk_stride_s);
+  set_strides(dv, &params.dv_stride_b, &params.dv_stride_h, &params.dv_stride_s);
+  if (const BlockMask* bm = o.block_mask) {
+    const BlockMaskDeviceArrays arrays = device_arrays(*bm, /*backward=*/true);
+    params.q_num_blocks = arrays.q_num_blocks;
+    params.q_indices = arrays.q_indices;
+    params.full_q_num_blocks = arrays.full_q_num_blocks;
+    params.full_q_indices = arrays.full_q_indices;
+  } else {
+    params.kv_block_size = variant.main.kv_rows; // any multiple of the kv tile
+  }
+
+  void* args[] = {&params, &mod_args};
+  const char* what = kernel->entry();
+  const CompanionRole pre = CompanionRole::Prologue, post = CompanionRole::Epilogue;
+  launch(kernel->companion(pre), what, *variant.companion(pre), p, o.stream, args);
+  launch(kernel->function, what, variant.main, p, o.stream, args);
+  launch(kernel->companion(post), what, *variant.companion(post), p, o.stream, args);
+}
+
+} // namespace flexjit

@@ -1,0 +1,52 @@
+// flex_attention: the fused block-sparse attention forward on the GPU, with the
+// mods JIT-compiled into the attention template (PyTorch's flex_attention).
+#pragma once
+
+#include <optional>
+
+#include "flexjit/blockmask/BlockMask.h"
+#include "flexjit/compiler/Signature.h"
+#include "flexjit/dsl/Mods.h"
+#include "flexjit/runtime/Runtime.h"
+
+namespace flexjit {
+
+struct FlexAttentionOptions {
+  ScoreMod score_mod;                    // identity by default
+  const BlockMask* block_mask = nullptr; // null: every (q, kv) pair attends (noop mask)
+  std::optional<float> scale;            // default 1 / sqrt(head dim)
+  const TensorView* lse = nullptr; // float32 [B, Hq, q_len] (q stride 1), natural log; may be null
+  void* stream = nullptr;          // a CUstream; null: the legacy default stream
+  Bindings bindings;               // call-time buffers and params of the mods
+};
+
+// out = softmax(score_mod(q . k * scale) where mask_mod, else -inf) v, per (b, h, q).
+// q, out: [B, Hq, q_len, D]; k, v: [B, Hkv, kv_len, D]; views with element
+// strides (BHSD, BSHD, ...), f16 or bf16, device memory; D 64 or 128; Hq a
+// multiple of Hkv (GQA). The mask is block_mask->mask_mod; a row nothing may
+// attend gets out 0 and lse -inf. Asynchronous on `stream`.
+//
+// Everything is checked before any CUDA call, each failure an Error naming
+// the value: dtypes, shapes, null or host pointers, head-dim stride 1, 16-byte
+// aligned pointers and strides a multiple of 8, the block mask's lengths,
+// tile sizes (q_block a multiple of 128, kv_block of 64) and B/H (1 or equal),
+// the lse view, and the mods' buffers (device memory; a buffer dimension
+// indexed by exactly b, h, q_idx or kv_idx must have at least B, Hq, q_len or
+// kv_len elements). Changing a param or buffer binding never recompiles.
+void flex_attention(const TensorView& q, const TensorView& k, const TensorView& v,
+                    const TensorView& out, const FlexAttentionOptions& options = {});
+
+// The gradients of a flex_attention call: given its inputs, its output `out`, its
+// logsumexp (options.lse, required) and the gradient d_out of the loss with respect to
+// out, writes dq, dk and dv (the shapes, dtypes and layout rules of q, k and v; GQA: dk,
+// dv summed over each kv head's query heads). The same options as the forward call
+// (score_mod, block_mask, scale, bindings); the score_mod is differentiated symbolically
+// (compiler/Derivative.cpp). Rows nothing attends give zero gradients. Asynchronous on
+// options.stream; needs B * Hq * q_len * (D + 1) * 4 bytes of device workspace, kept
+// (grow-only) per thread.
+void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                             const TensorView& out, const TensorView& d_out, const TensorView& dq,
+                             const TensorView& dk, const TensorView& dv,
+                             const FlexAttentionOptions& options);
+
+} // namespace flexjit

@@ -1,0 +1,12 @@
+// Internal: a call's resolved mod arguments in the kernels' ABI struct.
+#pragma once
+
+#include "flexjit/codegen/templates/flexjit_abi.h"
+#include "flexjit/compiler/Signature.h"
+
+namespace flexjit {
+
+// Packs resolved values into the ABI struct (buffer data pointers as given).
+FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args);
+
+} // namespace flexjit

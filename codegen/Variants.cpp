@@ -1,0 +1,223 @@
+// The variant table (codegen/Variants.h). The launch numbers are attention_abi.h's, the
+// contract the templates static_assert against; each row states its head dim's.
+#include "flexjit/codegen/Variants.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "flexjit/codegen/templates/attention_abi.h"
+#include "flexjit/support/Error.h"
+
+namespace flexjit {
+
+namespace {
+
+// For templates clang optimized and fully unrolled at build time (KernelVariant).
+constexpr const char* kLightPipeline =
+    "function(nvvm-reflect),always-inline,function(sroa,early-cse<memssa>,"
+    "instcombine<no-verify-fixpoint>,loop-mssa(licm),early-cse<memssa>,simplifycfg),globaldce";
+
+// FLEXJIT_BITCODE(stem, variant, arch): a row's bitcode, one per line, which
+// cmake/EmbedTemplates.cmake reads to compile codegen/templates/<stem>.cu for <arch>
+// (with -DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_<variant> when the variant is not empty).
+constexpr Arch sm_80 = Arch::SM80, sm_90a = Arch::SM90a;
+#define FLEXJIT_BITCODE(stem, variant, arch) #stem, #variant, arch
+
+constexpr KernelVariant mods_only(TemplateKind kind, const char* stem, const char* variant,
+                                  Arch arch, KernelShape main) {
+  KernelVariant v;
+  v.kind = kind;
+  v.stem = stem;
+  v.variant = variant;
+  v.arch = arch;
+  v.main = main;
+  return v;
+}
+
+constexpr KernelVariant forward(const char* stem, const char* variant, Arch arch, DType dtype,
+                                int d, KernelShape main, bool one_cta_build) {
+  KernelVariant v = mods_only(TemplateKind::AttentionForward, stem, variant, arch, main);
+  v.dtype = dtype;
+  v.dqk = v.dv = d;
+  v.q_block_multiple = FLEXJIT_FWD_BLOCK_M;
+  v.kv_block_multiple = FLEXJIT_FWD_BLOCK_N; // the largest kv tile of the forward kernels
+  v.max_mod_nodes = kMaxAttentionModNodes;
+  v.one_cta_build = one_cta_build;
+  v.jit_pipeline = kLightPipeline;
+  return v;
+}
+
+// The backward's row kernels: a warp per q row.
+constexpr int kBwdRowsPerCta = FLEXJIT_BWD_ROW_THREADS / 32;
+
+constexpr KernelVariant backward(const char* stem, const char* variant, Arch arch, DType dtype,
+                                 int d, const char* pre, KernelShape main, const char* post) {
+  KernelVariant v = mods_only(TemplateKind::AttentionBackward, stem, variant, arch, main);
+  v.dtype = dtype;
+  v.dqk = v.dv = d;
+  v.companions[0] = {CompanionRole::Prologue,
+                     {pre, FLEXJIT_BWD_ROW_THREADS, 0, GridRule::QTiles, kBwdRowsPerCta, 0}};
+  v.companions[1] = {CompanionRole::Epilogue,
+                     {post, FLEXJIT_BWD_ROW_THREADS, 0, GridRule::QTiles, kBwdRowsPerCta, 0}};
+  v.num_companions = 2;
+  v.q_block_multiple = FLEXJIT_BWD_BLOCK_M;
+  v.kv_block_multiple = main.kv_rows; // a CTA owns kv_rows rows of one block-mask tile
+  v.jit_pipeline = kLightPipeline;
+  return v;
+}
+
+constexpr KernelShape fwd_sm90(const char* entry, int d) {
+  return {entry, FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_SMEM_BYTES(d), GridRule::QTiles,
+          FLEXJIT_FWD_BLOCK_M, FLEXJIT_FWD_SM90_BLOCK_N};
+}
+constexpr KernelShape fwd_sm80(const char* entry, int d, int kv_rows) {
+  return {entry, FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(d), GridRule::QTiles,
+          FLEXJIT_FWD_BLOCK_M, kv_rows};
+}
+constexpr KernelShape bwd_sm90(const char* entry, int d) {
+  return {entry, FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(d), GridRule::KvTiles,
+          0, FLEXJIT_BWD_SM90_BLOCK_N};
+}
+constexpr KernelShape bwd_sm80(const char* entry, int d) {
+  return {entry, FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(d), GridRule::KvTiles, 0,
+          FLEXJIT_BWD_BLOCK_N};
+}
+constexpr KernelShape classify(const char* entry) {
+  return {entry, 256, 0, GridRule::Tiles}; // classify.cu's kThreads
+}
+constexpr KernelShape elements(const char* entry) {
+  return {entry, 256, 0, GridRule::Elements}; // create_mask.cu's, eval_points.cu's kThreads
+}
+
+using K = TemplateKind;
+constexpr DType f16 = DType::F16, bf16 = DType::BF16;
+
+// clang-format off
+const KernelVariant kVariants[] = {
+  mods_only(K::BlockClassify, FLEXJIT_BITCODE(classify, , sm_90a), classify("flexjit_block_classify")),
+  mods_only(K::BlockClassify, FLEXJIT_BITCODE(classify, , sm_80), classify("flexjit_block_classify")),
+  mods_only(K::CreateMask, FLEXJIT_BITCODE(create_mask, , sm_90a), elements("flexjit_create_mask")),
+  mods_only(K::CreateMask, FLEXJIT_BITCODE(create_mask, , sm_80), elements("flexjit_create_mask")),
+  // Test-only (testing/EvalPoints.h): both mods at arbitrary points.
+  mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_90a), elements("flexjit_eval_points")),
+  mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
+
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_90a), f16, 64, fwd_sm90("flexjit_attention_fwd_f16_d64", 64), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_80), f16, 64, fwd_sm80("flexjit_attention_fwd_f16_d64", 64, FLEXJIT_FWD_BLOCK_N_D64), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_90a), f16, 128, fwd_sm90("flexjit_attention_fwd_f16_d128", 128), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_80), f16, 128, fwd_sm80("flexjit_attention_fwd_f16_d128", 128, FLEXJIT_FWD_BLOCK_N_D128), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_90a), bf16, 64, fwd_sm90("flexjit_attention_fwd_bf16_d64", 64), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_80), bf16, 64, fwd_sm80("flexjit_attention_fwd_bf16_d64", 64, FLEXJIT_FWD_BLOCK_N_D64), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_90a), bf16, 128, fwd_sm90("flexjit_attention_fwd_bf16_d128", 128), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_80), bf16, 128, fwd_sm80("flexjit_attention_fwd_bf16_d128", 128, FLEXJIT_FWD_BLOCK_N_D128), false),
+
+  backward(FLEXJIT_BITCODE(attention_bwd, f16_d64, sm_90a), f16, 64, "flexjit_attention_bwd_f16_d64_pre", bwd_sm90("flexjit_attention_bwd_f16_d64", 64), "flexjit_attention_bwd_f16_d64_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, f16_d64, sm_80), f16, 64, "flexjit_attention_bwd_f16_d64_pre", bwd_sm80("flexjit_attention_bwd_f16_d64", 64), "flexjit_attention_bwd_f16_d64_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, f16_d128, sm_90a), f16, 128, "flexjit_attention_bwd_f16_d128_pre", bwd_sm90("flexjit_attention_bwd_f16_d128", 128), "flexjit_attention_bwd_f16_d128_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, f16_d128, sm_80), f16, 128, "flexjit_attention_bwd_f16_d128_pre", bwd_sm80("flexjit_attention_bwd_f16_d128", 128), "flexjit_attention_bwd_f16_d128_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, bf16_d64, sm_90a), bf16, 64, "flexjit_attention_bwd_bf16_d64_pre", bwd_sm90("flexjit_attention_bwd_bf16_d64", 64), "flexjit_attention_bwd_bf16_d64_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, bf16_d64, sm_80), bf16, 64, "flexjit_attention_bwd_bf16_d64_pre", bwd_sm80("flexjit_attention_bwd_bf16_d64", 64), "flexjit_attention_bwd_bf16_d64_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, bf16_d128, sm_90a), bf16, 128, "flexjit_attention_bwd_bf16_d128_pre", bwd_sm90("flexjit_attention_bwd_bf16_d128", 128), "flexjit_attention_bwd_bf16_d128_dq"),
+  backward(FLEXJIT_BITCODE(attention_bwd, bf16_d128, sm_80), bf16, 128, "flexjit_attention_bwd_bf16_d128_pre", bwd_sm80("flexjit_attention_bwd_bf16_d128", 128), "flexjit_attention_bwd_bf16_d128_dq"),
+};
+// clang-format on
+#undef FLEXJIT_BITCODE
+
+// "64 and 128", "f16 or bf16": the values the table has for a kind.
+template <class T> std::string list_text(const std::vector<T>& values, const char* last_sep) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i)
+    out += fmt::format("{}{}", i == 0 ? "" : i + 1 == values.size() ? last_sep : ", ",
+                       values[i]);
+  return out;
+}
+
+} // namespace
+
+std::span<const KernelVariant> kernel_variants() {
+  return kVariants;
+}
+
+bool runs_on(Arch kernel, Arch target) {
+  return kernel == target || kernel == Arch::SM80;
+}
+
+std::string KernelVariant::bitcode_symbol() const {
+  return fmt::format("flexjit_bc_{}{}{}_{}", stem, *variant ? "_" : "", variant,
+                     to_string(arch));
+}
+
+std::string KernelVariant::describe() const {
+  if (!is_attention())
+    return fmt::format("{} {}", to_string(kind), to_string(arch));
+  return fmt::format("{} {} d{}{} {}", to_string(kind), to_string(dtype), dqk,
+                     dv == dqk ? "" : fmt::format("/{}", dv), to_string(arch));
+}
+
+const KernelShape* KernelVariant::companion(CompanionRole role) const {
+  for (int i = 0; i < num_companions; ++i)
+    if (companions[i].role == role)
+      return &companions[i].shape;
+  return nullptr;
+}
+
+
+const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int dqk, int dv) {
+  std::vector<std::string_view> dtypes;
+  std::vector<int> dims;
+  bool dtype_known = false, dim_known = false;
+  for (const KernelVariant& v : kVariants) {
+    if (v.kind != kind)
+      continue;
+    if (!v.is_attention()) {
+      if (v.arch == arch)
+        return v;
+      continue;
+    }
+    if (std::find(dtypes.begin(), dtypes.end(), to_string(v.dtype)) == dtypes.end())
+      dtypes.push_back(to_string(v.dtype));
+    if (std::find(dims.begin(), dims.end(), v.dqk) == dims.end())
+      dims.push_back(v.dqk);
+    dtype_known = dtype_known || v.dtype == dtype;
+    dim_known = dim_known || (v.dqk == dqk && v.dv == (dv ? dv : dqk));
+    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == (dv ? dv : dqk))
+      return v;
+  }
+  if (dtypes.empty())
+    FLEXJIT_ASSERT(false, "no {} kernel for {} in the variant table", to_string(kind),
+                   to_string(arch));
+  std::sort(dims.begin(), dims.end());
+  if (!dtype_known)
+    fail("attention dtype {} is not supported: expected {}", to_string(dtype),
+         list_text(dtypes, " or "));
+  if (!dim_known)
+    fail("attention head dim {} is not supported: expected {}", dqk, list_text(dims, " or "));
+  FLEXJIT_ASSERT(false, "no {} {} d{} kernel for {} in the variant table", to_string(kind),
+                 to_string(dtype), dqk, to_string(arch));
+}
+
+const KernelVariant& find_variant(const KernelSpec& spec) {
+  return find_variant(spec.kind, spec.arch, spec.dtype, spec.head_dim, spec.head_dim_v);
+}
+
+GridDims grid_dims(const KernelShape& shape, const LaunchSizes& s) {
+  auto ceil_div = [](int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); };
+  switch (shape.grid) {
+  case GridRule::QTiles:
+    return {ceil_div(s.q_len, shape.q_rows), static_cast<unsigned>(s.Hq),
+            static_cast<unsigned>(s.B)};
+  case GridRule::KvTiles:
+    return {ceil_div(s.kv_len, shape.kv_rows), static_cast<unsigned>(s.Hkv),
+            static_cast<unsigned>(s.B)};
+  case GridRule::Tiles:
+    return {static_cast<unsigned>(s.num_kv_blocks), static_cast<unsigned>(s.num_q_blocks),
+            static_cast<unsigned>(s.B * s.Hq)};
+  case GridRule::Elements:
+    return {static_cast<unsigned>(
+        std::min<int64_t>((s.elements + shape.threads - 1) / shape.threads, kMaxElementBlocks))};
+  }
+  FLEXJIT_ASSERT(false, "unknown grid rule {}", static_cast<int>(shape.grid));
+}
+
+} // namespace flexjit

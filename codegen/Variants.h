@@ -1,0 +1,102 @@
+// The variant table: the one statement of every kernel the library can build. A row
+// names its template and bitcode (the build compiles exactly the rows' bitcode:
+// cmake/EmbedTemplates.cmake reads the FLEXJIT_BITCODE(...) of codegen/Variants.cpp),
+// its entry, dtype and head dims, arch, launch shape (threads, shared memory, grid
+// rule, tile rows), companion kernels by role, and the constraints the host checks
+// before any compile. Adding a head dim or a kernel is a row here plus its kernel code.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "flexjit/codegen/Codegen.h"
+
+namespace flexjit {
+
+// How a kernel's grid follows from the problem (LaunchSizes).
+enum class GridRule : uint8_t {
+  QTiles,   // (ceil(q_len / q_rows), Hq, B)
+  KvTiles,  // (ceil(kv_len / kv_rows), Hkv, B)
+  Tiles,    // (num_kv_blocks, num_q_blocks, B * H): one CTA per block-mask tile
+  Elements, // (min(ceil(elements / threads), kMaxElementBlocks), 1, 1), grid-stride loops
+};
+inline constexpr int64_t kMaxElementBlocks = 65536;
+
+struct KernelShape {
+  const char* entry = "";  // the kernel's extern "C" name
+  int threads = 0;         // per CTA
+  int smem_bytes = 0;      // dynamic shared memory; above 48 KiB the load raises the limit
+  GridRule grid = GridRule::Elements;
+  int q_rows = 0;          // QTiles: the q rows a CTA covers
+  int kv_rows = 0;         // KvTiles: the kv rows a CTA owns; forward: kv rows per step
+};
+
+// The module's other kernels, launched around the main one.
+enum class CompanionRole : uint8_t {
+  Prologue, // before the main kernel (attention backward: delta = rowsum(dO * O), dq_acc = 0)
+  Epilogue, // after it (attention backward: dq = scale * dq_acc in the input dtype)
+};
+struct Companion {
+  CompanionRole role = CompanionRole::Prologue;
+  KernelShape shape;
+};
+
+struct KernelVariant {
+  TemplateKind kind = TemplateKind::BlockClassify;
+  const char* stem = "";    // codegen/templates/<stem>.cu
+  const char* variant = ""; // compiled with -DFLEXJIT_VARIANT_<variant>; "" once per arch
+  Arch arch = Arch::SM80;
+  // Attention kernels only (dqk == 0 for the others, which take any mods alone):
+  DType dtype = DType::F16;
+  int dqk = 0, dv = 0;
+  KernelShape main;
+  Companion companions[2] = {};
+  int num_companions = 0;
+  // A block mask's q_block and kv_block must be multiples of these (a kernel tile lies
+  // inside one block-mask tile); 0: the kernel takes no block mask.
+  int q_block_multiple = 0, kv_block_multiple = 0;
+  int max_mod_nodes = kMaxModNodes; // the optimized mods' node limit (codegen/Codegen.h)
+  // Has a build for one CTA per SM (twice the registers), which the kernel cache picks
+  // when the template's build spills (runtime/KernelCache.cpp).
+  bool one_cta_build = false;
+  // The JIT's pass pipeline once the hooks are in (opt's -passes syntax), or null for the
+  // default O3. A template clang already optimized and fully unrolled at build time
+  // needs only the hooks inlined and cleaned up: a quarter of O3's time.
+  const char* jit_pipeline = nullptr;
+
+  bool is_attention() const { return dqk > 0; }
+  // The embedded bitcode: flexjit_bc_<stem>[_<variant>]_<arch>.
+  std::string bitcode_symbol() const;
+  // "attention_fwd bf16 d128 sm_90a" (messages, the kernel key).
+  std::string describe() const;
+  const KernelShape* companion(CompanionRole role) const; // null if none
+};
+
+// Every row, in preference order: for one (kind, dtype, head dims), rows of a newer
+// arch come first.
+std::span<const KernelVariant> kernel_variants();
+
+// Whether a kernel built for `kernel` runs on a device flexjit targets as `target`
+// (sm_80 PTX runs everywhere flexjit does).
+bool runs_on(Arch kernel, Arch target);
+
+// The row of a non-attention template for `arch`, or of an attention template for
+// (arch, dtype, dqk, dv); Error naming what is supported when there is none.
+const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype = DType::F16,
+                                  int dqk = 0, int dv = 0);
+// The row a KernelSpec names (find_variant of its fields).
+const KernelVariant& find_variant(const KernelSpec& spec);
+
+// What a grid rule reads.
+struct LaunchSizes {
+  int64_t B = 1, Hq = 1, Hkv = 1, q_len = 0, kv_len = 0;
+  int64_t num_q_blocks = 0, num_kv_blocks = 0; // Tiles
+  int64_t elements = 0;                        // Elements
+};
+struct GridDims {
+  unsigned x = 1, y = 1, z = 1;
+};
+GridDims grid_dims(const KernelShape& shape, const LaunchSizes& sizes);
+
+} // namespace flexjit

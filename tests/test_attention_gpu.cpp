@@ -1,0 +1,504 @@
+// flex_attention and the GPU block-mask builder on a real device, against the
+// float64 CPU reference. Every test skips cleanly without a CUDA device.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <limits>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <flexjit/flexjit.h>
+
+#include "flexjit/testing/SeedMods.h"
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/GpuTensors.h"
+#include "flexjit/testing/HalfFloat.h"
+#include "flexjit/testing/SeedCatalog.h"
+
+using namespace flexjit;
+using namespace flexjit::testing;
+
+namespace {
+
+struct Case {
+  int B = 2, Hq = 4, Hkv = 2, q_len = 256, kv_len = 256, D = 64;
+  DType dtype = DType::F16;
+  bool bshd = false;
+  bool use_block_mask = true; // false: no block mask (noop), even if mask is set
+  MaskMod mask;
+  ScoreMod score;
+  Bindings host_bindings; // host data for the reference (and copied to the device)
+  int sample_rows = 0;    // > 0: compare only this many random rows
+  uint32_t seed = 1;
+  bool gpu_block_mask = false; // build the block mask on the GPU (and compare with the CPU's)
+};
+
+struct Outcome {
+  double out_error = 0, lse_error = 0;
+  long nans = 0, empty_rows = 0, bad_empty_rows = 0;
+  bool block_mask_differs = false; // the GPU block mask is not the CPU builder's
+};
+
+double tolerance(DType dtype) {
+  return dtype == DType::BF16 ? 1e-2 : 3e-3;
+}
+
+Outcome run_case(const Case& c) {
+  std::mt19937 rng(c.seed * 7919 + c.q_len * 31 + c.kv_len + c.D + (c.dtype == DType::BF16));
+  DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
+  const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
+  DeviceBuffer lse_buf(rows * 4);
+  std::vector<float> lse(rows, std::numeric_limits<float>::quiet_NaN());
+  lse_buf.upload(lse.data(), rows * 4);
+  const TensorView lse_view = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
+
+  const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, c.host_bindings);
+  BlockMaskOptions bm_options;
+  bm_options.bindings = c.host_bindings;
+  const BlockMask cpu_bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+  BlockMask gpu_bm;
+  if (c.gpu_block_mask) {
+    bm_options.bindings = device.bindings;
+    bm_options.device = Device::Cuda;
+    gpu_bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+  }
+  const BlockMask& bm = c.gpu_block_mask ? gpu_bm : cpu_bm;
+  FlexAttentionOptions o;
+  o.score_mod = c.score;
+  o.block_mask = c.use_block_mask ? &bm : nullptr;
+  o.lse = &lse_view;
+  o.bindings = device.bindings;
+  flex_attention(q.view, k.view, v.view, out.view, o);
+  Stream{}.synchronize();
+
+  std::vector<uint16_t> stored(static_cast<size_t>(c.B) * c.Hq * c.q_len * c.D);
+  out.buffer.download(stored.data(), stored.size() * 2);
+  lse_buf.download(lse.data(), rows * 4);
+
+  std::vector<int64_t> pick;
+  if (c.sample_rows > 0) {
+    std::uniform_int_distribution<int64_t> any(0, static_cast<int64_t>(rows) - 1);
+    for (int i = 0; i < c.sample_rows; ++i)
+      pick.push_back(any(rng));
+  }
+  const AttentionInputs inputs{c.B, c.Hq,      c.Hkv,     c.q_len,  c.kv_len,
+                               c.D, q.logical, k.logical, v.logical};
+  const MaskMod ref_mask = c.use_block_mask ? c.mask : MaskMod();
+  const AttentionRows ref = attention_reference(
+      inputs, ref_mask, c.score, 1.0 / std::sqrt(static_cast<double>(c.D)), c.host_bindings, pick);
+  const auto st = strides_of(c.Hq, c.q_len, c.D, c.bshd);
+  Outcome result;
+  std::vector<double> got(ref.out.size()), got_lse, ref_lse;
+  for (size_t i = 0; i < ref.rows.size(); ++i) {
+    const int64_t r = ref.rows[i];
+    const int qi = static_cast<int>(r % c.q_len), h = static_cast<int>(r / c.q_len % c.Hq),
+              b = static_cast<int>(r / c.q_len / c.Hq);
+    const bool empty = std::isinf(ref.lse[i]);
+    bool bad = false;
+    for (int d = 0; d < c.D; ++d) {
+      const double x = from_half_bits(stored[b * st[0] + h * st[1] + qi * st[2] + d], c.dtype);
+      result.nans += std::isnan(x);
+      got[i * c.D + d] = x;
+      bad = bad || (empty && x != 0.0);
+    }
+    const float l = lse[static_cast<size_t>(r)];
+    result.nans += std::isnan(l);
+    if (empty) {
+      ++result.empty_rows;
+      bad = bad || !(std::isinf(l) && l < 0);
+    } else {
+      got_lse.push_back(l);
+      ref_lse.push_back(ref.lse[i]);
+    }
+    result.bad_empty_rows += bad;
+  }
+  result.out_error = relative_error(got, ref.out);
+  result.lse_error = relative_error(got_lse, ref_lse);
+  result.block_mask_differs =
+      c.gpu_block_mask &&
+      (gpu_bm.states() != cpu_bm.states() || gpu_bm.kv_indices != cpu_bm.kv_indices ||
+       gpu_bm.full_kv_indices != cpu_bm.full_kv_indices);
+  return result;
+}
+
+void check_outcome(const Case& c, const std::string& name, const Outcome& r) {
+  INFO(name << " " << to_string(c.dtype) << " d" << c.D << " B" << c.B << " Hq" << c.Hq << " Hkv"
+            << c.Hkv << " Q" << c.q_len << " KV" << c.kv_len << (c.bshd ? " BSHD" : " BHSD")
+            << ": out error " << r.out_error << ", lse error " << r.lse_error << ", "
+            << r.empty_rows << " empty rows");
+  if (std::getenv("FLEXJIT_TEST_VERBOSE"))
+    fmt::print("gpu {:34} {:4} d{:<3} Q{:<5} KV{:<5} {} out err {:.2e} lse err {:.2e} empty {}\n",
+               name, to_string(c.dtype), c.D, c.q_len, c.kv_len, c.bshd ? "BSHD" : "BHSD",
+               r.out_error, r.lse_error, r.empty_rows);
+  CHECK(r.nans == 0);
+  CHECK(r.bad_empty_rows == 0);
+  CHECK(!r.block_mask_differs);
+  CHECK(r.out_error < tolerance(c.dtype));
+  CHECK(r.lse_error < 1e-3);
+}
+
+void check(const Case& c, const std::string& name) {
+  check_outcome(c, name, run_case(c));
+}
+
+struct Variant {
+  std::string name;
+  MaskMod mask;
+  ScoreMod score;
+  bool use_block_mask = true;
+};
+
+} // namespace
+
+namespace {
+
+void check_variants(DType dtype, int D) {
+  const int S = 384;
+  std::vector<int32_t> doc_ids(S);
+  for (int i = 0; i < S; ++i)
+    doc_ids[i] = i < 100 ? 0 : (i < 250 ? 1 : 2);
+  const std::vector<float> slopes = seeds::alibi_slopes(4);
+  const std::vector<Variant> variants = {
+      {"noop", MaskMod(), ScoreMod(), false},
+      {"causal", seeds::causal(), ScoreMod(), true},
+      {"sliding_window(64)", seeds::sliding_window(64), ScoreMod(), true},
+      {"prefix_lm(100)", seeds::prefix_lm(100), ScoreMod(), true},
+      {"document", seeds::document(doc_ids), ScoreMod(), true},
+      {"sasa(16, 2)", seeds::sasa(16, 2), ScoreMod(), true},
+      {"natten(16, 24, 5, 5)", seeds::natten(16, 24, 5, 5), ScoreMod(), true},
+      {"alibi (functional), causal", seeds::causal(), seeds::alibi(4), true},
+      {"alibi (buffer), causal", seeds::causal(), seeds::alibi_buffer(slopes), true},
+      {"soft cap tanh", MaskMod(), seeds::soft_cap(20.0f, false), false},
+      {"soft cap tanh_approx", seeds::causal(), seeds::soft_cap(20.0f, true), true},
+      {"checkerboard", MaskMod(), seeds::checkerboard(), false},
+      {"document + alibi buffer", seeds::document(doc_ids), seeds::alibi_buffer(slopes), true},
+  };
+  for (const Variant& var : variants) {
+    Case c;
+    c.q_len = c.kv_len = S;
+    c.D = D;
+    c.dtype = dtype;
+    c.mask = var.mask;
+    c.score = var.score;
+    c.use_block_mask = var.use_block_mask;
+    check(c, var.name);
+  }
+}
+
+} // namespace
+
+TEST_CASE("gpu: every seed-003 variant matches the float64 reference - f16 d64", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::F16, 64);
+}
+
+TEST_CASE("gpu: every seed-003 variant matches the float64 reference - f16 d128", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::F16, 128);
+}
+
+TEST_CASE("gpu: every seed-003 variant matches the float64 reference - bf16 d64", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::BF16, 64);
+}
+
+TEST_CASE("gpu: every seed-003 variant matches the float64 reference - bf16 d128", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::BF16, 128);
+}
+
+TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};
+  std::vector<int32_t> seq_idx;
+  for (size_t s = 0; s + 1 < offsets.size(); ++s)
+    seq_idx.insert(seq_idx.end(), static_cast<size_t>(offsets[s + 1] - offsets[s]),
+                   static_cast<int32_t>(s));
+  for (DType dtype : {DType::F16, DType::BF16}) {
+    Case c;
+    c.B = 1;
+    c.q_len = c.kv_len = 1000;
+    c.dtype = dtype;
+    c.D = dtype == DType::F16 ? 64 : 128;
+    c.mask = seeds::jagged_causal(offsets, seq_idx);
+    check(c, "jagged causal");
+  }
+}
+
+TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  std::vector<int32_t> image_of_token;
+  for (int i = 0; i < 4 * 16; ++i)
+    image_of_token.push_back(i / 16);
+  // Text rows [0, 10) see no image: out 0, lse -inf.
+  const std::vector<int32_t> intervals = {10, 50, 50, 120, 120, 200, 200, 300};
+  for (DType dtype : {DType::F16, DType::BF16})
+    for (int D : {64, 128}) {
+      Case c;
+      c.q_len = 300;
+      c.kv_len = 64;
+      c.D = D;
+      c.dtype = dtype;
+      c.mask = seeds::vision_cross_attention(image_of_token, intervals);
+      const Outcome r = run_case(c);
+      CHECK(r.empty_rows == 10 * c.B * c.Hq);
+      check(c, "flamingo");
+    }
+}
+
+TEST_CASE("gpu: GQA - odd lengths and BSHD strides", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  const std::pair<int, int> lengths[] = {{37, 37}, {300, 517}, {517, 300}, {37, 517}, {129, 65}};
+  int i = 0;
+  for (auto [Q, KV] : lengths)
+    for (bool bshd : {false, true}) {
+      Case c;
+      c.B = 2;
+      c.Hq = 6;
+      c.Hkv = i % 2 ? 3 : 1;
+      c.q_len = Q;
+      c.kv_len = KV;
+      c.D = i % 3 == 0 ? 128 : 64;
+      c.dtype = i % 2 ? DType::BF16 : DType::F16;
+      c.bshd = bshd;
+      c.mask = i % 2 ? seeds::causal() : seeds::sliding_window(50);
+      c.score = i % 4 == 1 ? seeds::soft_cap(20.0f) : ScoreMod();
+      c.seed = static_cast<uint32_t>(i++);
+      check(c, bshd ? "GQA BSHD" : "GQA BHSD");
+    }
+}
+
+TEST_CASE("gpu: a new param value runs without recompiling", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  Case c;
+  c.q_len = c.kv_len = 512;
+  c.mask = seeds::sliding_window(64);
+  c.host_bindings.params["window"] = 64;
+  check(c, "sliding window 64");
+  const KernelCacheStats before = kernel_cache_stats();
+  for (int window : {0, 200, 511}) {
+    c.host_bindings.params["window"] = window;
+    check(c, fmt::format("sliding window {}", window));
+  }
+  const KernelCacheStats after = kernel_cache_stats();
+  CHECK(after.compiles == before.compiles);
+  CHECK(after.disk_hits == before.disk_hits);
+  CHECK(after.memory_hits > before.memory_hits);
+}
+
+TEST_CASE("gpu: the kernel cache serves memory - then disk", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  Case c;
+  c.q_len = c.kv_len = 128;
+  c.mask = seeds::prefix_lm(17);
+  check(c, "prefix_lm (first)");
+  clear_kernel_memory_cache();
+  const KernelCacheStats before = kernel_cache_stats();
+  const auto start = std::chrono::steady_clock::now();
+  check(c, "prefix_lm (after clearing memory)");
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const KernelCacheStats after = kernel_cache_stats();
+  WARN("cache dir '" << kernel_cache_directory() << "'; reload + run after clearing memory: " << ms
+                     << " ms; compiles " << after.compiles << ", disk hits " << after.disk_hits
+                     << ", memory hits " << after.memory_hits);
+  if (!kernel_cache_directory().empty()) {
+    CHECK(after.disk_hits == before.disk_hits + 1);
+    CHECK(after.compiles == before.compiles);
+  }
+  const std::vector<std::string> warnings = kernel_warnings();
+  for (const std::string& w : warnings)
+    WARN("kernel warning: " << w);
+}
+
+TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles", "[gpu][corrupt]") {
+  SKIP_WITHOUT_CUDA();
+  const std::string dir = kernel_cache_directory();
+  if (dir.empty()) {
+    SUCCEED("skipped: disk cache disabled");
+    return;
+  }
+  Case c;
+  c.q_len = c.kv_len = 128;
+  c.mask = seeds::prefix_lm(33);
+  c.score = seeds::soft_cap(25.0f);
+  check(c, "before corruption");
+  // Flip bytes in the middle of every entry (the test runs alone: see its tag).
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file() || entry.file_size() < 64)
+      continue;
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(entry.file_size() / 2));
+    f.write("corrupt!", 8);
+  }
+  clear_kernel_memory_cache();
+  const KernelCacheStats before = kernel_cache_stats();
+  check(c, "after corruption");
+  const KernelCacheStats after = kernel_cache_stats();
+  CHECK(after.compiles == before.compiles + 1);
+  CHECK(after.disk_hits == before.disk_hits);
+}
+
+TEST_CASE("gpu: S = 2048 spot check on random rows", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  for (DType dtype : {DType::F16, DType::BF16}) {
+    Case c;
+    c.B = 1;
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.q_len = c.kv_len = 2048;
+    c.D = 128;
+    c.dtype = dtype;
+    c.mask = seeds::causal();
+    c.score = seeds::soft_cap(30.0f);
+    c.sample_rows = 300;
+    check(c, "causal + soft cap, S=2048");
+  }
+}
+
+TEST_CASE("gpu: the GPU block mask equals the CPU builder", "[gpu]") {
+  SKIP_WITHOUT_CUDA();
+  const SeedCatalog seeds;
+  const std::pair<int, int> shapes[] = {{8192, 8192}, {1000, 777}, {37, 300}};
+  for (const MaskMod& mask : seeds.masks) {
+    const DeviceBindings device = to_device({mask.body()});
+    for (auto [Q, KV] : shapes) {
+      INFO(mask.name() << " " << Q << " x " << KV);
+      const BlockMask cpu = create_block_mask(mask, 1, 2, Q, KV);
+      BlockMaskOptions o;
+      o.device = Device::Cuda;
+      o.bindings = device.bindings;
+      const BlockMask gpu = create_block_mask(mask, 1, 2, Q, KV, o);
+      CHECK(gpu.states() == cpu.states());
+      CHECK(gpu.kv_indices == cpu.kv_indices);
+      CHECK(gpu.full_kv_indices == cpu.full_kv_indices);
+      CHECK(gpu.q_indices == cpu.q_indices);
+      if (Q <= 1000) {
+        CHECK(create_mask(mask, 1, 1, Q, KV, device.bindings, Device::Cuda) ==
+              create_mask(mask, 1, 1, Q, KV));
+      }
+    }
+  }
+}
+
+TEST_CASE("gpu: GPU block mask build time at S = 8192", "[gpu][timing]") {
+  SKIP_WITHOUT_CUDA();
+  const SeedCatalog seeds;
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  for (const MaskMod& mask : seeds.masks) {
+    const DeviceBindings device = to_device({mask.body()});
+    BlockMaskOptions o;
+    o.device = Device::Cuda;
+    o.bindings = device.bindings;
+    create_block_mask(mask, 1, 1, 8192, 8192, o); // compile / load
+    auto t = Clock::now();
+    const int reps = 5;
+    for (int i = 0; i < reps; ++i)
+      create_block_mask(mask, 1, 1, 8192, 8192, o);
+    const double gpu_ms = ms(t) / reps;
+    const std::vector<uint8_t> states = create_block_mask(mask, 1, 1, 8192, 8192, o).states();
+    t = Clock::now();
+    block_mask_from_states(states, 1, 1, 8192, 8192, 128, 128, mask);
+    const double compact_ms = ms(t);
+    t = Clock::now();
+    create_block_mask(mask, 1, 1, 8192, 8192);
+    const double cpu_ms = ms(t);
+    WARN("create_block_mask S=8192 " << mask.name() << ": GPU " << gpu_ms
+                                     << " ms (of which CPU compaction " << compact_ms
+                                     << " ms), CPU builder " << cpu_ms << " ms");
+  }
+}
+
+TEST_CASE("gpu: 16 threads share the kernel cache - one build per kernel", "[gpu][concurrency]") {
+  SKIP_WITHOUT_CUDA();
+  // Six (mask, score, dtype, head dim) variants over four masks; each of 16
+  // threads runs three of them (GPU block mask + flex_attention), overlapping
+  // with the other threads' picks, all starting at once. With the memory cache
+  // cleared first, each distinct kernel must be built (compiled, or loaded from
+  // disk) exactly once and every other request must be a memory hit.
+  std::vector<int32_t> doc_ids(320);
+  for (int i = 0; i < 320; ++i)
+    doc_ids[i] = i < 90 ? 0 : (i < 200 ? 1 : 2);
+  const MaskMod masks[] = {seeds::causal(), seeds::sliding_window(48), seeds::document(doc_ids),
+                           seeds::natten(16, 20, 5, 3)};
+  struct Pick {
+    int mask;
+    ScoreMod score;
+    DType dtype;
+    int D;
+  };
+  const std::vector<Pick> picks = {
+      {0, ScoreMod(), DType::F16, 64},  {0, seeds::soft_cap(20.0f), DType::BF16, 128},
+      {1, ScoreMod(), DType::BF16, 64}, {2, seeds::alibi(4), DType::F16, 128},
+      {3, ScoreMod(), DType::F16, 64},  {3, seeds::checkerboard(), DType::BF16, 64},
+  };
+  const size_t distinct_kernels = std::size(masks) + picks.size(); // classify + attention
+  constexpr int kThreads = 16, kPerThread = 3;
+  std::vector<Case> cases;
+  for (const Pick& p : picks) {
+    Case c;
+    c.B = 1;
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.q_len = c.kv_len = 320;
+    c.D = p.D;
+    c.dtype = p.dtype;
+    c.mask = masks[p.mask];
+    c.score = p.score;
+    c.sample_rows = 48;
+    c.gpu_block_mask = true;
+    cases.push_back(c);
+  }
+
+  clear_kernel_memory_cache();
+  const KernelCacheStats before = kernel_cache_stats();
+  std::vector<std::vector<std::pair<size_t, Outcome>>> outcomes(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      try {
+        for (int i = 0; i < kPerThread; ++i) {
+          const size_t pick = static_cast<size_t>(t * 5 + i * 7) % cases.size();
+          Case c = cases[pick];
+          c.seed = static_cast<uint32_t>(t * kPerThread + i);
+          outcomes[t].emplace_back(pick, run_case(c));
+        }
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  for (std::thread& t : threads)
+    t.join();
+  const KernelCacheStats after = kernel_cache_stats();
+
+  for (const std::string& e : errors)
+    REQUIRE(e.empty());
+  std::set<size_t> used;
+  for (const auto& thread : outcomes)
+    for (const auto& [pick, outcome] : thread) {
+      used.insert(pick);
+      check_outcome(cases[pick], fmt::format("concurrent pick {}", pick), outcome);
+    }
+  REQUIRE(used.size() == picks.size()); // every kernel was asked for
+  const uint64_t built = (after.compiles - before.compiles) + (after.disk_hits - before.disk_hits);
+  INFO("compiles " << after.compiles - before.compiles << ", disk hits "
+                   << after.disk_hits - before.disk_hits << ", memory hits "
+                   << after.memory_hits - before.memory_hits);
+  CHECK(built == distinct_kernels);
+  // Two requests per run (the classify kernel, the attention kernel).
+  CHECK(built + (after.memory_hits - before.memory_hits) == 2u * kThreads * kPerThread);
+}

@@ -1,0 +1,205 @@
+// flex_attention_backward on a real device against the float64 backward reference
+// (tests/AttentionReference, itself checked against finite differences): every seed-003
+// variant, f16/bf16, D = 64/128, GQA, odd and unequal lengths, BSHD, fully masked rows;
+// gradients poisoned (NaN) before the call. Skips cleanly without a CUDA device.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include <flexjit/flexjit.h>
+
+#include "flexjit/testing/SeedMods.h"
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/GpuTensors.h"
+
+using namespace flexjit;
+using namespace flexjit::testing;
+
+namespace {
+
+struct BwdCase {
+  int B = 1, Hq = 4, Hkv = 2, q_len = 200, kv_len = 200, D = 64;
+  DType dtype = DType::F16;
+  bool bshd = false;
+  bool use_block_mask = true;
+  int q_block = 128, kv_block = 128; // the block mask's tiles
+  MaskMod mask;
+  ScoreMod score;
+  uint32_t seed = 3;
+};
+
+double tolerance(DType dtype) {
+  return dtype == DType::BF16 ? 2e-2 : 5e-3;
+}
+
+std::vector<double> logical(const DeviceTensor& t, int B, int H, int S, int D, DType dtype,
+                            bool bshd) {
+  std::vector<uint16_t> stored(static_cast<size_t>(B) * H * S * D);
+  t.buffer.download(stored.data(), stored.size() * 2);
+  const auto st = strides_of(H, S, D, bshd);
+  std::vector<double> out(stored.size());
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int s = 0; s < S; ++s)
+        for (int d = 0; d < D; ++d)
+          out[((static_cast<size_t>(b) * H + h) * S + s) * D + d] =
+              from_half_bits(stored[b * st[0] + h * st[1] + s * st[2] + d], dtype);
+  return out;
+}
+
+void check_backward(const BwdCase& c, const std::string& name) {
+  INFO(name << ": " << to_string(c.dtype) << " D=" << c.D << " B=" << c.B << " Hq=" << c.Hq
+            << " Hkv=" << c.Hkv << " q_len=" << c.q_len << " kv_len=" << c.kv_len
+            << (c.bshd ? " BSHD" : " BHSD") << " blocks " << c.q_block << "x" << c.kv_block);
+  std::mt19937 rng(c.seed * 131 + c.q_len + c.D + (c.dtype == DType::BF16));
+  DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor d_out = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
+  DeviceTensor dq = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
+  DeviceTensor dk = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, false);
+  DeviceTensor dv = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, false);
+  const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
+  DeviceBuffer lse_buf(rows * 4);
+  const TensorView lse = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
+
+  BlockMaskOptions bm_options;
+  bm_options.q_block = c.q_block;
+  bm_options.kv_block = c.kv_block;
+  const BlockMask bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+  const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, Bindings{});
+  FlexAttentionOptions o;
+  o.score_mod = c.score;
+  o.block_mask = c.use_block_mask ? &bm : nullptr;
+  o.lse = &lse;
+  o.bindings = device.bindings;
+  flex_attention(q.view, k.view, v.view, out.view, o);
+  flex_attention_backward(q.view, k.view, v.view, out.view, d_out.view, dq.view, dk.view, dv.view,
+                          o);
+  Stream{}.synchronize();
+
+  const AttentionInputs inputs{c.B, c.Hq,      c.Hkv,     c.q_len,  c.kv_len,
+                               c.D, q.logical, k.logical, v.logical};
+  const AttentionGrads ref =
+      attention_backward_reference(inputs, c.use_block_mask ? c.mask : MaskMod(), c.score,
+                                   1.0 / std::sqrt(static_cast<double>(c.D)), {}, d_out.logical);
+  const std::vector<double> got_dq = logical(dq, c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd);
+  const std::vector<double> got_dk = logical(dk, c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd);
+  const std::vector<double> got_dv = logical(dv, c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd);
+  long nans = 0;
+  for (const auto* g : {&got_dq, &got_dk, &got_dv})
+    for (double x : *g)
+      nans += !std::isfinite(x);
+  const double e_dq = relative_error(got_dq, ref.dq), e_dk = relative_error(got_dk, ref.dk),
+               e_dv = relative_error(got_dv, ref.dv);
+  UNSCOPED_INFO(name << " " << to_string(c.dtype) << " d" << c.D << ": dq " << e_dq << " dk "
+                     << e_dk << " dv " << e_dv);
+  CHECK(nans == 0);
+  CHECK(e_dq < tolerance(c.dtype));
+  CHECK(e_dk < tolerance(c.dtype));
+  CHECK(e_dv < tolerance(c.dtype));
+}
+
+void check_variants(DType dtype, int D) {
+  const int S = 200;
+  std::vector<int32_t> doc_ids(S);
+  for (int i = 0; i < S; ++i)
+    doc_ids[i] = i < 70 ? 0 : (i < 150 ? 1 : 2);
+  const std::vector<float> slopes = seeds::alibi_slopes(4);
+  struct Variant {
+    const char* name;
+    MaskMod mask;
+    ScoreMod score;
+    bool use_block_mask;
+  };
+  const std::vector<Variant> variants = {
+      {"noop", MaskMod(), ScoreMod(), false},
+      {"causal", seeds::causal(), ScoreMod(), true},
+      {"sliding_window(64)", seeds::sliding_window(64), ScoreMod(), true},
+      {"prefix_lm(100)", seeds::prefix_lm(100), ScoreMod(), true},
+      {"document", seeds::document(doc_ids), ScoreMod(), true},
+      {"sasa(16, 2)", seeds::sasa(16, 2), ScoreMod(), true},
+      {"natten(10, 20, 5, 5)", seeds::natten(10, 20, 5, 5), ScoreMod(), true},
+      {"alibi, causal", seeds::causal(), seeds::alibi(4), true},
+      {"alibi (buffer), causal", seeds::causal(), seeds::alibi_buffer(slopes), true},
+      {"soft cap tanh", MaskMod(), seeds::soft_cap(20.0f, false), false},
+      {"soft cap tanh_approx, causal", seeds::causal(), seeds::soft_cap(20.0f, true), true},
+      {"checkerboard", MaskMod(), seeds::checkerboard(), false},
+  };
+  for (const Variant& var : variants) {
+    BwdCase c;
+    c.q_len = c.kv_len = S;
+    c.D = D;
+    c.dtype = dtype;
+    c.mask = var.mask;
+    c.score = var.score;
+    c.use_block_mask = var.use_block_mask;
+    check_backward(c, var.name);
+  }
+}
+
+} // namespace
+
+TEST_CASE("gpu backward: every seed-003 variant - f16 d64", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::F16, 64);
+}
+TEST_CASE("gpu backward: every seed-003 variant - f16 d128", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::F16, 128);
+}
+TEST_CASE("gpu backward: every seed-003 variant - bf16 d64", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::BF16, 64);
+}
+TEST_CASE("gpu backward: every seed-003 variant - bf16 d128", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  check_variants(DType::BF16, 128);
+}
+
+TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  for (int i = 0; i < 4; ++i) {
+    BwdCase c;
+    c.B = 2;
+    c.Hq = 6;
+    c.Hkv = i % 2 ? 3 : 1;
+    c.q_len = 131 + 37 * i;
+    c.kv_len = 259 - 41 * i;
+    c.D = i < 2 ? 64 : 128;
+    c.dtype = i % 2 ? DType::BF16 : DType::F16;
+    c.bshd = i >= 2;
+    c.seed = 17 + i;
+    // Rows q < 40 attend nothing; the others a causal band shifted by 30.
+    c.mask = mask_mod("late_band", [](Idx, Idx, Idx q, Idx kv) { return q >= 40 && kv <= q + 30; });
+    c.score = i == 3 ? seeds::soft_cap(15.0f) : ScoreMod();
+    check_backward(c, "gqa/odd/bshd/empty rows " + std::to_string(i));
+  }
+}
+
+// Block masks with other tiles than 128 x 128: kv blocks of 64 (finer than the sm_90a
+// kernel's 128 kv rows per CTA: the runtime runs the sm_80 kernel) and of 256 (two CTAs per
+// block), q blocks of 256 (four q tiles per block).
+TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][backward]") {
+  SKIP_WITHOUT_CUDA();
+  const struct {
+    int q_block, kv_block;
+  } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
+  int i = 0;
+  for (const auto& shape : shapes) {
+    BwdCase c;
+    c.q_len = 300 + 61 * i;
+    c.kv_len = 520 - 45 * i;
+    c.D = i % 2 ? 128 : 64;
+    c.dtype = i < 2 ? DType::BF16 : DType::F16;
+    c.q_block = shape.q_block;
+    c.kv_block = shape.kv_block;
+    c.mask = i % 2 ? seeds::sliding_window(100) : seeds::causal();
+    c.score = i == 2 ? seeds::alibi(4) : ScoreMod();
+    c.seed = 40 + i++;
+    check_backward(c, "blocks " + std::to_string(c.q_block) + "x" + std::to_string(c.kv_block));
+  }
+}
