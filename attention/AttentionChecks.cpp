@@ -1,8 +1,8 @@
 #include "flexjit/attention/AttentionChecks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -112,8 +112,7 @@ std::string unmet_constraint(const KernelVariant& v, const BlockMask* bm) {
 // (rows run from the most to the least demanding) and `where`.
 const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
                                const AttentionProblem& p, const char* where) {
-  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}", to_string(p.dtype),
-                 p.head_dim);
+  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}", to_string(p.dtype), p.head_dim);
   std::string unmet;
   for (const KernelVariant* v : rows) {
     unmet = unmet_constraint(*v, p.block_mask);
@@ -161,8 +160,8 @@ void check_buffer_extents(const AttentionProblem& p) {
     if (view.sizes[x.dim] < needed)
       fail("flex_attention: buffer '{}' is indexed by {} in dimension {} but has {} elements "
            "there; {} is {}",
-           p.mods->signature.buffers[x.slot]->name, var_name(x.var), x.dim, view.sizes[x.dim],
-           what, needed);
+           p.mods->signature.buffers[x.slot]->name, var_name(x.var), x.dim, view.sizes[x.dim], what,
+           needed);
   }
 }
 

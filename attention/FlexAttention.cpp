@@ -52,9 +52,8 @@ void set_common(Params& params, const AttentionProblem& p, const TensorView& q, 
 }
 
 // The kernel of `kind` for a checked problem on this device, and its packed mod arguments.
-std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind,
-                                                           const AttentionProblem& p,
-                                                           FlexjitModArgs* mod_args) {
+std::shared_ptr<const cuda::LoadedKernel>
+attention_kernel(TemplateKind kind, const AttentionProblem& p, FlexjitModArgs* mod_args) {
   const Target& target = current_target();
   auto kernel = cuda::get_kernel(target, select_variant(kind, target, p), *p.mods);
   *mod_args = pack_mod_args(kernel->signature, p.args);

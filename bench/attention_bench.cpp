@@ -55,9 +55,9 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/HalfFloat.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "flexjit/blockmask/Memory.h"
-#include "flexjit/support/Error.h"
 #include "flexjit/codegen/PackArgs.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DeviceArgs.h"
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 
@@ -112,8 +112,8 @@ void check_create_mask_cuda(int B, int H, int q_len, int kv_len) {
       int64_t{B} * H * q_len * kv_len);
 }
 
-std::vector<uint8_t> create_mask_cuda(const PreparedMods& mask, int B, int H, int q_len,
-                                      int kv_len, const Bindings& bindings) {
+std::vector<uint8_t> create_mask_cuda(const PreparedMods& mask, int B, int H, int q_len, int kv_len,
+                                      const Bindings& bindings) {
   check_create_mask_cuda(B, H, q_len, kv_len);
   const auto kernel = mask_kernel(TemplateKind::CreateMask, mask);
   FlexjitModArgs args = mask_args(*kernel, bindings, "create_mask");

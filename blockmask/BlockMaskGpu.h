@@ -19,8 +19,9 @@ void check_classify_tiles_cuda(int B, int H, int q_len, int kv_len, int q_block,
 
 // Tile states [B, H, nq, nkv] (0 empty, 1 partial, 2 full) by the classify
 // template; B and H are the ones the mask depends on (no broadcast here).
-std::vector<uint8_t> classify_tiles_cuda(const PreparedMods& mask, int B, int H, int q_len, int kv_len,
-                                         int q_block, int kv_block, const Bindings& bindings);
+std::vector<uint8_t> classify_tiles_cuda(const PreparedMods& mask, int B, int H, int q_len,
+                                         int kv_len, int q_block, int kv_block,
+                                         const Bindings& bindings);
 
 // The device memory create_mask_cuda needs (Error naming bytes needed and free).
 void check_create_mask_cuda(int B, int H, int q_len, int kv_len);

@@ -7,10 +7,10 @@
 
 #include "flexjit/blockmask/DeviceCopy.h"
 #include "flexjit/blockmask/Memory.h"
-#include "flexjit/support/Error.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "flexjit/support/Error.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -178,8 +178,7 @@ CompiledKernel compile_variant(const KernelVariant& variant, const PreparedMods&
   out.signature = mods.signature;
   out.key = hash_text(kernel_key_text(variant, mods, min_ctas_per_sm)).hex();
   llvm::LLVMContext ctx;
-  std::unique_ptr<llvm::Module> m =
-      parse_embedded(variant.bitcode_symbol(), ctx, /*lazy=*/false);
+  std::unique_ptr<llvm::Module> m = parse_embedded(variant.bitcode_symbol(), ctx, /*lazy=*/false);
   for (auto [kind, name, body] : {std::tuple{HookKind::Mask, kMaskHookName, mask},
                                   std::tuple{HookKind::Score, kScoreHookName, score}}) {
     llvm::Function* hook = lower_hook(*m, kind, name, body, out.signature, MathTarget::NVPTX);
@@ -218,8 +217,7 @@ CompiledKernel compile_variant(const KernelVariant& variant, const PreparedMods&
     FLEXJIT_ASSERT(m->getFunction(variant.companions[i].shape.entry),
                    "template '{}' has no kernel '{}'", variant.stem,
                    variant.companions[i].shape.entry);
-  llvm::internalizeModule(*m,
-                          [&](const llvm::GlobalValue& gv) { return is_kernel(gv.getName()); });
+  llvm::internalizeModule(*m, [&](const llvm::GlobalValue& gv) { return is_kernel(gv.getName()); });
   // libdevice's __nvvm_reflect queries read this flag: no flush-to-zero.
   if (!m->getModuleFlag("nvvm-reflect-ftz"))
     m->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t{0});

@@ -37,8 +37,7 @@ std::string template_hash(const std::string& symbol) {
 
 } // namespace
 
-std::string kernel_key_text(const KernelVariant& v, const PreparedMods& mods,
-                            int min_ctas_per_sm) {
+std::string kernel_key_text(const KernelVariant& v, const PreparedMods& mods, int min_ctas_per_sm) {
   // Only the attention templates are instantiated per dtype and head dim.
   std::string variant;
   if (v.is_attention()) {

@@ -68,20 +68,25 @@ constexpr KernelVariant backward(const char* stem, const char* variant, Arch arc
 }
 
 constexpr KernelShape fwd_sm90(const char* entry, int d) {
-  return {entry, FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_SMEM_BYTES(d), GridRule::QTiles,
-          FLEXJIT_FWD_BLOCK_M, FLEXJIT_FWD_SM90_BLOCK_N};
+  return {entry,
+          FLEXJIT_FWD_SM90_THREADS,
+          FLEXJIT_FWD_SM90_SMEM_BYTES(d),
+          GridRule::QTiles,
+          FLEXJIT_FWD_BLOCK_M,
+          FLEXJIT_FWD_SM90_BLOCK_N};
 }
 constexpr KernelShape fwd_sm80(const char* entry, int d, int kv_rows) {
-  return {entry, FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(d), GridRule::QTiles,
-          FLEXJIT_FWD_BLOCK_M, kv_rows};
+  return {
+      entry,  FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(d), GridRule::QTiles, FLEXJIT_FWD_BLOCK_M,
+      kv_rows};
 }
 constexpr KernelShape bwd_sm90(const char* entry, int d) {
   return {entry, FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(d), GridRule::KvTiles,
-          0, FLEXJIT_BWD_SM90_BLOCK_N};
+          0,     FLEXJIT_BWD_SM90_BLOCK_N};
 }
 constexpr KernelShape bwd_sm80(const char* entry, int d) {
-  return {entry, FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(d), GridRule::KvTiles, 0,
-          FLEXJIT_BWD_BLOCK_N};
+  return {entry, FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(d), GridRule::KvTiles,
+          0,     FLEXJIT_BWD_BLOCK_N};
 }
 constexpr KernelShape classify(const char* entry) {
   return {entry, 256, 0, GridRule::Tiles}; // classify.cu's kThreads
@@ -128,8 +133,7 @@ const KernelVariant kVariants[] = {
 template <class T> std::string list_text(const std::vector<T>& values, const char* last_sep) {
   std::string out;
   for (size_t i = 0; i < values.size(); ++i)
-    out += fmt::format("{}{}", i == 0 ? "" : i + 1 == values.size() ? last_sep : ", ",
-                       values[i]);
+    out += fmt::format("{}{}", i == 0 ? "" : i + 1 == values.size() ? last_sep : ", ", values[i]);
   return out;
 }
 
@@ -144,8 +148,7 @@ bool runs_on(Arch kernel, Arch target) {
 }
 
 std::string KernelVariant::bitcode_symbol() const {
-  return fmt::format("flexjit_bc_{}{}{}_{}", stem, *variant ? "_" : "", variant,
-                     to_string(arch));
+  return fmt::format("flexjit_bc_{}{}{}_{}", stem, *variant ? "_" : "", variant, to_string(arch));
 }
 
 std::string KernelVariant::describe() const {
@@ -161,7 +164,6 @@ const KernelShape* KernelVariant::companion(CompanionRole role) const {
       return &companions[i].shape;
   return nullptr;
 }
-
 
 const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int dqk, int dv) {
   std::vector<std::string_view> dtypes;

@@ -24,12 +24,12 @@ enum class GridRule : uint8_t {
 inline constexpr int64_t kMaxElementBlocks = 65536;
 
 struct KernelShape {
-  const char* entry = "";  // the kernel's extern "C" name
-  int threads = 0;         // per CTA
-  int smem_bytes = 0;      // dynamic shared memory; above 48 KiB the load raises the limit
+  const char* entry = ""; // the kernel's extern "C" name
+  int threads = 0;        // per CTA
+  int smem_bytes = 0;     // dynamic shared memory; above 48 KiB the load raises the limit
   GridRule grid = GridRule::Elements;
-  int q_rows = 0;          // QTiles: the q rows a CTA covers
-  int kv_rows = 0;         // KvTiles: the kv rows a CTA owns; forward: kv rows per step
+  int q_rows = 0;  // QTiles: the q rows a CTA covers
+  int kv_rows = 0; // KvTiles: the kv rows a CTA owns; forward: kv rows per step
 };
 
 // The module's other kernels, launched around the main one.

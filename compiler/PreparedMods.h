@@ -15,11 +15,11 @@
 namespace flexjit {
 
 struct PreparedMods {
-  MaskMod mask;      // as given: names for messages; holds the source nodes alive
+  MaskMod mask; // as given: names for messages; holds the source nodes alive
   ScoreMod score;
-  Expr mask_body;    // type checked and optimized (simplify + cse to a fixed point)
+  Expr mask_body; // type checked and optimized (simplify + cse to a fixed point)
   Expr score_body;
-  ModSignature signature; // of both optimized bodies: the FlexjitModArgs slots
+  ModSignature signature;     // of both optimized bodies: the FlexjitModArgs slots
   Dependence mask_dependence; // what the optimized mask reads (a block mask's broadcast)
   int mask_nodes = 0, score_nodes = 0, nodes = 0; // distinct nodes after optimization
   // The canonical text of both mods and their signature: the mods' part of every kernel

@@ -11,8 +11,8 @@
 #include <cstring>
 
 #include "flexjit/compiler/Interpreter.h"
-#include "flexjit/support/Error.h"
 #include "flexjit/dsl/Expr.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit::sem {
 

@@ -27,7 +27,8 @@ namespace flexjit {
   X(Load)       /* buffer element; decl is a BufferDecl, operands are the indices */               \
   X(Add)                                                                                           \
   X(Sub)                                                                                           \
-  X(Mul) X(Div)   /* float division */                                                             \
+  X(Mul)                                                                                           \
+  X(Div)          /* float division */                                                             \
       X(FloorDiv) /* int division rounding toward -inf (torch's //) */                             \
       X(Mod)      /* int remainder with the divisor's sign (torch's %) */                          \
       X(Min) X(Max) X(Lt) X(Le) X(Eq) X(Ne) X(And) X(Or) X(Not) /* bool logic */                   \

@@ -13,10 +13,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/AttentionReference.h"
-#include "flexjit/testing/HalfFloat.h"
 #include "flexjit/compiler/Interpreter.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/HalfFloat.h"
 
 namespace flexjit::examples {
 

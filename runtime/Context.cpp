@@ -1,9 +1,8 @@
 #include "flexjit/runtime/Context.h"
 
-
-#include "flexjit/support/Error.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -3,7 +3,6 @@
 
 #include <cuda.h>
 
-
 namespace flexjit::cuda {
 
 // Makes sure this thread has a current context: the caller's if one is

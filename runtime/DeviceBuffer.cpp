@@ -1,9 +1,9 @@
 #include <utility>
 
-#include "flexjit/support/Error.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

@@ -17,14 +17,14 @@
 #include <tuple>
 
 #include "flexjit/codegen/Build.h"
-#include "flexjit/support/Error.h"
-#include "flexjit/support/Hash.h"
-#include "flexjit/support/Timing.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DiskCache.h"
 #include "flexjit/runtime/Runtime.h"
 #include "flexjit/runtime/SingleFlight.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/support/Hash.h"
+#include "flexjit/support/Timing.h"
 
 namespace flexjit {
 namespace cuda {
@@ -203,8 +203,7 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
                                        variant.companions[i].shape.entry),
           "cuModuleGetFunction");
   if (variant.main.smem_bytes > 0)
-    check(driver().cuFuncSetAttribute(k->function,
-                                      CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+    check(driver().cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                       variant.main.smem_bytes),
           "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
   times->entry = k->entry();

@@ -23,12 +23,12 @@ inline constexpr int kMaxSpillBytes = 64;
 namespace cuda {
 
 struct LoadedKernel {
-  std::string key;                         // the disk cache key (hash)
-  const KernelVariant* variant = nullptr;  // its row of the variant table
+  std::string key;                        // the disk cache key (hash)
+  const KernelVariant* variant = nullptr; // its row of the variant table
   CUmodule module = nullptr;
-  CUfunction function = nullptr;           // variant->main
-  CUfunction companions[2] = {};           // variant->companions, in table order
-  ModSignature signature;                  // slot layout of its FlexjitModArgs
+  CUfunction function = nullptr; // variant->main
+  CUfunction companions[2] = {}; // variant->companions, in table order
+  ModSignature signature;        // slot layout of its FlexjitModArgs
   int registers = 0;
   int local_bytes = 0; // per-thread local memory: spills when nonzero
   std::vector<std::string> warnings;

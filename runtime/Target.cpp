@@ -42,12 +42,12 @@ const Target& current_target() {
     return it->second;
   Target t;
   t.device = device;
-  cuda::check(d.cuDeviceGetAttribute(&t.major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-                                     device),
-              "cuDeviceGetAttribute(compute capability major)");
-  cuda::check(d.cuDeviceGetAttribute(&t.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
-                                     device),
-              "cuDeviceGetAttribute(compute capability minor)");
+  cuda::check(
+      d.cuDeviceGetAttribute(&t.major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+      "cuDeviceGetAttribute(compute capability major)");
+  cuda::check(
+      d.cuDeviceGetAttribute(&t.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+      "cuDeviceGetAttribute(compute capability minor)");
   cuda::check(d.cuDriverGetVersion(&t.driver_version), "cuDriverGetVersion");
   t.arch = target_arch(t.major, t.minor, std::getenv("FLEXJIT_ARCH")); // throws: not stored
   return targets->emplace(device, t).first->second;

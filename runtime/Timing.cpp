@@ -1,7 +1,7 @@
-#include "flexjit/support/Error.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit {
 

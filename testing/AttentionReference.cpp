@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Interpreter.h"
+#include "flexjit/compiler/Passes.h"
 
 namespace flexjit::testing {
 

@@ -14,11 +14,11 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/HalfFloat.h"
 #include "flexjit/testing/SeedCatalog.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;

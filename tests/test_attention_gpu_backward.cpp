@@ -10,9 +10,9 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
@@ -185,9 +185,7 @@ TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[g
 // block), q blocks of 256 (four q tiles per block).
 TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][backward]") {
   SKIP_WITHOUT_CUDA();
-  const struct {
-    int q_block, kv_block;
-  } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
+  const struct { int q_block, kv_block; } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
   int i = 0;
   for (const auto& shape : shapes) {
     BwdCase c;

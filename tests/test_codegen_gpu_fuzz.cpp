@@ -14,12 +14,12 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/EvalPoints.h"
+#include "flexjit/compiler/Passes.h"
 #include "flexjit/testing/Agreement.h"
+#include "flexjit/testing/EvalPoints.h"
 #include "flexjit/testing/FuzzCase.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/RandomMods.h"
-#include "flexjit/compiler/Passes.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;

@@ -15,14 +15,14 @@
 #include <set>
 
 #include "flexjit/codegen/Codegen.h"
+#include "flexjit/codegen/HostJit.h"
+#include "flexjit/codegen/PackArgs.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/testing/Agreement.h"
 #include "flexjit/testing/FuzzCase.h"
 #include "flexjit/testing/RandomMods.h"
 #include "flexjit/testing/SeedCatalog.h"
-#include "flexjit/codegen/HostJit.h"
-#include "flexjit/codegen/PackArgs.h"
 
 using namespace flexjit;
 using flexjit::testing::Agreement;

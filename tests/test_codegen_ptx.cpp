@@ -15,15 +15,15 @@
 #include <thread>
 
 #include "flexjit/codegen/Codegen.h"
+#include "flexjit/codegen/PackArgs.h"
+#include "flexjit/codegen/Variants.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Visitor.h"
+#include "flexjit/runtime/KernelCache.h"
+#include "flexjit/runtime/Target.h"
 #include "flexjit/testing/RandomMods.h"
 #include "flexjit/testing/SeedCatalog.h"
 #include "flexjit/testing/WideMod.h"
-#include "flexjit/codegen/PackArgs.h"
-#include "flexjit/codegen/Variants.h"
-#include "flexjit/runtime/KernelCache.h"
-#include "flexjit/runtime/Target.h"
 
 using namespace flexjit;
 using flexjit::testing::SeedCatalog;
@@ -41,9 +41,7 @@ struct PtxasResult {
 PtxasResult run_ptxas(const std::string& ptx, Arch arch, std::string_view gpu = {}) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
-  {
-    std::ofstream(stem + ".ptx") << ptx;
-  }
+  { std::ofstream(stem + ".ptx") << ptx; }
   const std::string command =
       fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1", FLEXJIT_PTXAS,
                   gpu.empty() ? to_string(arch) : gpu, stem, stem);

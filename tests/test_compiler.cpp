@@ -7,10 +7,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/compiler/Visitor.h"
-#include "flexjit/testing/SeedMods.h"
-#include "flexjit/testing/RandomMods.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Visitor.h"
+#include "flexjit/testing/RandomMods.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

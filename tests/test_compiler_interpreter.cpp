@@ -9,8 +9,8 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
 #include "flexjit/testing/RandomMods.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

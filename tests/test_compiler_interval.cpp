@@ -4,10 +4,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
-#include "flexjit/testing/RandomMods.h"
 #include "flexjit/compiler/Interval.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/testing/RandomMods.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 

@@ -12,10 +12,10 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
-#include "flexjit/compiler/Interpreter.h"
 #include "flexjit/codegen/HostJit.h"
 #include "flexjit/codegen/PackArgs.h"
+#include "flexjit/compiler/Interpreter.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 using Catch::Contains;
@@ -191,8 +191,9 @@ TEST_CASE("errors: DeviceBuffer ranges and views, checked before any CUDA call",
 }
 
 TEST_CASE("errors: time_on_stream with no repetitions", "[errors]") {
-  REQUIRE_THROWS_WITH(
-      time_on_stream(Stream{}, [] {}, 0), Contains("time_on_stream: reps must be positive, got 0"));
+  REQUIRE_THROWS_WITH(time_on_stream(
+                          Stream{}, [] {}, 0),
+                      Contains("time_on_stream: reps must be positive, got 0"));
 }
 
 TEST_CASE("errors: a broken internal invariant is an Error too", "[errors]") {

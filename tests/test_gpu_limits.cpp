@@ -9,10 +9,10 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/WideMod.h"
-#include "flexjit/compiler/Passes.h"
 
 using namespace flexjit;
 using Catch::Contains;

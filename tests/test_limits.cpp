@@ -11,9 +11,9 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/testing/SeedMods.h"
-#include "flexjit/compiler/Passes.h"
 
 using namespace flexjit;
 using Catch::Contains;
@@ -51,11 +51,11 @@ TEST_CASE("limits: a mod over the node limit fails before any LLVM work", "[limi
     INFO(to_string(kind));
     const auto start = std::chrono::steady_clock::now();
     const KernelSpec spec{kind, Arch::SM90a, big, ScoreMod()};
-    REQUIRE_THROWS_WITH(compile_to_ptx(spec),
-                        Contains("mask_mod 'big'") && Contains(std::to_string(nodes + 1)) &&
-                            Contains("nodes after optimization") &&
-                            Contains(std::to_string(max_mod_nodes(spec))) &&
-                            Contains(std::string(to_string(kind))));
+    REQUIRE_THROWS_WITH(compile_to_ptx(spec), Contains("mask_mod 'big'") &&
+                                                  Contains(std::to_string(nodes + 1)) &&
+                                                  Contains("nodes after optimization") &&
+                                                  Contains(std::to_string(max_mod_nodes(spec))) &&
+                                                  Contains(std::string(to_string(kind))));
     CHECK(seconds_since(start) < 5.0); // no LLVM: optimizing and counting only
   }
   // The CPU paths have no such limit: the interpreter runs it.

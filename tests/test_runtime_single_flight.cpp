@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "flexjit/codegen/Codegen.h"
-#include "flexjit/support/Error.h"
-#include "flexjit/runtime/SingleFlight.h"
-#include "flexjit/testing/SeedCatalog.h"
 #include "flexjit/codegen/Variants.h"
+#include "flexjit/runtime/SingleFlight.h"
+#include "flexjit/support/Error.h"
+#include "flexjit/testing/SeedCatalog.h"
 
 using namespace flexjit;
 using flexjit::testing::SeedCatalog;

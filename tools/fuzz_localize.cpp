@@ -1,10 +1,8 @@
 // Localizes a GPU-vs-interpreter mismatch of a fuzz corpus case (tests/fuzz_corpus*/.fz):
 // every int node (bit by bit) and bool node of the mask, on the GPU (eval_points) and by the
-// interpreter, at the case's points; prints the nodes that differ. Build here (needs build/):
-//   g++ -std=c++20 -O1 -I. -Iinclude -Ibuild/tests/generated tools/fuzz_localize.cpp \
-//     tests/FuzzCase.cpp tests/RandomMods.cpp tests/Agreement.cpp -o .carry/repro -Lbuild -lflexjit
-//     \ -lfmt -Wl,-rpath,'$ORIGIN/../dist/lib'
-// and run on the GPU machine: .carry/repro CASE.fz (carry dist, .carry/repro and the case).
+// interpreter, at the case's points; prints the nodes that differ. Built with the bench
+// (target flexjit_fuzz_localize, installed into dist/bin); run on the GPU machine:
+//   LD_LIBRARY_PATH=dist/lib dist/bin/flexjit_fuzz_localize CASE.fz (carry dist and the case).
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/testing/EvalPoints.h"
@@ -16,6 +14,10 @@
 using namespace flexjit;
 using namespace flexjit::testing;
 int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: flexjit_fuzz_localize CASE.fz\n");
+    return 2;
+  }
   std::ifstream in(argv[1]);
   std::stringstream ss;
   ss << in.rdbuf();

@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
       for (TemplateKind kind :
            {TemplateKind::BlockClassify, TemplateKind::CreateMask, TemplateKind::EvalPoints}) {
         KernelSpec spec{kind, arch, mask, score};
-        jobs.push_back({std::string(to_string(kind)) + " " + std::string(to_string(arch)),
-                        spec, ""});
+        jobs.push_back(
+            {std::string(to_string(kind)) + " " + std::string(to_string(arch)), spec, ""});
       }
       for (TemplateKind kind : {TemplateKind::AttentionForward, TemplateKind::AttentionBackward})
         for (DType dtype : {DType::F16, DType::BF16})

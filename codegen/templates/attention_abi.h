@@ -5,8 +5,10 @@
 //   extern "C" __global__ void flexjit_attention_fwd_{f16,bf16}_d{64,128}(
 //       FlexjitAttentionParams params, FlexjitModArgs mod_args);
 // Launch: grid (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B), block FLEXJIT_FWD_THREADS
-// threads, dynamic shared memory flexjit_fwd_smem_bytes(head_dim) bytes. Every size is
-// above 48 KiB, so the host must first raise the limit with
+// threads (sm_90a: FLEXJIT_FWD_SM90_THREADS), dynamic shared memory FLEXJIT_FWD_SMEM_BYTES(D)
+// (sm_90a: FLEXJIT_FWD_SM90_SMEM_BYTES(D)) bytes: the variant table (codegen/Variants.cpp)
+// states each kernel's launch from these numbers, which the templates static_assert.
+// Every size is above 48 KiB, so the host must first raise the limit with
 //   cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes).
 //
 // Requirements the host checks before launching:
@@ -25,18 +27,20 @@
 
 // Kernel tile: BLOCK_M query rows per CTA (4 warps, 32 rows per warp), BLOCK_N kv rows per
 // step, which depends on the head dim (D=64: 64, D=128: 32). FLEXJIT_FWD_BLOCK_N is the
-// largest of them: the block-mask kv tile size must be a multiple of it.
+// largest of them: the block-mask kv tile size must be a multiple of it. The _FOR(d)
+// macros have no value (0) for a head dim without a kernel, so a template instantiated
+// for one fails its static_asserts instead of taking another head dim's shape.
 #define FLEXJIT_FWD_BLOCK_M 128
 #define FLEXJIT_FWD_BLOCK_N_D64 64
 #define FLEXJIT_FWD_BLOCK_N_D128 32
 #define FLEXJIT_FWD_BLOCK_N_FOR(head_dim)                                                          \
-  ((head_dim) == 64 ? FLEXJIT_FWD_BLOCK_N_D64 : FLEXJIT_FWD_BLOCK_N_D128)
+  ((head_dim) == 64 ? FLEXJIT_FWD_BLOCK_N_D64 : (head_dim) == 128 ? FLEXJIT_FWD_BLOCK_N_D128 : 0)
 #define FLEXJIT_FWD_BLOCK_N 64
 // K/V pipeline depth (tiles in flight) per head dim.
 #define FLEXJIT_FWD_STAGES_D64 2
 #define FLEXJIT_FWD_STAGES_D128 2
 #define FLEXJIT_FWD_STAGES_FOR(head_dim)                                                           \
-  ((head_dim) == 64 ? FLEXJIT_FWD_STAGES_D64 : FLEXJIT_FWD_STAGES_D128)
+  ((head_dim) == 64 ? FLEXJIT_FWD_STAGES_D64 : (head_dim) == 128 ? FLEXJIT_FWD_STAGES_D128 : 0)
 #define FLEXJIT_FWD_WARPS 4
 #define FLEXJIT_FWD_THREADS (32 * FLEXJIT_FWD_WARPS)
 
@@ -48,7 +52,7 @@
 #define FLEXJIT_FWD_SM90_BLOCK_N 64
 #define FLEXJIT_FWD_SM90_STAGES 2
 #define FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim)                                                      \
-  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim) * 2)
+  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim)*2)
 
 // Dynamic shared memory of a forward kernel: the Q tile plus STAGES stages of K and V tiles,
 // all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 65536 bytes (two CTAs per SM
@@ -56,30 +60,7 @@
 #define FLEXJIT_FWD_SMEM_BYTES(head_dim)                                                           \
   ((FLEXJIT_FWD_BLOCK_M +                                                                          \
     2 * FLEXJIT_FWD_STAGES_FOR(head_dim) * FLEXJIT_FWD_BLOCK_N_FOR(head_dim)) *                    \
-   (head_dim) * 2)
-
-#ifdef __cplusplus
-constexpr int flexjit_fwd_smem_bytes(int head_dim) {
-  return FLEXJIT_FWD_SMEM_BYTES(head_dim);
-}
-
-// How an attention kernel is launched: the sm_80 kernel (mma.sync) or the sm_90a one
-// (wgmma), forward (flexjit_fwd_launch) or backward (flexjit_bwd_launch).
-struct FlexjitLaunch {
-  int threads;    // per CTA; the grid: forward (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B),
-                  // backward (ceil(kv_len / kv_rows), Hkv, B)
-  int smem_bytes; // dynamic shared memory
-  int kv_rows;    // the kv rows a CTA takes at once (backward: owns); the block mask's
-                  // kv_block must be a multiple of it
-};
-// How a forward kernel is launched.
-constexpr FlexjitLaunch flexjit_fwd_launch(bool sm90, int head_dim) {
-  return sm90 ? FlexjitLaunch{FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim),
-                              FLEXJIT_FWD_SM90_BLOCK_N}
-              : FlexjitLaunch{FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(head_dim),
-                              FLEXJIT_FWD_BLOCK_N};
-}
-#endif
+   (head_dim)*2)
 
 struct FlexjitAttentionParams {
   // Tensors in the input dtype (f16 or bf16), logical shape [B, H, S, D]; strides in elements.
@@ -121,7 +102,7 @@ struct FlexjitAttentionParams {
 //   flexjit_attention_bwd_<dt>_d<D>(...): per CTA one kv tile of kv_rows rows of one
 //     (batch, kv head): dk, dv for those rows (summed over the group's query heads) and
 //     dq_acc += dS K through fp32 atomics; grid (ceil(kv_len / kv_rows), Hkv, B); kv_rows,
-//     threads and dynamic shared memory as flexjit_bwd_launch(sm90, D) says.
+//     threads and dynamic shared memory as the variant table says (FLEXJIT_BWD_* below).
 //   flexjit_attention_bwd_<dt>_d<D>_dq(...): dq = scale * dq_acc in the input dtype; grid as _pre.
 // The block mask's q-major arrays (q_num_blocks, q_indices, full_*) list, per kv block,
 // the q blocks to visit; q_block_size and kv_block_size must be multiples of 64.
@@ -130,7 +111,7 @@ struct FlexjitAttentionParams {
 #define FLEXJIT_BWD_BLOCK_M 64
 #define FLEXJIT_BWD_ROW_THREADS 256
 #define FLEXJIT_BWD_SMEM_BYTES(head_dim)                                                           \
-  ((2 * FLEXJIT_BWD_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                          \
+  ((2 * FLEXJIT_BWD_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim)*2 +                            \
    FLEXJIT_BWD_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2)
 
 // sm_90a (attention_bwd_sm90.h): per CTA FLEXJIT_BWD_SM90_BLOCK_N kv rows (two warpgroups),
@@ -139,18 +120,8 @@ struct FlexjitAttentionParams {
 #define FLEXJIT_BWD_SM90_THREADS 256
 #define FLEXJIT_BWD_SM90_BLOCK_N 128
 #define FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim)                                                      \
-  ((2 * FLEXJIT_BWD_SM90_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                     \
+  ((2 * FLEXJIT_BWD_SM90_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim)*2 +                       \
    FLEXJIT_BWD_SM90_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2 + 4 * FLEXJIT_BWD_BLOCK_M * 4)
-
-#ifdef __cplusplus
-// How the main backward kernel is launched (FlexjitLaunch is defined above).
-constexpr FlexjitLaunch flexjit_bwd_launch(bool sm90, int head_dim) {
-  return sm90 ? FlexjitLaunch{FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim),
-                              FLEXJIT_BWD_SM90_BLOCK_N}
-              : FlexjitLaunch{FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(head_dim),
-                              FLEXJIT_BWD_BLOCK_N};
-}
-#endif
 
 struct FlexjitAttentionBwdParams {
   // Logical [B, H, S, D] tensors in the input dtype; strides in elements.

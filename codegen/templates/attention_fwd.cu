@@ -96,7 +96,7 @@ template <bool kBf16, int kD> struct AttentionFwd {
 #ifndef FLEXJIT_FWD_VARIANT
   static_assert(kThreads == FLEXJIT_FWD_THREADS, "launch contract");
   static_assert(kN == FLEXJIT_FWD_BLOCK_N_FOR(kD), "launch contract");
-  static_assert(flexjit_fwd_smem_bytes(kD) == (kM + 2 * kStages * kN) * kD * 2, "smem layout");
+  static_assert(FLEXJIT_FWD_SMEM_BYTES(kD) == (kM + 2 * kStages * kN) * kD * 2, "smem layout");
   static_assert(FLEXJIT_FWD_BLOCK_N % kN == 0, "block-mask tiles hold whole kernel tiles");
 #endif
 
@@ -163,9 +163,9 @@ template <bool kBf16, int kD> struct AttentionFwd {
         for (int e = 0; e < 4; ++e)
           s[mt][j][e] = 0.f;
 
-    // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
-    // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
-    // (see lane_addr); chunk pair kk is reached by XOR with kk * 32, row block n by adding.
+          // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
+          // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
+          // (see lane_addr); chunk pair kk is reached by XOR with kk * 32, row block n by adding.
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
       u32 qf[kMT][4];

@@ -65,8 +65,12 @@ while read -r arch tag root warps n64 n128 st64 st128 flags; do
     cat "$TMP/report.$tag.$arch.$hooks.txt" >>"$OUT/ptxas_report.txt"
   done
 done <"$TMP/sel.txt"
+# The driver includes "flexjit/<module>/..." as the library's code does: an include layer of
+# the modules it reads (cmake/Modules.cmake makes the same for the build).
+mkdir -p "$TMP/include/flexjit"
+for m in dsl codegen testing; do ln -s "$ROOT/$m" "$TMP/include/flexjit/$m"; done
 g++ -std=c++20 -O2 -Wall -Wextra -I"$CUDA/include" "$ROOT/tools/fwd_smoke/fwd_smoke.cpp" \
-  -I"$ROOT" -L"$CUDA/lib64/stubs" -lcuda -o "$OUT/fwd_smoke"
+  -I"$TMP/include" -L"$CUDA/lib64/stubs" -lcuda -o "$OUT/fwd_smoke"
 echo "built $OUT:"
 cat "$OUT"/variants.*.txt
 echo "kernels with spills (of $(wc -l <"$OUT/ptxas_report.txt")):"
