@@ -122,20 +122,6 @@ const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
   fail("flex_attention: {}{}", unmet, where);
 }
 
-// "64 and 128": the head dims the variant table has forward kernels for.
-std::string supported_head_dims() {
-  std::vector<int> dims;
-  for (const KernelVariant& v : kernel_variants())
-    if (v.kind == TemplateKind::AttentionForward &&
-        std::find(dims.begin(), dims.end(), v.dqk) == dims.end())
-      dims.push_back(v.dqk);
-  std::sort(dims.begin(), dims.end());
-  std::string out;
-  for (size_t i = 0; i < dims.size(); ++i)
-    out += fmt::format("{}{}", i == 0 ? "" : i + 1 == dims.size() ? " and " : ", ", dims[i]);
-  return out;
-}
-
 void check_buffer_extents(const AttentionProblem& p) {
   for (const PreparedMods::IndexedDim& x : p.mods->indexed_dims) {
     const TensorView& view = p.args.buffers[x.slot];
@@ -235,7 +221,7 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   const std::vector<const KernelVariant*> forward = rows_for(TemplateKind::AttentionForward, p);
   if (forward.empty())
     fail("flex_attention: head dim {} is not supported; supported head dims: {}", p.head_dim,
-         supported_head_dims());
+         head_dims_text(TemplateKind::AttentionForward, " and "));
   if (p.B > kMaxGridDim || p.Hq > kMaxGridDim)
     fail("flex_attention: B = {} and Hq = {} must be at most {}", p.B, p.Hq, kMaxGridDim);
   p.scale = o.scale.value_or(1.0f / std::sqrt(static_cast<float>(p.head_dim)));

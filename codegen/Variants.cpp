@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "flexjit/codegen/templates/attention_abi.h"
@@ -165,9 +166,19 @@ const KernelShape* KernelVariant::companion(CompanionRole role) const {
   return nullptr;
 }
 
-const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int dqk, int dv) {
-  std::vector<std::string_view> dtypes;
+std::string head_dims_text(TemplateKind kind, const char* conjunction) {
   std::vector<int> dims;
+  for (const KernelVariant& v : kVariants)
+    if (v.kind == kind && v.is_attention() &&
+        std::find(dims.begin(), dims.end(), v.dqk) == dims.end())
+      dims.push_back(v.dqk);
+  std::sort(dims.begin(), dims.end());
+  return list_text(dims, conjunction);
+}
+
+const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int dqk, int dv) {
+  const int want_dv = dv ? dv : dqk;
+  std::vector<std::string_view> dtypes;
   bool dtype_known = false, dim_known = false;
   for (const KernelVariant& v : kVariants) {
     if (v.kind != kind)
@@ -179,22 +190,19 @@ const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int
     }
     if (std::find(dtypes.begin(), dtypes.end(), to_string(v.dtype)) == dtypes.end())
       dtypes.push_back(to_string(v.dtype));
-    if (std::find(dims.begin(), dims.end(), v.dqk) == dims.end())
-      dims.push_back(v.dqk);
     dtype_known = dtype_known || v.dtype == dtype;
-    dim_known = dim_known || (v.dqk == dqk && v.dv == (dv ? dv : dqk));
-    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == (dv ? dv : dqk))
+    dim_known = dim_known || (v.dqk == dqk && v.dv == want_dv);
+    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == want_dv)
       return v;
   }
   if (dtypes.empty())
     FLEXJIT_ASSERT(false, "no {} kernel for {} in the variant table", to_string(kind),
                    to_string(arch));
-  std::sort(dims.begin(), dims.end());
   if (!dtype_known)
     fail("attention dtype {} is not supported: expected {}", to_string(dtype),
          list_text(dtypes, " or "));
   if (!dim_known)
-    fail("attention head dim {} is not supported: expected {}", dqk, list_text(dims, " or "));
+    fail("attention head dim {} is not supported: expected {}", dqk, head_dims_text(kind, " or "));
   FLEXJIT_ASSERT(false, "no {} {} d{} kernel for {} in the variant table", to_string(kind),
                  to_string(dtype), dqk, to_string(arch));
 }

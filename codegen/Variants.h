@@ -88,6 +88,10 @@ const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype = DT
 // The row a KernelSpec names (find_variant of its fields).
 const KernelVariant& find_variant(const KernelSpec& spec);
 
+// The head dims the table has kernels of `kind` for, ascending, as a message says them:
+// "64 and 128" (conjunction " and ") or "64 or 128" (" or ").
+std::string head_dims_text(TemplateKind kind, const char* conjunction);
+
 // What a grid rule reads.
 struct LaunchSizes {
   int64_t B = 1, Hq = 1, Hkv = 1, q_len = 0, kv_len = 0;
