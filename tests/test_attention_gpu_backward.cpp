@@ -1,5 +1,5 @@
 // flex_attention_backward on a real device against the float64 backward reference
-// (tests/AttentionReference, itself checked against finite differences): every seed-003
+// (testing/AttentionReference, itself checked against finite differences): every seed-003
 // variant, f16/bf16, D = 64/128, GQA, odd and unequal lengths, BSHD, fully masked rows;
 // gradients poisoned (NaN) before the call. Skips cleanly without a CUDA device.
 #include <catch2/catch.hpp>
@@ -10,9 +10,9 @@
 
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/SeedMods.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
@@ -143,24 +143,25 @@ void check_variants(DType dtype, int D) {
 
 } // namespace
 
-TEST_CASE("gpu backward: every seed-003 variant - f16 d64", "[gpu][backward]") {
+TEST_CASE("gpu backward: every seed-003 variant - f16 d64", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   check_variants(DType::F16, 64);
 }
-TEST_CASE("gpu backward: every seed-003 variant - f16 d128", "[gpu][backward]") {
+TEST_CASE("gpu backward: every seed-003 variant - f16 d128", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   check_variants(DType::F16, 128);
 }
-TEST_CASE("gpu backward: every seed-003 variant - bf16 d64", "[gpu][backward]") {
+TEST_CASE("gpu backward: every seed-003 variant - bf16 d64", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   check_variants(DType::BF16, 64);
 }
-TEST_CASE("gpu backward: every seed-003 variant - bf16 d128", "[gpu][backward]") {
+TEST_CASE("gpu backward: every seed-003 variant - bf16 d128", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   check_variants(DType::BF16, 128);
 }
 
-TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[gpu][backward]") {
+TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows",
+          "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   for (int i = 0; i < 4; ++i) {
     BwdCase c;
@@ -183,11 +184,9 @@ TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[g
 // Block masks with other tiles than 128 x 128: kv blocks of 64 (finer than the sm_90a
 // kernel's 128 kv rows per CTA: the runtime runs the sm_80 kernel) and of 256 (two CTAs per
 // block), q blocks of 256 (four q tiles per block).
-TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][backward]") {
+TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
-  const struct {
-    int q_block, kv_block;
-  } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
+  const struct { int q_block, kv_block; } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
   int i = 0;
   for (const auto& shape : shapes) {
     BwdCase c;

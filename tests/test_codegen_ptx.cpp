@@ -15,15 +15,14 @@
 #include <thread>
 
 #include "flexjit/codegen/Codegen.h"
+#include "flexjit/codegen/PackArgs.h"
+#include "flexjit/codegen/Variants.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Visitor.h"
+#include "flexjit/runtime/KernelCache.h"
 #include "flexjit/testing/RandomMods.h"
 #include "flexjit/testing/SeedCatalog.h"
 #include "flexjit/testing/WideMod.h"
-#include "flexjit/codegen/PackArgs.h"
-#include "flexjit/codegen/Variants.h"
-#include "flexjit/runtime/KernelCache.h"
-#include "flexjit/runtime/Target.h"
 
 using namespace flexjit;
 using flexjit::testing::SeedCatalog;
@@ -41,9 +40,7 @@ struct PtxasResult {
 PtxasResult run_ptxas(const std::string& ptx, Arch arch, std::string_view gpu = {}) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
-  {
-    std::ofstream(stem + ".ptx") << ptx;
-  }
+  { std::ofstream(stem + ".ptx") << ptx; }
   const std::string command =
       fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1", FLEXJIT_PTXAS,
                   gpu.empty() ? to_string(arch) : gpu, stem, stem);
@@ -190,7 +187,7 @@ TEST_CASE("ptx: every template x seed mask x arch passes ptxas without spills", 
 }
 
 // The GPU half of the differential fuzzer runs random mask and score pairs through
-// eval_points (tests/test_gpu_fuzz.cpp): they must all assemble, for both archs.
+// eval_points (tests/test_codegen_gpu_fuzz.cpp): they must all assemble, for both archs.
 TEST_CASE("ptx: random mask and score pairs pass ptxas in eval_points", "[codegen][fuzz]") {
   std::mt19937 rng(78);
   int compiled = 0;
@@ -434,30 +431,7 @@ TEST_CASE("ptx: attention kernel keys carry dtype and head dim", "[codegen][atte
   KernelSpec classify_bf16 = classify;
   classify_bf16.dtype = DType::BF16;
   REQUIRE(kernel_key(classify) == kernel_key(classify_bf16));
-
-  KernelSpec bad = spec;
-  bad.head_dim = 96;
-  REQUIRE_THROWS_WITH(compile_to_ptx(bad), Catch::Contains("96") && Catch::Contains("64 or 128"));
-  bad = spec;
-  bad.dtype = DType::F32;
-  REQUIRE_THROWS_WITH(compile_to_ptx(bad), Catch::Contains("f32"));
-}
-
-TEST_CASE("target: the architecture follows the compute capability", "[runtime]") {
-  REQUIRE(target_arch(9, 0) == Arch::SM90a);
-  REQUIRE(target_arch(8, 0) == Arch::SM80);
-  REQUIRE(target_arch(8, 9) == Arch::SM80);
-  REQUIRE(target_arch(10, 0) == Arch::SM80);
-  REQUIRE_THROWS_WITH(target_arch(7, 5), Catch::Contains("7.5"));
-  // FLEXJIT_ARCH
-  CHECK(target_arch(9, 0, nullptr) == Arch::SM90a);
-  CHECK(target_arch(9, 0, "") == Arch::SM90a);
-  CHECK(target_arch(9, 0, "sm_80") == Arch::SM80);
-  CHECK(target_arch(8, 6, "sm_80") == Arch::SM80);
-  REQUIRE_THROWS_WITH(target_arch(9, 0, "sm_90"),
-                      Catch::Contains("FLEXJIT_ARCH=sm_90 is not supported") &&
-                          Catch::Contains("expected sm_80"));
-  REQUIRE_THROWS_WITH(target_arch(7, 5, "sm_80"), Catch::Contains("7.5"));
+  // An instantiation the table lacks: test_codegen_errors.cpp.
 }
 
 // The backward module: its three kernels, the three hooks inlined (the score_mod's
@@ -504,7 +478,7 @@ TEST_CASE("ptx: attention backward kernels pass ptxas", "[codegen][attention]") 
 // it compiles, and its spills show in ptxas's report -- the "N bytes spill
 // stores" line and the local memory the runtime reads when it loads the kernel
 // and turns into a kernel warning (runtime/KernelCache.cpp; on a GPU:
-// test_gpu_limits.cpp).
+// test_runtime_gpu_limits.cpp).
 TEST_CASE("ptx: a large mod under the node limit compiles and its spills are reported",
           "[codegen][limits]") {
   std::vector<int32_t> data(1024, 1);
