@@ -20,6 +20,8 @@
 #include "flexjit/testing/HalfFloat.h"
 #include "flexjit/testing/SeedMods.h"
 
+#include "Instantiations.h"
+
 using namespace flexjit;
 using namespace flexjit::testing;
 
@@ -195,28 +197,14 @@ void check_variants(DType dtype, int D) {
 
 } // namespace
 
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - f16 d64",
-          "[gpu][attention]") {
+// Every seed-003 variant on every forward instantiation of the variant table, one
+// generated case (a section named "<dtype> d<head dim>") at a time.
+TEST_CASE("gpu: every seed-003 variant matches the float64 reference", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 64);
-}
-
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - f16 d128",
-          "[gpu][attention]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 128);
-}
-
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - bf16 d64",
-          "[gpu][attention]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 64);
-}
-
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - bf16 d128",
-          "[gpu][attention]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 128);
+  const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
+  SECTION(kernel.name()) {
+    check_variants(kernel.dtype, kernel.head_dim);
+  }
 }
 
 TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
@@ -226,7 +214,8 @@ TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
   for (size_t s = 0; s + 1 < offsets.size(); ++s)
     seq_idx.insert(seq_idx.end(), static_cast<size_t>(offsets[s + 1] - offsets[s]),
                    static_cast<int32_t>(s));
-  for (DType dtype : {DType::F16, DType::BF16}) {
+  const DType dtype = GENERATE(values({DType::F16, DType::BF16}));
+  SECTION(std::string(to_string(dtype))) {
     Case c;
     c.B = 1;
     c.q_len = c.kv_len = 1000;
@@ -244,18 +233,19 @@ TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu][
     image_of_token.push_back(i / 16);
   // Text rows [0, 10) see no image: out 0, lse -inf.
   const std::vector<int32_t> intervals = {10, 50, 50, 120, 120, 200, 200, 300};
-  for (DType dtype : {DType::F16, DType::BF16})
-    for (int D : {64, 128}) {
-      Case c;
-      c.q_len = 300;
-      c.kv_len = 64;
-      c.D = D;
-      c.dtype = dtype;
-      c.mask = seeds::vision_cross_attention(image_of_token, intervals);
-      const Outcome r = run_case(c);
-      CHECK(r.empty_rows == 10 * c.B * c.Hq);
-      check(c, "flamingo");
-    }
+  // Every forward instantiation of the variant table, one at a time.
+  const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
+  SECTION(kernel.name()) {
+    Case c;
+    c.q_len = 300;
+    c.kv_len = 64;
+    c.D = kernel.head_dim;
+    c.dtype = kernel.dtype;
+    c.mask = seeds::vision_cross_attention(image_of_token, intervals);
+    const Outcome r = run_case(c);
+    CHECK(r.empty_rows == 10 * c.B * c.Hq);
+    check(c, "flamingo");
+  }
 }
 
 TEST_CASE("gpu: GQA - odd lengths and BSHD strides", "[gpu][attention]") {
@@ -354,7 +344,8 @@ TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles",
 
 TEST_CASE("gpu: S = 2048 spot check on random rows", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
-  for (DType dtype : {DType::F16, DType::BF16}) {
+  const DType dtype = GENERATE(values({DType::F16, DType::BF16}));
+  SECTION(std::string(to_string(dtype))) {
     Case c;
     c.B = 1;
     c.Hq = 4;

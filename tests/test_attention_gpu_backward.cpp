@@ -14,6 +14,8 @@
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/SeedMods.h"
 
+#include "Instantiations.h"
+
 using namespace flexjit;
 using namespace flexjit::testing;
 
@@ -143,21 +145,15 @@ void check_variants(DType dtype, int D) {
 
 } // namespace
 
-TEST_CASE("gpu backward: every seed-003 variant - f16 d64", "[gpu][attention][backward]") {
+// Every seed-003 variant on every backward instantiation of the variant table, one
+// generated case (a section named "<dtype> d<head dim>") at a time.
+TEST_CASE("gpu backward: every seed-003 variant", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 64);
-}
-TEST_CASE("gpu backward: every seed-003 variant - f16 d128", "[gpu][attention][backward]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 128);
-}
-TEST_CASE("gpu backward: every seed-003 variant - bf16 d64", "[gpu][attention][backward]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 64);
-}
-TEST_CASE("gpu backward: every seed-003 variant - bf16 d128", "[gpu][attention][backward]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 128);
+  const Instantiation kernel =
+      GENERATE(from_range(instantiations(TemplateKind::AttentionBackward)));
+  SECTION(kernel.name()) {
+    check_variants(kernel.dtype, kernel.head_dim);
+  }
 }
 
 TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows",
