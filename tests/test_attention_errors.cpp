@@ -1,4 +1,5 @@
-// flex_attention's argument checks run before any CUDA call, so they are
+// The attention module's errors (attention/AttentionChecks.cpp): flex_attention's and
+// flex_attention_backward's argument checks run before any CUDA call, so they are
 // tested here without a GPU: views with Device::Cuda and fake, aligned pointers.
 #include <catch2/catch.hpp>
 
@@ -191,17 +192,10 @@ TEST_CASE("flex_attention: a valid call without a GPU fails only at the CUDA ste
     SUCCEED("skipped: a CUDA device is present");
     return;
   }
+  // The block mask builder's side (Device::Cuda, Device::Auto) is in
+  // test_blockmask_errors.cpp.
   Problem p;
   REQUIRE_THROWS_WITH(flex_attention(p.q, p.k, p.v, p.out, {}), Contains("CUDA is not available"));
-  BlockMaskOptions on_gpu;
-  on_gpu.device = Device::Cuda;
-  REQUIRE_THROWS_WITH(create_block_mask(seeds::causal(), 1, 1, 256, 256, on_gpu),
-                      Contains("CUDA is not available"));
-  // Auto falls back to the CPU builder.
-  BlockMaskOptions automatic;
-  automatic.device = Device::Auto;
-  const BlockMask bm = create_block_mask(seeds::causal(), 1, 1, 256, 256, automatic);
-  REQUIRE(bm.states() == create_block_mask(seeds::causal(), 1, 1, 256, 256).states());
 }
 
 TEST_CASE("flex_attention_backward: the logsumexp and gradient shapes", "[errors][attention]") {

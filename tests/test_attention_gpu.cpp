@@ -1,5 +1,6 @@
-// flex_attention and the GPU block-mask builder on a real device, against the
-// float64 CPU reference. Every test skips cleanly without a CUDA device.
+// flex_attention on a real device, against the float64 CPU reference, and the kernel
+// cache (memory, disk, concurrent callers) it goes through. The GPU block-mask builder
+// alone is in test_blockmask_gpu.cpp. Every test skips cleanly without a CUDA device.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -17,8 +18,9 @@
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/HalfFloat.h"
-#include "flexjit/testing/SeedCatalog.h"
 #include "flexjit/testing/SeedMods.h"
+
+#include "Instantiations.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
@@ -195,34 +197,25 @@ void check_variants(DType dtype, int D) {
 
 } // namespace
 
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - f16 d64", "[gpu]") {
+// Every seed-003 variant on every forward instantiation of the variant table, one
+// generated case (a section named "<dtype> d<head dim>") at a time.
+TEST_CASE("gpu: every seed-003 variant matches the float64 reference", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 64);
+  const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
+  SECTION(kernel.name()) {
+    check_variants(kernel.dtype, kernel.head_dim);
+  }
 }
 
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - f16 d128", "[gpu]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 128);
-}
-
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - bf16 d64", "[gpu]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 64);
-}
-
-TEST_CASE("gpu: every seed-003 variant matches the float64 reference - bf16 d128", "[gpu]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 128);
-}
-
-TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu]") {
+TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
   const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};
   std::vector<int32_t> seq_idx;
   for (size_t s = 0; s + 1 < offsets.size(); ++s)
     seq_idx.insert(seq_idx.end(), static_cast<size_t>(offsets[s + 1] - offsets[s]),
                    static_cast<int32_t>(s));
-  for (DType dtype : {DType::F16, DType::BF16}) {
+  const DType dtype = GENERATE(values({DType::F16, DType::BF16}));
+  SECTION(std::string(to_string(dtype))) {
     Case c;
     c.B = 1;
     c.q_len = c.kv_len = 1000;
@@ -233,28 +226,29 @@ TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu]") {
   }
 }
 
-TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu]") {
+TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
   std::vector<int32_t> image_of_token;
   for (int i = 0; i < 4 * 16; ++i)
     image_of_token.push_back(i / 16);
   // Text rows [0, 10) see no image: out 0, lse -inf.
   const std::vector<int32_t> intervals = {10, 50, 50, 120, 120, 200, 200, 300};
-  for (DType dtype : {DType::F16, DType::BF16})
-    for (int D : {64, 128}) {
-      Case c;
-      c.q_len = 300;
-      c.kv_len = 64;
-      c.D = D;
-      c.dtype = dtype;
-      c.mask = seeds::vision_cross_attention(image_of_token, intervals);
-      const Outcome r = run_case(c);
-      CHECK(r.empty_rows == 10 * c.B * c.Hq);
-      check(c, "flamingo");
-    }
+  // Every forward instantiation of the variant table, one at a time.
+  const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
+  SECTION(kernel.name()) {
+    Case c;
+    c.q_len = 300;
+    c.kv_len = 64;
+    c.D = kernel.head_dim;
+    c.dtype = kernel.dtype;
+    c.mask = seeds::vision_cross_attention(image_of_token, intervals);
+    const Outcome r = run_case(c);
+    CHECK(r.empty_rows == 10 * c.B * c.Hq);
+    check(c, "flamingo");
+  }
 }
 
-TEST_CASE("gpu: GQA - odd lengths and BSHD strides", "[gpu]") {
+TEST_CASE("gpu: GQA - odd lengths and BSHD strides", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
   const std::pair<int, int> lengths[] = {{37, 37}, {300, 517}, {517, 300}, {37, 517}, {129, 65}};
   int i = 0;
@@ -276,7 +270,7 @@ TEST_CASE("gpu: GQA - odd lengths and BSHD strides", "[gpu]") {
     }
 }
 
-TEST_CASE("gpu: a new param value runs without recompiling", "[gpu]") {
+TEST_CASE("gpu: a new param value runs without recompiling", "[gpu][attention][runtime]") {
   SKIP_WITHOUT_CUDA();
   Case c;
   c.q_len = c.kv_len = 512;
@@ -294,7 +288,7 @@ TEST_CASE("gpu: a new param value runs without recompiling", "[gpu]") {
   CHECK(after.memory_hits > before.memory_hits);
 }
 
-TEST_CASE("gpu: the kernel cache serves memory - then disk", "[gpu]") {
+TEST_CASE("gpu: the kernel cache serves memory - then disk", "[gpu][attention][runtime]") {
   SKIP_WITHOUT_CUDA();
   Case c;
   c.q_len = c.kv_len = 128;
@@ -319,7 +313,8 @@ TEST_CASE("gpu: the kernel cache serves memory - then disk", "[gpu]") {
     WARN("kernel warning: " << w);
 }
 
-TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles", "[gpu][corrupt]") {
+TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles",
+          "[gpu][attention][runtime][corrupt]") {
   SKIP_WITHOUT_CUDA();
   const std::string dir = kernel_cache_directory();
   if (dir.empty()) {
@@ -347,9 +342,10 @@ TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles", "[gpu][cor
   CHECK(after.disk_hits == before.disk_hits);
 }
 
-TEST_CASE("gpu: S = 2048 spot check on random rows", "[gpu]") {
+TEST_CASE("gpu: S = 2048 spot check on random rows", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
-  for (DType dtype : {DType::F16, DType::BF16}) {
+  const DType dtype = GENERATE(values({DType::F16, DType::BF16}));
+  SECTION(std::string(to_string(dtype))) {
     Case c;
     c.B = 1;
     c.Hq = 4;
@@ -364,63 +360,8 @@ TEST_CASE("gpu: S = 2048 spot check on random rows", "[gpu]") {
   }
 }
 
-TEST_CASE("gpu: the GPU block mask equals the CPU builder", "[gpu]") {
-  SKIP_WITHOUT_CUDA();
-  const SeedCatalog seeds;
-  const std::pair<int, int> shapes[] = {{8192, 8192}, {1000, 777}, {37, 300}};
-  for (const MaskMod& mask : seeds.masks) {
-    const DeviceBindings device = to_device({mask.body()});
-    for (auto [Q, KV] : shapes) {
-      INFO(mask.name() << " " << Q << " x " << KV);
-      const BlockMask cpu = create_block_mask(mask, 1, 2, Q, KV);
-      BlockMaskOptions o;
-      o.device = Device::Cuda;
-      o.bindings = device.bindings;
-      const BlockMask gpu = create_block_mask(mask, 1, 2, Q, KV, o);
-      CHECK(gpu.states() == cpu.states());
-      CHECK(gpu.kv_indices == cpu.kv_indices);
-      CHECK(gpu.full_kv_indices == cpu.full_kv_indices);
-      CHECK(gpu.q_indices == cpu.q_indices);
-      if (Q <= 1000) {
-        CHECK(create_mask(mask, 1, 1, Q, KV, device.bindings, Device::Cuda) ==
-              create_mask(mask, 1, 1, Q, KV));
-      }
-    }
-  }
-}
-
-TEST_CASE("gpu: GPU block mask build time at S = 8192", "[gpu][timing]") {
-  SKIP_WITHOUT_CUDA();
-  const SeedCatalog seeds;
-  using Clock = std::chrono::steady_clock;
-  auto ms = [](Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-  };
-  for (const MaskMod& mask : seeds.masks) {
-    const DeviceBindings device = to_device({mask.body()});
-    BlockMaskOptions o;
-    o.device = Device::Cuda;
-    o.bindings = device.bindings;
-    create_block_mask(mask, 1, 1, 8192, 8192, o); // compile / load
-    auto t = Clock::now();
-    const int reps = 5;
-    for (int i = 0; i < reps; ++i)
-      create_block_mask(mask, 1, 1, 8192, 8192, o);
-    const double gpu_ms = ms(t) / reps;
-    const std::vector<uint8_t> states = create_block_mask(mask, 1, 1, 8192, 8192, o).states();
-    t = Clock::now();
-    block_mask_from_states(states, 1, 1, 8192, 8192, 128, 128, mask);
-    const double compact_ms = ms(t);
-    t = Clock::now();
-    create_block_mask(mask, 1, 1, 8192, 8192);
-    const double cpu_ms = ms(t);
-    WARN("create_block_mask S=8192 " << mask.name() << ": GPU " << gpu_ms
-                                     << " ms (of which CPU compaction " << compact_ms
-                                     << " ms), CPU builder " << cpu_ms << " ms");
-  }
-}
-
-TEST_CASE("gpu: 16 threads share the kernel cache - one build per kernel", "[gpu][concurrency]") {
+TEST_CASE("gpu: 16 threads share the kernel cache - one build per kernel",
+          "[gpu][attention][runtime][concurrency]") {
   SKIP_WITHOUT_CUDA();
   // Six (mask, score, dtype, head dim) variants over four masks; each of 16
   // threads runs three of them (GPU block mask + flex_attention), overlapping

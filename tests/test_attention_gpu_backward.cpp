@@ -1,5 +1,5 @@
 // flex_attention_backward on a real device against the float64 backward reference
-// (tests/AttentionReference, itself checked against finite differences): every seed-003
+// (testing/AttentionReference, itself checked against finite differences): every seed-003
 // variant, f16/bf16, D = 64/128, GQA, odd and unequal lengths, BSHD, fully masked rows;
 // gradients poisoned (NaN) before the call. Skips cleanly without a CUDA device.
 #include <catch2/catch.hpp>
@@ -13,6 +13,8 @@
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/SeedMods.h"
+
+#include "Instantiations.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
@@ -143,24 +145,19 @@ void check_variants(DType dtype, int D) {
 
 } // namespace
 
-TEST_CASE("gpu backward: every seed-003 variant - f16 d64", "[gpu][backward]") {
+// Every seed-003 variant on every backward instantiation of the variant table, one
+// generated case (a section named "<dtype> d<head dim>") at a time.
+TEST_CASE("gpu backward: every seed-003 variant", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 64);
-}
-TEST_CASE("gpu backward: every seed-003 variant - f16 d128", "[gpu][backward]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::F16, 128);
-}
-TEST_CASE("gpu backward: every seed-003 variant - bf16 d64", "[gpu][backward]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 64);
-}
-TEST_CASE("gpu backward: every seed-003 variant - bf16 d128", "[gpu][backward]") {
-  SKIP_WITHOUT_CUDA();
-  check_variants(DType::BF16, 128);
+  const Instantiation kernel =
+      GENERATE(from_range(instantiations(TemplateKind::AttentionBackward)));
+  SECTION(kernel.name()) {
+    check_variants(kernel.dtype, kernel.head_dim);
+  }
 }
 
-TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[gpu][backward]") {
+TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows",
+          "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   for (int i = 0; i < 4; ++i) {
     BwdCase c;
@@ -183,7 +180,7 @@ TEST_CASE("gpu backward: GQA, unequal odd lengths, BSHD, fully masked rows", "[g
 // Block masks with other tiles than 128 x 128: kv blocks of 64 (finer than the sm_90a
 // kernel's 128 kv rows per CTA: the runtime runs the sm_80 kernel) and of 256 (two CTAs per
 // block), q blocks of 256 (four q tiles per block).
-TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][backward]") {
+TEST_CASE("gpu backward: block masks with 64 and 256 row tiles", "[gpu][attention][backward]") {
   SKIP_WITHOUT_CUDA();
   const struct { int q_block, kv_block; } shapes[] = {{128, 64}, {256, 64}, {128, 256}, {256, 256}};
   int i = 0;

@@ -1,8 +1,8 @@
-// The GPU half of the differential fuzzer: random mods (tests/RandomMods.h) run
+// The GPU half of the differential fuzzer: random mods (testing/RandomMods.h) run
 // on the GPU -- both mods at arbitrary points through the eval_points template,
 // masks also through create_mask -- against the interpreter under the
-// agreement rule of tests/Agreement.h (Backend::Gpu); and the fuzz corpus on
-// the GPU. A mismatch prints a corpus case (tests/FuzzCase.h). Every test skips
+// agreement rule of testing/Agreement.h (Backend::Gpu); and the fuzz corpus on
+// the GPU. A mismatch prints a corpus case (testing/FuzzCase.h). Every test skips
 // cleanly without a CUDA device. FLEXJIT_FUZZ_SEED and FLEXJIT_FUZZ_MODS
 // explore further than the default run.
 #include <catch2/catch.hpp>
@@ -91,7 +91,7 @@ int check_create_mask(const MaskMod& mask, const Bindings& host, const Bindings&
 
 } // namespace
 
-TEST_CASE("gpu fuzz: 2000 random mods agree with the interpreter", "[gpu][fuzz]") {
+TEST_CASE("gpu fuzz: 2000 random mods agree with the interpreter", "[gpu][codegen][fuzz]") {
   SKIP_WITHOUT_CUDA();
   const int pairs = static_cast<int>(env_int("FLEXJIT_FUZZ_MODS", 2000) / 2); // mask + score each
   constexpr int kPoints = 200;
@@ -139,7 +139,7 @@ TEST_CASE("gpu fuzz: 2000 random mods agree with the interpreter", "[gpu][fuzz]"
 }
 
 // Every mismatch ever found (tests/fuzz_corpus/*.fz), on the GPU.
-TEST_CASE("gpu fuzz: every corpus case agrees on the GPU", "[gpu][fuzz]") {
+TEST_CASE("gpu fuzz: every corpus case agrees on the GPU", "[gpu][codegen][fuzz]") {
   SKIP_WITHOUT_CUDA();
   std::mt19937 rng(7);
   Tally tally;
@@ -165,7 +165,8 @@ TEST_CASE("gpu fuzz: every corpus case agrees on the GPU", "[gpu][fuzz]") {
 // Each inexact function alone over a sweep of inputs (every binade, the
 // specials): the measured distance from the host's value, against the bound
 // the agreement rule allows.
-TEST_CASE("gpu fuzz: libdevice and tanh.approx stay within the agreement bounds", "[gpu][fuzz]") {
+TEST_CASE("gpu fuzz: libdevice and tanh.approx stay within the agreement bounds",
+          "[gpu][codegen][fuzz]") {
   SKIP_WITHOUT_CUDA();
   std::vector<Point> points;
   std::mt19937 rng(3);

@@ -1,8 +1,8 @@
 // Differential tests of the lowering: each mod JIT-compiled on the host through
 // the same LLVM IR the GPU gets (math mapped to libm) must agree with the
 // interpreter, the semantic oracle, under the agreement rule of
-// tests/Agreement.h (on the host: bit for bit), on random and extreme points.
-// A mismatch prints a fuzz corpus case (tests/FuzzCase.h) to add to
+// testing/Agreement.h (on the host: bit for bit), on random and extreme points.
+// A mismatch prints a fuzz corpus case (testing/FuzzCase.h) to add to
 // tests/fuzz_corpus/; the corpus runs here as regression tests.
 #include <catch2/catch.hpp>
 
@@ -210,7 +210,7 @@ struct Coverage {
 
 } // namespace
 
-// The CPU half of the differential fuzzer (the GPU half: test_gpu_fuzz.cpp).
+// The CPU half of the differential fuzzer (the GPU half: test_codegen_gpu_fuzz.cpp).
 // FLEXJIT_FUZZ_SEED and FLEXJIT_FUZZ_MODS explore further than CI's run.
 TEST_CASE("lowering: 2000 random mods agree with the interpreter", "[codegen][fuzz]") {
   const int kMods =
@@ -278,7 +278,8 @@ TEST_CASE("lowering: eval_bool_row equals eval on random masks", "[codegen][fuzz
   CHECK(checked > 10000);
 }
 
-TEST_CASE("fuzz corpus: a case prints and parses back to the same mod", "[codegen][fuzz]") {
+TEST_CASE("fuzz corpus: a case prints and parses back to the same mod",
+          "[codegen][testing][fuzz]") {
   std::mt19937 rng(99);
   for (int i = 0; i < 300; ++i) {
     RandomMod r = i % 2 ? random_mask(rng) : random_score(rng);

@@ -228,7 +228,7 @@ TEST_CASE("analyze_dependence: variables, buffers and params by name", "[compile
 }
 
 TEST_CASE("RandomMods: covers every node kind and buffer dtype, and binds what it reads",
-          "[compiler]") {
+          "[compiler][testing]") {
   std::mt19937 rng(11);
   std::set<NodeKind> kinds;
   std::set<std::pair<DType, int>> loads;

@@ -57,7 +57,8 @@ Value eval_const(const Expr& e) {
 
 } // namespace
 
-TEST_CASE("interpreter: floor_div and mod follow Python on negative operands", "[interpreter]") {
+TEST_CASE("interpreter: floor_div and mod follow Python on negative operands",
+          "[compiler][interpreter]") {
   struct Case {
     int32_t a, b, div, mod;
   };
@@ -84,7 +85,7 @@ TEST_CASE("interpreter: floor_div and mod follow Python on negative operands", "
   }
 }
 
-TEST_CASE("interpreter: int arithmetic wraps around", "[interpreter]") {
+TEST_CASE("interpreter: int arithmetic wraps around", "[compiler][interpreter]") {
   CHECK(int_op(add_op, INT_MAX, 1) == INT_MIN);
   CHECK(int_op(sub_op, INT_MIN, 1) == INT_MAX);
   CHECK(int_op(mul_op, INT_MIN, -1) == INT_MIN);
@@ -94,7 +95,8 @@ TEST_CASE("interpreter: int arithmetic wraps around", "[interpreter]") {
   CHECK(evaluate(abs(x), Point{}).i == INT_MIN);
 }
 
-TEST_CASE("interpreter: float min and max propagate NaN and order -0 below +0", "[interpreter]") {
+TEST_CASE("interpreter: float min and max propagate NaN and order -0 below +0",
+          "[compiler][interpreter]") {
   CHECK(std::isnan(float_op(fmin_op, kNaN, 1.0f)));
   CHECK(std::isnan(float_op(fmin_op, 1.0f, kNaN)));
   CHECK(std::isnan(float_op(fmax_op, kNaN, -kInf)));
@@ -107,7 +109,7 @@ TEST_CASE("interpreter: float min and max propagate NaN and order -0 below +0", 
   CHECK(float_op(fmax_op, -kInf, 3.0f) == 3.0f);
 }
 
-TEST_CASE("interpreter: casts truncate, saturate and map NaN to 0", "[interpreter]") {
+TEST_CASE("interpreter: casts truncate, saturate and map NaN to 0", "[compiler][interpreter]") {
   auto to_i = [](float f) { return eval_const(to_int(FloatExpr(f))).i; };
   CHECK(to_i(2.7f) == 2);
   CHECK(to_i(-2.7f) == -2);
@@ -127,7 +129,7 @@ TEST_CASE("interpreter: casts truncate, saturate and map NaN to 0", "[interprete
   CHECK(eval_const(to_float(BoolExpr(true))).f == 1.0f);
 }
 
-TEST_CASE("interpreter: loads outside the buffer read 0", "[interpreter]") {
+TEST_CASE("interpreter: loads outside the buffer read 0", "[compiler][interpreter]") {
   std::vector<int32_t> data = {10, 20, 30, 40, 50, 60};
   IntBuffer v = buffer_i32("v", TensorView::contiguous(data.data(), DType::I32, {6}));
   IntBuffer m = buffer_i32("m", TensorView::contiguous(data.data(), DType::I32, {2, 3}));
@@ -157,7 +159,7 @@ TEST_CASE("interpreter: loads outside the buffer read 0", "[interpreter]") {
   CHECK(!evaluate(f[i], Point{}, bind).b);
 }
 
-TEST_CASE("interpreter: strided views load the right elements", "[interpreter]") {
+TEST_CASE("interpreter: strided views load the right elements", "[compiler][interpreter]") {
   std::vector<int32_t> data = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   TensorView view = TensorView::contiguous(data.data(), DType::I32, {3, 4});
   view.sizes = {4, 3};
@@ -167,7 +169,7 @@ TEST_CASE("interpreter: strided views load the right elements", "[interpreter]")
   CHECK(evaluate(t(IntExpr(3), IntExpr(0)), Point{}).i == 3);
 }
 
-TEST_CASE("interpreter: f16 and bf16 loads convert exactly", "[interpreter]") {
+TEST_CASE("interpreter: f16 and bf16 loads convert exactly", "[compiler][interpreter]") {
   std::vector<uint16_t> h = {0x3C00, 0xC000, 0x0001, 0x03FF, 0x7BFF,
                              0x7C00, 0xFC00, 0x7E00, 0x8000};
   const float want[] = {
@@ -189,7 +191,7 @@ TEST_CASE("interpreter: f16 and bf16 loads convert exactly", "[interpreter]") {
     CHECK(evaluate(fb[IntExpr(i)], Point{}).f == bwant[i]);
 }
 
-TEST_CASE("interpreter: math uses the binary32 C library functions", "[interpreter]") {
+TEST_CASE("interpreter: math uses the binary32 C library functions", "[compiler][interpreter]") {
   FloatExpr x = param_f32("x");
   Bindings bind;
   for (float v : {0.3f, -1.7f, 2.5f, 100.0f, -0.0f}) {
@@ -211,7 +213,7 @@ TEST_CASE("interpreter: math uses the binary32 C library functions", "[interpret
   }
 }
 
-TEST_CASE("interpreter: vars, select and comparisons", "[interpreter]") {
+TEST_CASE("interpreter: vars, select and comparisons", "[compiler][interpreter]") {
   Point p{1, 2, 30, 40, -0.5f};
   CHECK(evaluate(var_b() + var_h() * 10, p).i == 21);
   CHECK(evaluate(where(var_q() < var_kv(), var_score(), FloatExpr(7.0f)), p).f == -0.5f);
@@ -220,7 +222,7 @@ TEST_CASE("interpreter: vars, select and comparisons", "[interpreter]") {
   CHECK(!evaluate(var_score() == FloatExpr(kNaN), p).b);
 }
 
-TEST_CASE("interpreter: errors for unbound params and device buffers", "[interpreter]") {
+TEST_CASE("interpreter: errors for unbound params and device buffers", "[compiler][interpreter]") {
   IntExpr w = param_i32("never_bound_width");
   try {
     evaluate(var_q() - var_kv() <= w, Point{});
@@ -240,7 +242,7 @@ TEST_CASE("interpreter: errors for unbound params and device buffers", "[interpr
   }
 }
 
-TEST_CASE("interpreter: eval_bool_row equals per-point eval", "[interpreter]") {
+TEST_CASE("interpreter: eval_bool_row equals per-point eval", "[compiler][interpreter]") {
   std::mt19937 rng(1234);
   std::vector<bool> row_ok;
   int checked = 0;
@@ -265,7 +267,7 @@ TEST_CASE("interpreter: eval_bool_row equals per-point eval", "[interpreter]") {
   CHECK(checked > 10000);
 }
 
-TEST_CASE("interpreter: eval_bool_row speed", "[interpreter][perf]") {
+TEST_CASE("interpreter: eval_bool_row speed", "[compiler][interpreter][perf]") {
   std::vector<int32_t> doc = seeds::notebook_document_ids(16384);
   std::vector<MaskMod> masks = {seeds::causal(), seeds::sliding_window(256), seeds::document(doc),
                                 seeds::natten(), seeds::sasa()};

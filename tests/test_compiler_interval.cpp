@@ -93,7 +93,7 @@ struct SeedData {
 
 } // namespace
 
-TEST_CASE("interval: seed masks are classified soundly", "[interval]") {
+TEST_CASE("interval: seed masks are classified soundly", "[compiler][interval]") {
   SeedData data;
   std::vector<MaskMod> masks = {seeds::causal(),
                                 seeds::sliding_window(256),
@@ -112,7 +112,7 @@ TEST_CASE("interval: seed masks are classified soundly", "[interval]") {
   }
 }
 
-TEST_CASE("interval: obviously decidable tiles are decided", "[interval]") {
+TEST_CASE("interval: obviously decidable tiles are decided", "[compiler][interval]") {
   SeedData data;
   IntervalAnalysis causal(seeds::causal().body());
   CHECK(causal.classify(qkv(1000, 1127, 0, 127)) == Truth::True);
@@ -157,7 +157,7 @@ TEST_CASE("interval: obviously decidable tiles are decided", "[interval]") {
   CHECK(vision.classify(qkv(5000, 5127, 0, 249)) == Truth::False);
 }
 
-TEST_CASE("interval: random masks are classified soundly", "[interval]") {
+TEST_CASE("interval: random masks are classified soundly", "[compiler][interval]") {
   std::mt19937 rng(2024);
   int masks = 0, decided = 0;
   for (int iter = 0; iter < 600; ++iter) {
@@ -176,7 +176,7 @@ TEST_CASE("interval: random masks are classified soundly", "[interval]") {
   CHECK(decided > 500);
 }
 
-TEST_CASE("interval: ranges near the int32 limits stay sound", "[interval]") {
+TEST_CASE("interval: ranges near the int32 limits stay sound", "[compiler][interval]") {
   IntExpr q = var_q(), kv = var_kv();
   std::vector<MaskMod> masks = {MaskMod("wrap_add", q + 10 > kv), MaskMod("wrap_mul", q * 3 < kv),
                                 MaskMod("wrap_neg", -q <= kv),    MaskMod("wrap_abs", abs(q) >= 0),

@@ -38,7 +38,7 @@ std::string payload(size_t n, unsigned seed) {
 
 } // namespace
 
-TEST_CASE("disk cache: round trip, miss and disabled", "[cache]") {
+TEST_CASE("disk cache: round trip, miss and disabled", "[runtime][cache]") {
   DiskCache cache(temp_dir("rt"));
   std::string bytes = payload(10000, 1);
   REQUIRE(!cache.load("key-a"));
@@ -54,7 +54,7 @@ TEST_CASE("disk cache: round trip, miss and disabled", "[cache]") {
   REQUIRE(!off.load("key-a"));
 }
 
-TEST_CASE("disk cache: corrupt, truncated or foreign entries are misses", "[cache]") {
+TEST_CASE("disk cache: corrupt, truncated or foreign entries are misses", "[runtime][cache]") {
   DiskCache cache(temp_dir("corrupt"));
   std::string bytes = payload(4096, 2);
   cache.store("k", bytes);
@@ -133,7 +133,8 @@ Tally hammer(const std::string& dir, unsigned seed, int ops, const Versions& ver
 
 } // namespace
 
-TEST_CASE("disk cache: processes racing on the same keys never see a partial entry", "[cache]") {
+TEST_CASE("disk cache: processes racing on the same keys never see a partial entry",
+          "[runtime][cache]") {
   // Four processes (two threads in this one) store and load three keys with
   // 0.25-0.75 MB entries. Every key exists from the start and a store replaces
   // an entry by renaming a complete file over it, so a load that misses or
@@ -189,7 +190,7 @@ TEST_CASE("disk cache: processes racing on the same keys never see a partial ent
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("disk cache: a writer killed mid-store leaves the entry readable", "[cache]") {
+TEST_CASE("disk cache: a writer killed mid-store leaves the entry readable", "[runtime][cache]") {
   const std::string dir = temp_dir("killed");
   const Versions versions(1, 2 * 1024 * 1024);
   DiskCache cache(dir);

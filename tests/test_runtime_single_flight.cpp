@@ -42,7 +42,8 @@ bool wait_for_waiters(const KernelFlight& flight, const std::string& key, size_t
 
 } // namespace
 
-TEST_CASE("single flight: 16 threads, overlapping compiles, one compile per key", "[concurrency]") {
+TEST_CASE("single flight: 16 threads, overlapping compiles, one compile per key",
+          "[runtime][concurrency]") {
   const SeedCatalog seeds;
   std::vector<KernelSpec> specs;
   for (size_t i = 0; i < 6; ++i)
@@ -134,7 +135,7 @@ TEST_CASE("single flight: 16 threads, overlapping compiles, one compile per key"
 }
 
 TEST_CASE("single flight: a failing build reaches every waiter, then the key is retried",
-          "[concurrency]") {
+          "[runtime][concurrency]") {
   const SeedCatalog seeds;
   KernelSpec bad{TemplateKind::AttentionForward, Arch::SM80, seeds.masks[0], seeds.scores[0]};
   bad.head_dim = 96; // no template instantiation: compile_to_ptx throws Error

@@ -1,4 +1,4 @@
-// The agreement rule itself (tests/Agreement.h): what it accepts and, as much, what it
+// The agreement rule itself (testing/Agreement.h): what it accepts and, as much, what it
 // must still reject -- a rule that accepted anything would make every differential
 // test pass.
 #include <catch2/catch.hpp>
@@ -50,7 +50,8 @@ bool gpu_ok(const Expr& body, const Point& p, Value got) {
 
 } // namespace
 
-TEST_CASE("agreement: exact operations agree bit for bit, on every backend", "[agreement]") {
+TEST_CASE("agreement: exact operations agree bit for bit, on every backend",
+          "[testing][agreement]") {
   const Point p{1, 2, 30, 7, 1.5f};
   const Expr sum = var_q() + var_kv();
   CHECK(gpu_ok(sum, p, i(37)));
@@ -62,7 +63,7 @@ TEST_CASE("agreement: exact operations agree bit for bit, on every backend", "[a
 }
 
 TEST_CASE("agreement: a transcendental of an exact operand stays within its ulp band",
-          "[agreement]") {
+          "[testing][agreement]") {
   for (float x : {0.5f, 3.0f, -100.0f, std::bit_cast<float>(0x4cf7834eu) /* 1.3e8 */}) {
     INFO("sin(" << x << ")");
     const Expr e = sin(var_score());
@@ -80,7 +81,7 @@ TEST_CASE("agreement: a transcendental of an exact operand stays within its ulp 
 }
 
 TEST_CASE("agreement: rule 5, sin and cos of an operand that carries a steep error",
-          "[agreement]") {
+          "[testing][agreement]") {
   const Point p = at_score(std::bit_cast<float>(kSteepScore));
   for (bool is_sin : {true, false}) {
     const Expr e = is_sin ? sin(exp(var_score())) : cos(exp(var_score()));
@@ -100,7 +101,8 @@ TEST_CASE("agreement: rule 5, sin and cos of an operand that carries a steep err
   }
 }
 
-TEST_CASE("agreement: rule 5 follows the interval through later operations", "[agreement]") {
+TEST_CASE("agreement: rule 5 follows the interval through later operations",
+          "[testing][agreement]") {
   const Point p = at_score(std::bit_cast<float>(kSteepScore));
   // The pair 739 chain: log2(log(sqrt(c) * sin(exp(score)))), c = 1.1e35 (sqrt 3.4e17).
   // With sin in (0, 1] the value is anything up to log2(log(3.4e17)) = 5.3349, NaN for
@@ -130,7 +132,8 @@ TEST_CASE("agreement: rule 5 follows the interval through later operations", "[a
   CHECK_FALSE(gpu_ok(nested, p, f(-0.5f)));
 }
 
-TEST_CASE("agreement: rule 5 still catches a wrong sin at a small argument", "[agreement]") {
+TEST_CASE("agreement: rule 5 still catches a wrong sin at a small argument",
+          "[testing][agreement]") {
   // exp(0.1) = 1.105 carries 4 ulps (5e-7) into sin, about as much as sin's own band:
   // the rule widens the result by a few ulps, no more.
   const Point p = at_score(0.1f);

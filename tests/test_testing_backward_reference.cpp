@@ -1,4 +1,4 @@
-// The float64 backward reference (tests/AttentionReference) against central differences
+// The float64 backward reference (testing/AttentionReference) against central differences
 // of the forward reference: the yardstick the GPU backward is measured with must itself
 // be right, for GQA, masks with fully masked rows and nonlinear score_mods.
 #include <cmath>
@@ -25,7 +25,7 @@ double loss(const AttentionInputs& in, const MaskMod& mask, const ScoreMod& scor
 } // namespace
 
 TEST_CASE("backward reference: gradients match central differences of the forward",
-          "[reference][backward]") {
+          "[testing][reference][backward]") {
   const std::vector<std::pair<MaskMod, ScoreMod>> mods = {
       {MaskMod(), ScoreMod()},
       {mask_mod("causal_plus_1", [](Idx, Idx, Idx q, Idx kv) { return kv <= q + 1; }),

@@ -1,0 +1,35 @@
+// The attention instantiations the variant table (codegen/Variants.h) has kernels
+// for, for the tests that cover every kernel: one case per (dtype, head dim) of a
+// template, each once over the archs (the runtime picks the arch of the device), in
+// the table's order. Catch2: GENERATE(from_range(instantiations(kind))).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "flexjit/codegen/Variants.h"
+
+namespace flexjit::testing {
+
+struct Instantiation {
+  DType dtype = DType::F16;
+  int head_dim = 0;
+  std::string name() const { return fmt::format("{} d{}", to_string(dtype), head_dim); }
+};
+
+// Rows with the same head dim for q/k and v (the attention tests' D).
+inline std::vector<Instantiation> instantiations(TemplateKind kind) {
+  std::vector<Instantiation> cases;
+  for (const KernelVariant& v : kernel_variants())
+    if (v.kind == kind && v.is_attention() && v.dv == v.dqk &&
+        std::none_of(cases.begin(), cases.end(), [&](const Instantiation& c) {
+          return c.dtype == v.dtype && c.head_dim == v.dqk;
+        }))
+      cases.push_back({v.dtype, v.dqk});
+  return cases;
+}
+
+} // namespace flexjit::testing
