@@ -1,7 +1,7 @@
 // The agreement rule of the differential tests: what it means for a backend's
 // value of a mod at a point to agree with the interpreter's (the semantic
 // oracle, compiler/Interpreter.h). Every differential comparison -- the host
-// JIT in test_lowering.cpp, the GPU in test_gpu_fuzz.cpp, the fuzz corpus --
+// JIT in test_codegen_lowering.cpp, the GPU in test_codegen_gpu_fuzz.cpp, the fuzz corpus --
 // goes through agree(); the rule lives here and nowhere else.
 //
 // 1. Exact operations agree bit for bit: ints and bools identical, floats
@@ -49,7 +49,7 @@
 //    operand) need nothing more. Rule 5 only ever widens where the operand is
 //    uncertain: a sin of an exact operand keeps its 4-ulp band at any argument, a
 //    sin whose operand error is small keeps a band of a few ulps more, and a value
-//    outside what the image can produce still fails (tests/test_agreement.cpp).
+//    outside what the image can produce still fails (tests/test_testing_agreement.cpp).
 //    Rules 4 and 5 search; they prove nothing: a non-monotone exact operation after
 //    an inexact one (abs, x * x, %, a compare) is covered only as far as the
 //    search's samples reach.

@@ -1,5 +1,5 @@
 // Both mods evaluated at arbitrary points on the GPU by the eval_points template:
-// the GPU half of the differential tests (tests/test_gpu_fuzz.cpp). Not part of
+// the GPU half of the differential tests (tests/test_codegen_gpu_fuzz.cpp). Not part of
 // the attention path.
 #pragma once
 

@@ -2,7 +2,7 @@
 // a text case that rebuilds the exact expression DAG, its params, its buffers
 // (sizes, strides and bytes) and the points where it failed. A failing fuzz
 // run prints such a case; saved as tests/fuzz_corpus/<name>.fz it becomes a
-// regression test (CPU: test_lowering.cpp; GPU: test_gpu_fuzz.cpp). The files
+// regression test (CPU: test_codegen_lowering.cpp; GPU: test_codegen_gpu_fuzz.cpp). The files
 // are embedded in the test binary at configure time (tests/CMakeLists.txt), so
 // an installed flexjit_tests runs them without the source tree.
 //

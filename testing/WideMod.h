@@ -1,7 +1,7 @@
 // A mask whose kernel needs more registers than a thread has, under the node limit: a
 // balanced product tree of `loads` loads from `t` (1024 i32). Every load is issued before
 // the tree consumes them, so about `loads` values are live at once; with 100 loads
-// ptxas 13 spills in create_mask for sm_90a (tests/test_ptx.cpp checks that, the
+// ptxas 13 spills in create_mask for sm_90a (tests/test_codegen_ptx.cpp checks that, the
 // [gpu][limits] test that the runtime reports it).
 #pragma once
 

@@ -1,4 +1,4 @@
-// The mods at arbitrary points, for the differential tests (tests/test_gpu_fuzz.cpp):
+// The mods at arbitrary points, for the differential tests (tests/test_codegen_gpu_fuzz.cpp):
 // for each i < n, mask_out[i] = mask_mod(b, h, q, kv) as 0 or 1 and score_out[i] =
 // score_mod(score, b, h, q, kv), where (b, h, q, kv) = indices[4 i .. 4 i + 3] and
 // score = scores[i]. Unlike the other templates the indices may be anything,
