@@ -18,9 +18,10 @@ PointValues eval_points_cuda(const MaskMod& mask, const ScoreMod& score,
     fail("eval_points: {} points; at most {} per call", points.size(), INT_MAX);
   const Target& target = current_target();
   const KernelVariant& variant = find_variant(TemplateKind::EvalPoints, target.arch);
-  const auto kernel = cuda::get_kernel(target, variant, *prepare_mods(mask, score));
+  const std::shared_ptr<const PreparedMods> mods = prepare_mods(mask, score);
+  const auto kernel = cuda::get_kernel(target, variant, *mods);
   FlexjitModArgs args = pack_mod_args(
-      kernel->signature, resolve_device_args(kernel->signature, bindings, "eval_points"));
+      kernel->signature, resolve_device_args(mods->signature, bindings, "eval_points"));
   PointValues out;
   const size_t n = points.size();
   out.mask.resize(n);

@@ -37,6 +37,42 @@ TEST_CASE("gpu: the GPU block mask equals the CPU builder", "[gpu][blockmask]") 
   }
 }
 
+// Masks that differ only in a param's default or a buffer's captured data share one kernel
+// (its key holds neither); each call must run with its own values, whichever came first.
+TEST_CASE("gpu: masks sharing a kernel run with their own param defaults and data",
+          "[gpu][blockmask]") {
+  SKIP_WITHOUT_CUDA();
+  for (int order = 0; order < 2; ++order) {
+    const int first = order == 0 ? 256 : 2048, second = order == 0 ? 2048 : 256;
+    for (int window : {first, second}) {
+      INFO("window " << window << " after " << first);
+      const MaskMod mask = seeds::sliding_window(window);
+      BlockMaskOptions o;
+      o.device = Device::Cuda;
+      const BlockMask gpu = create_block_mask(mask, 1, 1, 4096, 4096, o);
+      CHECK(gpu.states() == create_block_mask(mask, 1, 1, 4096, 4096).states());
+      CHECK(create_mask(mask, 1, 1, 300, 300, {}, Device::Cuda) ==
+            create_mask(mask, 1, 1, 300, 300));
+    }
+  }
+  std::vector<int32_t> a(4096), b(4096);
+  for (int i = 0; i < 4096; ++i) {
+    a[i] = i / 500;
+    b[i] = i / 1300;
+  }
+  for (const std::vector<int32_t>* ids : {&a, &b}) {
+    DeviceBuffer dev(ids->size() * 4);
+    dev.upload(ids->data(), ids->size() * 4);
+    const IntBuffer doc = buffer_i32("document_id", dev.view(DType::I32, {4096}));
+    const MaskMod mask =
+        mask_mod("document", [&](Idx, Idx, Idx q, Idx kv) { return q >= kv && doc[q] == doc[kv]; });
+    BlockMaskOptions o;
+    o.device = Device::Cuda;
+    const BlockMask gpu = create_block_mask(mask, 1, 1, 4096, 4096, o);
+    CHECK(gpu.states() == create_block_mask(seeds::document(*ids), 1, 1, 4096, 4096).states());
+  }
+}
+
 TEST_CASE("gpu: GPU block mask build time at S = 8192", "[gpu][blockmask][timing]") {
   SKIP_WITHOUT_CUDA();
   const SeedCatalog seeds;
