@@ -4,15 +4,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
+#include "flexjit/support/Error.h"
 #include "flexjit/support/Hash.h"
 
 namespace flexjit {
@@ -75,19 +80,58 @@ std::optional<std::string> decode(std::string_view data, std::string_view key) {
 
 } // namespace
 
-DiskCache::DiskCache(std::string directory) : directory_(std::move(directory)) {}
+DiskCache::DiskCache(std::string directory, int64_t max_bytes)
+    : directory_(std::move(directory)), max_bytes_(max_bytes) {
+  FLEXJIT_ASSERT(max_bytes > 0, "disk cache limit {} bytes", max_bytes);
+}
+
+int64_t DiskCache::parse_size(std::string_view text) {
+  int64_t value = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && value <= (INT64_MAX >> 31); ++i)
+    value = value * 10 + (text[i] - '0');
+  int shift = 0;
+  if (i + 1 == text.size()) {
+    switch (text[i]) {
+    case 'K':
+    case 'k':
+      shift = 10;
+      break;
+    case 'M':
+    case 'm':
+      shift = 20;
+      break;
+    case 'G':
+    case 'g':
+      shift = 30;
+      break;
+    default:
+      shift = -1;
+    }
+    ++i;
+  }
+  if (i == 0 || i != text.size() || shift < 0 || value == 0 ||
+      !std::isdigit(static_cast<unsigned char>(text[0])))
+    fail("FLEXJIT_CACHE_MAX_BYTES={} is not a size; expected a positive number of bytes, "
+         "optionally with a K, M or G suffix (e.g. 512M)",
+         text);
+  return value << shift;
+}
 
 DiskCache DiskCache::from_environment() {
+  int64_t max_bytes = kDefaultDiskCacheMaxBytes;
+  if (const char* limit = std::getenv("FLEXJIT_CACHE_MAX_BYTES"); limit && *limit)
+    max_bytes = parse_size(limit);
   const char* enabled = std::getenv("FLEXJIT_CACHE");
   if (enabled && std::string_view(enabled) == "0")
-    return DiskCache("");
+    return DiskCache("", max_bytes);
   if (const char* dir = std::getenv("FLEXJIT_CACHE_DIR"); dir && *dir)
-    return DiskCache(dir);
+    return DiskCache(dir, max_bytes);
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-    return DiskCache(std::string(xdg) + "/flexjit");
+    return DiskCache(std::string(xdg) + "/flexjit", max_bytes);
   if (const char* home = std::getenv("HOME"); home && *home)
-    return DiskCache(std::string(home) + "/.cache/flexjit");
-  return DiskCache("");
+    return DiskCache(std::string(home) + "/.cache/flexjit", max_bytes);
+  return DiskCache("", max_bytes);
 }
 
 std::string DiskCache::path_for(std::string_view key) const {
@@ -97,12 +141,68 @@ std::string DiskCache::path_for(std::string_view key) const {
 std::optional<std::string> DiskCache::load(std::string_view key) const {
   if (!enabled())
     return std::nullopt;
-  std::ifstream in(path_for(key), std::ios::binary);
+  const std::string path = path_for(key);
+  std::ifstream in(path, std::ios::binary);
   if (!in)
     return std::nullopt;
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  return decode(buffer.str(), key);
+  std::optional<std::string> entry = decode(buffer.str(), key);
+  if (entry) // used now: the last to be evicted (mtime, as atime is often not kept)
+    ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+  return entry;
+}
+
+int64_t DiskCache::size_bytes() const {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(directory_, ec)) {
+    std::error_code fec;
+    const auto bytes = e.file_size(fec);
+    if (!fec && e.path().extension() == ".fjc")
+      total += static_cast<int64_t>(bytes);
+  }
+  return total;
+}
+
+void DiskCache::evict(const std::string& keep) const {
+  struct Entry {
+    std::string path;
+    int64_t bytes;
+    std::filesystem::file_time_type used;
+  };
+  std::vector<Entry> entries;
+  int64_t total = 0;
+  std::error_code ec;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (const auto& e : std::filesystem::directory_iterator(directory_, ec)) {
+    std::error_code fec;
+    const std::string path = e.path().string();
+    const auto used = e.last_write_time(fec);
+    const auto bytes = static_cast<int64_t>(e.file_size(fec));
+    if (fec)
+      continue; // removed meanwhile by another process
+    if (e.path().extension() != ".fjc") {
+      // A store's temporary file, left by a process that died an hour ago or more.
+      if (path.find(".fjc.tmp.") != std::string::npos && now - used > std::chrono::hours(1))
+        std::filesystem::remove(e.path(), fec);
+      continue;
+    }
+    total += bytes;
+    if (path != keep)
+      entries.push_back({path, bytes, used});
+  }
+  if (total <= max_bytes_)
+    return;
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.used < b.used; });
+  for (const Entry& e : entries) {
+    if (total <= max_bytes_)
+      break;
+    std::error_code fec;
+    std::filesystem::remove(e.path, fec); // another process may have removed it first
+    total -= e.bytes;
+  }
 }
 
 void DiskCache::store(std::string_view key, std::string_view bytes) const {
@@ -129,8 +229,11 @@ void DiskCache::store(std::string_view key, std::string_view bytes) const {
   }
   bool ok = written == data.size() && ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), final_path.c_str()) != 0)
+  if (!ok || std::rename(tmp.c_str(), final_path.c_str()) != 0) {
     ::unlink(tmp.c_str());
+    return;
+  }
+  evict(final_path);
 }
 
 } // namespace flexjit

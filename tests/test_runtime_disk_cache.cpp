@@ -215,3 +215,118 @@ TEST_CASE("disk cache: a writer killed mid-store leaves the entry readable", "[r
   CHECK(versions.complete(cache.load("k0"), 0));
   std::filesystem::remove_all(dir); // and the killed writer's temporary file
 }
+
+namespace {
+
+// Sets an entry's last use (its modification time) to `seconds` after an hour ago.
+void set_used(const DiskCache& cache, const std::string& key, int seconds) {
+  const auto when = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1) +
+                    std::chrono::seconds(seconds);
+  std::filesystem::last_write_time(cache.path_for(key), when);
+}
+
+} // namespace
+
+TEST_CASE("disk cache: a size limit keeps the most recently used entries", "[runtime][cache]") {
+  const std::string dir = temp_dir("lru");
+  const std::string bytes = payload(100000, 7);
+  // An entry is the payload plus its key and header: about 100 KB; room for 3.
+  DiskCache probe(dir);
+  probe.store("k9", bytes); // keys of one length: entries of one size
+  const int64_t entry = probe.size_bytes();
+  std::filesystem::remove(probe.path_for("k9"));
+  DiskCache cache(dir, 3 * entry + entry / 2);
+  for (int i = 0; i < 3; ++i) {
+    cache.store("k" + std::to_string(i), bytes);
+    set_used(cache, "k" + std::to_string(i), i); // k0 oldest
+  }
+  CHECK(cache.size_bytes() == 3 * entry);
+  REQUIRE(cache.load("k0")); // a hit: k0 is now the most recently used
+  cache.store("k3", bytes);  // over the limit: the least recently used (k1) goes
+  CHECK(cache.size_bytes() <= cache.max_bytes());
+  CHECK(cache.load("k0"));
+  CHECK(!cache.load("k1"));
+  CHECK(cache.load("k2"));
+  CHECK(cache.load("k3"));
+  // An entry larger than the limit is kept alone (the newest always stays).
+  DiskCache tiny(dir, entry / 2);
+  tiny.store("big", bytes);
+  CHECK(tiny.load("big"));
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    files += e.path().extension() == ".fjc";
+  CHECK(files == 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("disk cache: FLEXJIT_CACHE_MAX_BYTES sizes and errors", "[runtime][cache][errors]") {
+  CHECK(DiskCache::parse_size("4096") == 4096);
+  CHECK(DiskCache::parse_size("64K") == 64 << 10);
+  CHECK(DiskCache::parse_size("512m") == int64_t{512} << 20);
+  CHECK(DiskCache::parse_size("2G") == int64_t{2} << 30);
+  for (const char* bad : {"", "0", "-5", "12T", "1.5G", "G", "99999999999999999999", " 5"})
+    CHECK_THROWS_WITH(DiskCache::parse_size(bad),
+                      Catch::Contains("FLEXJIT_CACHE_MAX_BYTES=") &&
+                          Catch::Contains("is not a size; expected a positive number of bytes"));
+  const char* saved = std::getenv("FLEXJIT_CACHE_MAX_BYTES");
+  const std::string before = saved ? saved : "";
+  ::setenv("FLEXJIT_CACHE_MAX_BYTES", "3M", 1);
+  CHECK(DiskCache::from_environment().max_bytes() == int64_t{3} << 20);
+  ::setenv("FLEXJIT_CACHE_MAX_BYTES", "lots", 1);
+  CHECK_THROWS_WITH(DiskCache::from_environment(),
+                    Catch::Contains("FLEXJIT_CACHE_MAX_BYTES=lots is not a size"));
+  ::unsetenv("FLEXJIT_CACHE_MAX_BYTES");
+  CHECK(DiskCache::from_environment().max_bytes() == kDefaultDiskCacheMaxBytes);
+  if (saved)
+    ::setenv("FLEXJIT_CACHE_MAX_BYTES", before.c_str(), 1);
+}
+
+TEST_CASE("disk cache: processes storing past the limit keep it, and every entry verifies",
+          "[runtime][cache]") {
+  // Four processes store 24 distinct keys each, ~50 KB apiece, into a directory limited to
+  // ~12 entries: each evicts after its own store, so the last eviction sees every file.
+  const std::string dir = temp_dir("bounded");
+  constexpr int kProcs = 4, kKeys = 24;
+  auto bytes_of = [](int p, int k) { return payload(50000 + 97 * k, 1000 * p + k); };
+  DiskCache probe(dir);
+  probe.store("probe", bytes_of(0, 0));
+  const int64_t limit = 12 * probe.size_bytes();
+  std::filesystem::remove(probe.path_for("probe"));
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      DiskCache cache(dir, limit);
+      for (int k = 0; k < kKeys; ++k)
+        cache.store("p" + std::to_string(p) + "k" + std::to_string(k), bytes_of(p, k));
+      _exit(0);
+    }
+    children.push_back(child);
+  }
+  for (pid_t child : children) {
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  DiskCache cache(dir, limit);
+  CHECK(cache.size_bytes() <= limit);
+  int present = 0;
+  for (int p = 0; p < kProcs; ++p)
+    for (int k = 0; k < kKeys; ++k) {
+      const std::string key = "p" + std::to_string(p) + "k" + std::to_string(k);
+      if (!std::filesystem::exists(cache.path_for(key)))
+        continue;
+      ++present;
+      const auto got = cache.load(key);
+      INFO(key);
+      REQUIRE(got);
+      CHECK(*got == bytes_of(p, k));
+    }
+  CHECK(present >= 4);                 // each process's last entry, at least
+  CHECK(present < kProcs * kKeys / 2); // and the limit did evict
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    CHECK(entry.path().extension() == ".fjc");
+  std::filesystem::remove_all(dir);
+}
