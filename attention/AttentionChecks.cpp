@@ -109,9 +109,9 @@ std::string unmet_constraint(const KernelVariant& v, const BlockMask* bm) {
 }
 
 // The first of `rows` the problem meets; else Error with the last row's unmet constraint
-// (rows run from the most to the least demanding) and `where`.
+// (rows run from the most to the least demanding) and, with a target, that it is this GPU's.
 const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
-                               const AttentionProblem& p, const char* where) {
+                               const AttentionProblem& p, const Target* target = nullptr) {
   FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}", to_string(p.dtype), p.head_dim);
   std::string unmet;
   for (const KernelVariant* v : rows) {
@@ -119,7 +119,8 @@ const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
     if (unmet.empty())
       return *v;
   }
-  fail("flex_attention: {}{}", unmet, where);
+  fail("flex_attention: {}{}", unmet,
+       target ? fmt::format(" on this GPU ({} kernels)", to_string(target->arch)) : "");
 }
 
 void check_buffer_extents(const AttentionProblem& p) {
@@ -180,7 +181,7 @@ AttentionProblem check_attention_backward(const TensorView& q, const TensorView&
   check_like("dq", dq, "q", q);
   check_like("dk", dk, "k", k);
   check_like("dv", dv, "v", v);
-  first_met(rows_for(TemplateKind::AttentionBackward, p), p, "");
+  first_met(rows_for(TemplateKind::AttentionBackward, p), p);
   return p;
 }
 
@@ -232,7 +233,7 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   p.block_mask = o.block_mask;
   if (o.block_mask)
     check_block_mask(*o.block_mask, p);
-  first_met(forward, p, "");
+  first_met(forward, p);
   p.mods = prepare_mods(o.block_mask ? o.block_mask->mask_mod : MaskMod(), o.score_mod);
   p.args = resolve_device_args(p.mods->signature, o.bindings, "flex_attention");
   check_buffer_extents(p);
@@ -241,8 +242,7 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
 
 const KernelVariant& select_variant(TemplateKind kind, const Target& target,
                                     const AttentionProblem& p) {
-  const std::string where = fmt::format(" on this GPU ({} kernels)", to_string(target.arch));
-  return first_met(rows_for(kind, p, &target.arch), p, where.c_str());
+  return first_met(rows_for(kind, p, &target.arch), p, &target);
 }
 
 LaunchSizes AttentionProblem::launch_sizes() const {
