@@ -56,7 +56,7 @@ std::shared_ptr<const cuda::LoadedKernel>
 attention_kernel(TemplateKind kind, const AttentionProblem& p, FlexjitModArgs* mod_args) {
   const Target& target = current_target();
   auto kernel = cuda::get_kernel(target, select_variant(kind, target, p), *p.mods);
-  *mod_args = pack_mod_args(kernel->signature, p.args);
+  *mod_args = pack_mod_args(p.mods->signature, p.args);
   return kernel;
 }
 

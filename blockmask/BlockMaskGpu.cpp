@@ -16,12 +16,9 @@ namespace {
 
 constexpr unsigned kMaxGridY = 65535;
 
-// The call's arguments in the kernel's slots. Resolved from the call's own signature: the
-// kernel is shared by every mask with its key, which holds no param default and no captured
-// data (two sliding windows of different default widths share one kernel).
-FlexjitModArgs mask_args(const cuda::LoadedKernel& kernel, const PreparedMods& mask,
-                         const Bindings& bindings, const char* what) {
-  return pack_mod_args(kernel.signature, resolve_device_args(mask.signature, bindings, what));
+// The call's arguments, from its own prepared mask (cuda::get_kernel says why).
+FlexjitModArgs mask_args(const PreparedMods& mask, const Bindings& bindings, const char* what) {
+  return pack_mod_args(mask.signature, resolve_device_args(mask.signature, bindings, what));
 }
 
 // One grow-only tile states buffer per thread: cuMemAlloc/cuMemFree per call cost
@@ -91,7 +88,7 @@ std::vector<uint8_t> classify_tiles_cuda(const PreparedMods& mask, int B, int H,
   int nq = (q_len + q_block - 1) / q_block, nkv = (kv_len + kv_block - 1) / kv_block;
   // mask_args checks the buffers (device memory, dtypes) before the launch.
   const auto kernel = mask_kernel(TemplateKind::BlockClassify, mask);
-  FlexjitModArgs args = mask_args(*kernel, mask, bindings, "create_block_mask");
+  FlexjitModArgs args = mask_args(mask, bindings, "create_block_mask");
   const size_t count = static_cast<size_t>(B) * H * nq * nkv;
   DeviceBuffer& states = states_buffer();
   if (states.bytes() < count)
@@ -119,7 +116,7 @@ std::vector<uint8_t> create_mask_cuda(const PreparedMods& mask, int B, int H, in
                                       const Bindings& bindings) {
   check_create_mask_cuda(B, H, q_len, kv_len);
   const auto kernel = mask_kernel(TemplateKind::CreateMask, mask);
-  FlexjitModArgs args = mask_args(*kernel, mask, bindings, "create_mask");
+  FlexjitModArgs args = mask_args(mask, bindings, "create_mask");
   const size_t count = static_cast<size_t>(B) * H * q_len * kv_len;
   DeviceBuffer out_dev(count);
   void* out_ptr = out_dev.data();

@@ -6,10 +6,8 @@
 
 namespace flexjit {
 
-// Packs resolved values into the ABI struct (buffer data pointers as given). `sig` is the
-// kernel's slot layout; `args` must be resolved from the call's own signature (the same
-// slots: a kernel is shared by all mods of its key, whose param defaults and captured data
-// differ).
+// Packs values resolved from `sig` (the call's own PreparedMods::signature) into the ABI
+// struct (buffer data pointers as given).
 FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args);
 
 } // namespace flexjit

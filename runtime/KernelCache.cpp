@@ -154,7 +154,6 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
   auto k = std::make_shared<LoadedKernel>();
   k->key = key;
   k->variant = &variant;
-  k->signature = mods.signature;
   std::string info_log;
   *from_disk = false;
   if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))

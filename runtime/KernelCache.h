@@ -28,7 +28,6 @@ struct LoadedKernel {
   CUmodule module = nullptr;
   CUfunction function = nullptr; // variant->main
   CUfunction companions[2] = {}; // variant->companions, in table order
-  ModSignature signature;        // slot layout of its FlexjitModArgs
   int registers = 0;
   int local_bytes = 0; // per-thread local memory: spills when nonzero
   std::vector<std::string> warnings;
@@ -38,8 +37,11 @@ struct LoadedKernel {
 };
 
 // The kernel of `variant` with `mods` for `target` (the current context's device:
-// current_target()), whose arch must run the variant's. Dynamic shared memory limits are
-// raised as the table says. Thread-safe; concurrent requests for one kernel wait for a
+// current_target()). It is shared by every pair of mods with the same key, which holds the
+// signature's slots but not the params' defaults or the buffers' captured data: a call
+// packs its FlexjitModArgs from its own PreparedMods (same slots), never from a kernel's.
+// The target's arch must run the variant's. Dynamic shared memory limits are raised as the
+// table says. Thread-safe; concurrent requests for one kernel wait for a
 // single build.
 std::shared_ptr<const LoadedKernel> get_kernel(const Target& target, const KernelVariant& variant,
                                                const PreparedMods& mods);

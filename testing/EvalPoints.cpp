@@ -20,8 +20,8 @@ PointValues eval_points_cuda(const MaskMod& mask, const ScoreMod& score,
   const KernelVariant& variant = find_variant(TemplateKind::EvalPoints, target.arch);
   const std::shared_ptr<const PreparedMods> mods = prepare_mods(mask, score);
   const auto kernel = cuda::get_kernel(target, variant, *mods);
-  FlexjitModArgs args = pack_mod_args(
-      kernel->signature, resolve_device_args(mods->signature, bindings, "eval_points"));
+  FlexjitModArgs args =
+      pack_mod_args(mods->signature, resolve_device_args(mods->signature, bindings, "eval_points"));
   PointValues out;
   const size_t n = points.size();
   out.mask.resize(n);
