@@ -96,7 +96,11 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
 
 // The block-mask constraint of `v` the mask fails ("block mask q_block 64 must be a
 // multiple of 128"), or "" when it meets them all.
-std::string unmet_constraint(const KernelVariant& v, const BlockMask* bm) {
+std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) {
+  if (v.tensor_maps && !p.nonzero_strides)
+    return "q, k or v has a zero stride over a dimension of size > 1 (a TMA tensor map needs "
+           "non-zero strides)";
+  const BlockMask* bm = p.block_mask;
   if (!bm)
     return "";
   if (bm->q_block % v.q_block_multiple != 0)
@@ -115,7 +119,7 @@ const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
   FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}", to_string(p.dtype), p.head_dim);
   std::string unmet;
   for (const KernelVariant* v : rows) {
-    unmet = unmet_constraint(*v, p.block_mask);
+    unmet = unmet_constraint(*v, p);
     if (unmet.empty())
       return *v;
   }
@@ -219,6 +223,9 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   p.q_len = static_cast<int>(q.sizes[2]);
   p.kv_len = static_cast<int>(k.sizes[2]);
   p.head_dim = static_cast<int>(q.sizes[3]);
+  for (const TensorView* t : {&q, &k, &v})
+    for (int d = 0; d < 3; ++d)
+      p.nonzero_strides = p.nonzero_strides && (t->sizes[d] == 1 || t->strides[d] != 0);
   const std::vector<const KernelVariant*> forward = rows_for(TemplateKind::AttentionForward, p);
   if (forward.empty())
     fail("flex_attention: head dim {} is not supported; supported head dims: {}", p.head_dim,

@@ -15,6 +15,8 @@ struct AttentionProblem {
   DType dtype = DType::F16;
   int B = 0, Hq = 0, Hkv = 0, q_len = 0, kv_len = 0, head_dim = 0;
   float scale = 1.0f;
+  // q, k and v step no dimension with a zero stride (what TMA tensor maps need).
+  bool nonzero_strides = true;
   const BlockMask* block_mask = nullptr;
   std::shared_ptr<const PreparedMods> mods; // the block mask's mask_mod (or noop), score_mod
   ResolvedArgs args;                        // every buffer device memory

@@ -2,6 +2,10 @@
 // block mask's device copy, FlexjitAttentionParams and the mods' arguments.
 #include "flexjit/attention/FlexAttention.h"
 
+#include <fmt/format.h>
+
+#include <cstring>
+
 #include "flexjit/attention/AttentionChecks.h"
 #include "flexjit/blockmask/DeviceCopy.h"
 #include "flexjit/codegen/PackArgs.h"
@@ -60,6 +64,39 @@ attention_kernel(TemplateKind kind, const AttentionProblem& p, FlexjitModArgs* m
   return kernel;
 }
 
+// A rank-4 tensor map over t with dims (D, S, H, B) in t's own strides and boxes of 64
+// head-dim elements (128 bytes, 128-byte swizzle) by `rows` rows (attention_abi.h).
+FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
+  constexpr int64_t kElemBytes = 2;
+  const cuuint64_t dims[4] = {
+      static_cast<cuuint64_t>(t.sizes[3]), static_cast<cuuint64_t>(t.sizes[2]),
+      static_cast<cuuint64_t>(t.sizes[1]), static_cast<cuuint64_t>(t.sizes[0])};
+  // A dimension of size 1 is never stepped; its stride may be anything, so 16 bytes stands in
+  // for one TMA would reject (0). check_attention sent zero strides elsewhere.
+  auto stride = [&](int d) {
+    return static_cast<cuuint64_t>(t.sizes[d] == 1 ? 16 : t.strides[d] * kElemBytes);
+  };
+  const cuuint64_t strides[3] = {stride(2), stride(1), stride(0)};
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(rows), 1, 1};
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  CUtensorMap map;
+  const CUresult result = cuda::driver().cuTensorMapEncodeTiled(
+      &map,
+      t.dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+      4, const_cast<void*>(t.data), dims, strides, box, element_strides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  cuda::check(result,
+              fmt::format("cuTensorMapEncodeTiled({} [{}, {}, {}, {}], strides [{}, {}, {}])", name,
+                          t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], t.strides[0],
+                          t.strides[1], t.strides[2])
+                  .c_str());
+  static_assert(sizeof(map) == sizeof(FlexjitTensorMap), "an opaque CUtensorMap");
+  FlexjitTensorMap out;
+  std::memcpy(&out, &map, sizeof(map));
+  return out;
+}
+
 void launch(CUfunction f, const char* what, const KernelShape& shape, const AttentionProblem& p,
             void* stream, void** args) {
   const GridDims grid = grid_dims(shape, p.launch_sizes());
@@ -94,8 +131,15 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
     params.full_kv_indices = arrays.full_kv_indices;
   }
 
-  void* args[] = {&params, &mod_args};
-  launch(kernel->function, kernel->entry(), kernel->variant->main, p, o.stream, args);
+  const KernelVariant& variant = *kernel->variant;
+  FlexjitTensorMaps maps;
+  if (variant.tensor_maps) {
+    maps.q = tensor_map("q", q, variant.main.q_rows);
+    maps.k = tensor_map("k", k, variant.main.kv_rows);
+    maps.v = tensor_map("v", v, variant.main.kv_rows);
+  }
+  void* args[] = {&params, &mod_args, &maps};
+  launch(kernel->function, kernel->entry(), variant.main, p, o.stream, args);
 }
 
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,

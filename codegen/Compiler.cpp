@@ -145,6 +145,28 @@ void set_min_ctas_per_sm(llvm::Module& m, llvm::Function& kernel, int ctas) {
       ctx, {llvm::ValueAsMetadata::get(&kernel), llvm::MDString::get(ctx, "minctasm"), value}));
 }
 
+// Marks the kernel's FlexjitTensorMaps parameter grid_constant (!nvvm.annotations, what
+// CUDA's __grid_constant__ becomes; clang 19 has no spelling for it): the template takes
+// the maps' address for TMA, which must be the parameter's own param-space address, not a
+// local copy.
+int mark_tensor_maps_grid_constant(llvm::Module& m, llvm::Function& kernel) {
+  llvm::LLVMContext& ctx = m.getContext();
+  int marked = 0;
+  for (llvm::Argument& arg : kernel.args()) {
+    auto* type = llvm::dyn_cast_or_null<llvm::StructType>(arg.getParamByValType());
+    if (!type || !type->hasName() || type->getName() != "struct.FlexjitTensorMaps")
+      continue;
+    llvm::Metadata* index = llvm::ConstantAsMetadata::get(
+        llvm::ConstantInt::get(llvm::Type::getInt32Ty(ctx), arg.getArgNo() + 1)); // 1-based
+    m.getOrInsertNamedMetadata("nvvm.annotations")
+        ->addOperand(llvm::MDNode::get(ctx, {llvm::ValueAsMetadata::get(&kernel),
+                                             llvm::MDString::get(ctx, "grid_constant"),
+                                             llvm::MDNode::get(ctx, {index})}));
+    ++marked;
+  }
+  return marked;
+}
+
 // The variant's node limit (codegen/Codegen.h), before any LLVM work.
 void check_mod_size(const KernelVariant& v, const PreparedMods& mods) {
   if (mods.nodes <= v.max_mod_nodes)
@@ -204,6 +226,9 @@ CompiledKernel compile_variant(const KernelVariant& variant, const PreparedMods&
   FLEXJIT_ASSERT(kernel, "template '{}' has no kernel '{}'", variant.stem, out.entry);
   if (min_ctas_per_sm > 0)
     set_min_ctas_per_sm(*m, *kernel, min_ctas_per_sm);
+  FLEXJIT_ASSERT(mark_tensor_maps_grid_constant(*m, *kernel) == (variant.tensor_maps ? 1 : 0),
+                 "kernel '{}' {} a FlexjitTensorMaps parameter", out.entry,
+                 variant.tensor_maps ? "lacks" : "has an unexpected");
   // The entry and its companion kernels (the table's) stay.
   auto is_kernel = [&](llvm::StringRef name) {
     if (name == variant.main.entry)

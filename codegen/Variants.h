@@ -64,6 +64,12 @@ struct KernelVariant {
   // default O3. A template clang already optimized and fully unrolled at build time
   // needs only the hooks inlined and cleaned up: a quarter of O3's time.
   const char* jit_pipeline = nullptr;
+  // Takes FlexjitTensorMaps (attention_abi.h) as its third parameter: the host encodes
+  // TMA tensor maps over q, k, v, which needs every stepped stride non-zero.
+  bool tensor_maps = false;
+  // Loaded by the driver's JIT as one whole program from PTX (runtime/KernelCache.cpp):
+  // the linker's relocatable compilation ignores setmaxnreg and spills such a kernel.
+  bool whole_program = false;
 
   bool is_attention() const { return dqk > 0; }
   // The embedded bitcode: flexjit_bc_<stem>[_<variant>]_<arch>.

@@ -53,7 +53,8 @@ namespace flexjit::cuda {
   X(cuEventDestroy, "cuEventDestroy_v2")                                                           \
   X(cuEventRecord, "cuEventRecord")                                                                \
   X(cuEventSynchronize, "cuEventSynchronize")                                                      \
-  X(cuEventElapsedTime, "cuEventElapsedTime_v2")
+  X(cuEventElapsedTime, "cuEventElapsedTime_v2")                                                   \
+  X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")
 
 struct Driver {
 #define FLEXJIT_CUDA_MEMBER(name, symbol) decltype(&::name) name = nullptr;

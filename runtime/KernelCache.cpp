@@ -60,25 +60,57 @@ std::string trim_log(const char* log) {
 }
 
 // PTX -> cubin with the driver's linker; the JIT error log goes into the Error.
+// The driver JIT's options: its info and error logs (verbose: registers and spills) and
+// the optimization level.
+struct JitOptions {
+  static constexpr int kCount = 6;
+  std::vector<char> info = std::vector<char>(kLogBytes, 0), error = std::vector<char>(kLogBytes, 0);
+  CUjit_option options[kCount] = {CU_JIT_INFO_LOG_BUFFER,  CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                                  CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                                  CU_JIT_LOG_VERBOSE,      CU_JIT_OPTIMIZATION_LEVEL};
+  void* values[kCount] = {};
+  JitOptions() {
+    // FLEXJIT_JIT_OPT_LEVEL (0-4, default 4): the driver's PTX optimization level, for
+    // telling a driver miscompile from ours (docs/ptxas_vimnmx3_neg). Part of no cache
+    // key: use it with FLEXJIT_CACHE=0 or a fresh FLEXJIT_CACHE_DIR.
+    const char* level_env = std::getenv("FLEXJIT_JIT_OPT_LEVEL");
+    const unsigned level =
+        level_env && *level_env ? static_cast<unsigned>(std::atoi(level_env)) : 4u;
+    values[0] = info.data();
+    values[1] = reinterpret_cast<void*>(kLogBytes);
+    values[2] = error.data();
+    values[3] = reinterpret_cast<void*>(kLogBytes);
+    values[4] = reinterpret_cast<void*>(1);
+    values[5] = reinterpret_cast<void*>(static_cast<uintptr_t>(std::min(level, 4u)));
+  }
+};
+
+// PTX -> a loaded module by the driver's JIT as one whole program (cuModuleLoadDataEx), for
+// kernels that the linker's relocatable compilation would spill: it ignores setmaxnreg's
+// register budgets (KernelVariant::whole_program). There is no cubin to keep: the disk
+// cache keeps the PTX, which cuModuleLoadData takes too (the driver's own cache then
+// serves its compilation).
+void load_whole_program(const std::string& ptx, const std::string& entry, CUmodule* module,
+                        std::string* info_log) {
+  JitOptions jit;
+  const CUresult r =
+      driver().cuModuleLoadDataEx(module, ptx.c_str(), JitOptions::kCount, jit.options, jit.values);
+  if (r != CUDA_SUCCESS) {
+    const char* name = "?";
+    driver().cuGetErrorName(r, &name);
+    fail("the CUDA driver could not assemble kernel '{}' ({}); JIT error log:\n{}", entry, name,
+         trim_log(jit.error.data()));
+  }
+  *info_log = trim_log(jit.info.data());
+}
+
 std::string link_cubin(const std::string& ptx, const std::string& entry, std::string* info_log) {
   const Driver& d = driver();
-  std::vector<char> info(kLogBytes, 0), error(kLogBytes, 0);
-  // FLEXJIT_JIT_OPT_LEVEL (0-4, default 4): the driver's PTX optimization level, for
-  // telling a driver miscompile from ours (docs/ptxas_vimnmx3_neg). Part of no cache key:
-  // use it with FLEXJIT_CACHE=0 or a fresh FLEXJIT_CACHE_DIR.
-  const char* level_env = std::getenv("FLEXJIT_JIT_OPT_LEVEL");
-  const unsigned level = level_env && *level_env ? static_cast<unsigned>(std::atoi(level_env)) : 4u;
-  CUjit_option options[] = {CU_JIT_INFO_LOG_BUFFER,  CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
-                            CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
-                            CU_JIT_LOG_VERBOSE,      CU_JIT_OPTIMIZATION_LEVEL};
-  void* values[] = {info.data(),
-                    reinterpret_cast<void*>(kLogBytes),
-                    error.data(),
-                    reinterpret_cast<void*>(kLogBytes),
-                    reinterpret_cast<void*>(1),
-                    reinterpret_cast<void*>(static_cast<uintptr_t>(std::min(level, 4u)))};
+  JitOptions jit;
+  std::vector<char>& info = jit.info;
+  std::vector<char>& error = jit.error;
   CUlinkState state = nullptr;
-  check(d.cuLinkCreate(6, options, values, &state), "cuLinkCreate");
+  check(d.cuLinkCreate(JitOptions::kCount, jit.options, jit.values, &state), "cuLinkCreate");
   struct Destroy {
     const Driver& d;
     CUlinkState s;
@@ -146,6 +178,18 @@ Built build_cubin(const KernelVariant& variant, const PreparedMods& mods, int mi
   return out;
 }
 
+// DSL -> PTX -> loaded, for a whole-program variant: the PTX is what the disk keeps.
+std::string build_whole_program(const KernelVariant& variant, const PreparedMods& mods,
+                                CUmodule* module, std::string* info_log, KernelBuildTimes* times) {
+  auto start = Clock::now();
+  CompiledKernel compiled = compile_variant(variant, mods);
+  times->dsl_to_ptx_ms = ms_since(start);
+  start = Clock::now();
+  load_whole_program(compiled.ptx, compiled.entry, module, info_log);
+  times->ptx_to_cubin_ms = ms_since(start);
+  return std::move(compiled.ptx);
+}
+
 std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const PreparedMods& mods,
                                           const std::string& key, bool* from_disk,
                                           KernelBuildTimes* times) {
@@ -158,7 +202,11 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
   *from_disk = false;
   if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))
     *from_disk = true;
-  if (!*from_disk) {
+  if (!*from_disk && variant.whole_program) {
+    const std::string ptx = build_whole_program(variant, mods, &k->module, &info_log, times);
+    start = Clock::now();
+    c.disk.store(key, ptx + '\0'); // cuModuleLoadData reads PTX up to its NUL
+  } else if (!*from_disk) {
     start = Clock::now(); // a failed disk lookup is not load time
     // A kernel that spills more than kMaxSpillBytes at the template's CTAs per SM (sm_90a
     // attention: two, so at most 128 registers) is replaced by its build for one CTA per

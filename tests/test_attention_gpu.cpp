@@ -207,6 +207,35 @@ TEST_CASE("gpu: every seed-003 variant matches the float64 reference", "[gpu][at
   }
 }
 
+// Ragged ends on every forward instantiation: lengths 1, 127, 129 and 1000 (tiles of 128
+// rows: one row, one short, one over, many tiles and a partial last one), Q != KV both ways,
+// GQA 32 / 4, BHSD and BSHD, with and without a block mask.
+TEST_CASE("gpu: lengths 1, 127, 129 and 1000 with GQA 32/4 on every head dim", "[gpu][attention]") {
+  SKIP_WITHOUT_CUDA();
+  const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
+  SECTION(kernel.name()) {
+    const std::pair<int, int> lengths[] = {{1, 1}, {1, 1000}, {127, 129}, {129, 127}, {1000, 1000}};
+    int i = 0;
+    for (auto [Q, KV] : lengths) {
+      Case c;
+      c.B = 1;
+      c.Hq = 32;
+      c.Hkv = 4;
+      c.q_len = Q;
+      c.kv_len = KV;
+      c.D = kernel.head_dim;
+      c.dtype = kernel.dtype;
+      c.bshd = i % 2 == 1;
+      c.mask = i % 3 == 0 ? MaskMod() : seeds::causal();
+      c.use_block_mask = i % 3 != 0;
+      c.score = i % 2 ? seeds::soft_cap(20.0f) : ScoreMod();
+      c.sample_rows = Q > 256 ? 96 : 0;
+      c.seed = static_cast<uint32_t>(40 + i++);
+      check(c, "ragged GQA 32/4");
+    }
+  }
+}
+
 TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
   const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "flexjit/codegen/Build.h"
 #include "flexjit/codegen/Codegen.h"
 #include "flexjit/codegen/Variants.h"
 
@@ -29,16 +30,6 @@ int max_threads(const std::string& ptx, const std::string& entry) {
   return std::stoi(ptx.substr(ntid + 9));
 }
 
-KernelSpec spec_of(const KernelVariant& v) {
-  KernelSpec spec{v.kind, v.arch, MaskMod(), ScoreMod()};
-  if (v.is_attention()) {
-    spec.dtype = v.dtype;
-    spec.head_dim = v.dqk;
-    spec.head_dim_v = v.dv;
-  }
-  return spec;
-}
-
 } // namespace
 
 TEST_CASE("variants: every row builds its entry and companions with the table's threads",
@@ -46,7 +37,7 @@ TEST_CASE("variants: every row builds its entry and companions with the table's 
   int rows = 0;
   for (const KernelVariant& v : kernel_variants()) {
     INFO(v.describe());
-    const CompiledKernel k = compile_to_ptx(spec_of(v));
+    const CompiledKernel k = compile_variant(v, *prepare_mods(MaskMod(), ScoreMod()));
     CHECK(k.entry == v.main.entry);
     CHECK_THAT(k.ptx, Contains(fmt::format(".target {}", to_string(v.arch))));
     const int bound = max_threads(k.ptx, v.main.entry);
@@ -65,11 +56,13 @@ TEST_CASE("variants: every row builds its entry and companions with the table's 
 
 TEST_CASE("variants: rows are unique, sm_80 backs every attention kernel, newer arches first",
           "[codegen][variants]") {
-  std::set<std::tuple<int, int, int, int, int>> keys;
+  // Rows of one (kind, arch, dtype, head dims) differ in their template: the first whose
+  // constraints a problem meets runs it (the warp-specialized forward, then the one before).
+  std::set<std::tuple<int, int, int, int, int, std::string>> keys;
   std::set<std::string> symbols;
   for (const KernelVariant& v : kernel_variants()) {
     INFO(v.describe());
-    CHECK(keys.emplace(int(v.kind), int(v.arch), int(v.dtype), v.dqk, v.dv).second);
+    CHECK(keys.emplace(int(v.kind), int(v.arch), int(v.dtype), v.dqk, v.dv, v.stem).second);
     CHECK(symbols.insert(v.bitcode_symbol()).second);
     CHECK(v.main.threads > 0);
     CHECK(v.main.threads % 32 == 0);

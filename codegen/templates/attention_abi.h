@@ -54,6 +54,22 @@
 #define FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim)                                                      \
   ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim)*2)
 
+// sm_90a warp-specialized kernels (attention_fwd_ws.cu), FlashAttention-3's shape: a
+// producer warpgroup (one thread issues TMA copies of Q, K, V into a ring of STAGES K and
+// V tiles completing on mbarriers) and two consumer warpgroups of 64 query rows each
+// (BLOCK_M 128 as above) in ping-pong; kv tiles of FLEXJIT_FWD_WS_BLOCK_N rows, so the
+// block mask's kv_block must be a multiple of it. One CTA per SM. Shared memory: the Q
+// tile, the K and V stages, then the barriers (FLEXJIT_FWD_WS_BARRIER_BYTES).
+// The kernels take a third parameter, FlexjitTensorMaps (below).
+#define FLEXJIT_FWD_WS_THREADS 384
+#define FLEXJIT_FWD_WS_BLOCK_N 128
+#define FLEXJIT_FWD_WS_STAGES_FOR(head_dim) ((head_dim) == 64 ? 3 : (head_dim) == 128 ? 2 : 0)
+#define FLEXJIT_FWD_WS_BARRIER_BYTES 256
+#define FLEXJIT_FWD_WS_SMEM_BYTES(head_dim)                                                        \
+  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_WS_STAGES_FOR(head_dim) * FLEXJIT_FWD_WS_BLOCK_N) *      \
+       (head_dim)*2 +                                                                              \
+   FLEXJIT_FWD_WS_BARRIER_BYTES)
+
 // Dynamic shared memory of a forward kernel: the Q tile plus STAGES stages of K and V tiles,
 // all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 65536 bytes (two CTAs per SM
 // on sm_80 and sm_90).
@@ -92,6 +108,19 @@ struct FlexjitAttentionParams {
   int32_t q_block_size, kv_block_size; // block-mask tile, 128 x 128 by default
   int32_t has_mask;                    // 0: no block mask, every kv tile is full
   float scale;                         // score = (q . k) * scale, then score_mod(score, ...)
+};
+
+// A CUDA tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned), encoded on the host.
+struct FlexjitTensorMap {
+  uint64_t opaque[16];
+} __attribute__((aligned(64)));
+
+// The warp-specialized forward's third parameter: rank-4 tensor maps over q, k and v with
+// dims (D, S, H, B) in the tensors' own strides (BHSD, BSHD, any), boxes of 64 head-dim
+// elements (128 bytes, the 128-byte swizzle of sm90_tiles.h) by BLOCK_M (q) or
+// FLEXJIT_FWD_WS_BLOCK_N (k, v) rows; rows past q_len / kv_len read as zeros.
+struct FlexjitTensorMaps {
+  struct FlexjitTensorMap q, k, v;
 };
 
 // ---- Backward (attention_bwd.cu) ---------------------------------------------------

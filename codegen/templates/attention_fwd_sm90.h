@@ -122,13 +122,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
 
       // O += P V; the S accumulator layout is the register A-fragment layout.
       u32 a[kN / 16][4];
-#pragma unroll
-      for (int kk = 0; kk < kN / 16; ++kk) {
-        a[kk][0] = pack2<kBf16>(s[0][2 * kk][0], s[0][2 * kk][1]);
-        a[kk][1] = pack2<kBf16>(s[0][2 * kk][2], s[0][2 * kk][3]);
-        a[kk][2] = pack2<kBf16>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
-        a[kk][3] = pack2<kBf16>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
-      }
+      pack_p<kBf16>(s[0], a);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kN / 16; ++kk)
@@ -139,26 +133,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
     }
     cp_async_wait<0>();
 
-    // Epilogue: normalize and store this thread's two rows (4-byte stores; a quad writes
-    // 16 contiguous bytes of a row per n8 block).
-    Elem* og = static_cast<Elem*>(p.out) + b * p.out_stride_b + h * p.out_stride_h;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float lsum = quad_sum(l[0][r]);
-      const float inv = lsum > 0.f ? rcp(lsum) : 0.f;
-      const int q = q_start + row0 + r * 8;
-      if (q >= p.q_len)
-        continue;
-      Elem* dst = og + q * p.out_stride_s + (lane & 3) * 2;
-#pragma unroll
-      for (int d = 0; d < kD / 8; ++d) {
-        const u32 packed = pack2<kBf16>(o[0][d][2 * r] * inv, o[0][d][2 * r + 1] * inv);
-        asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dst + d * 8), "r"(packed) : "memory");
-      }
-      if (p.lse && (lane & 3) == 0)
-        p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] =
-            lsum > 0.f ? m[0][r] + lg2(lsum) * kLn2 : -kInf;
-    }
+    store_o_rows<kBf16>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
   }
 };
 

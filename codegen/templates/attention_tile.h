@@ -56,16 +56,19 @@ apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0, const int (&
   }
 }
 
-// Online softmax of one score tile: s becomes P (unnormalized, exp2 based), the running
-// row max m and this thread's part of the row sum l are updated and O (o[kMT][kDB][4],
-// the same layout over the head dim) is rescaled, eagerly or, with kLazyRescale, only
-// when some row of the warp raised its max (a warp vote; rare after the first tiles). A
-// row with nothing attended so far keeps m = -inf and uses 0 as the subtraction base, so
+// Online softmax of one score tile, in two halves so that a kernel can run the first
+// while an asynchronous product still accumulates into O:
+//   softmax_update: s becomes P (unnormalized, exp2 based), the running row max m and this
+//     thread's part of the row sum l are updated, and alphas[mt][r] = exp(m_old - m_new),
+//     the factor O's rows must be scaled by;
+//   rescale_o: O (o[kMT][kDB][4], the same layout over the head dim) *= alphas, eagerly or,
+//     with kLazyRescale, only when some row of the warp raised its max (a warp vote; rare
+//     after the first tiles).
+// A row with nothing attended so far keeps m = -inf and uses 0 as the subtraction base, so
 // it produces p = 0 and never inf - inf.
-template <bool kLazyRescale, int kMT, int kNB, int kDB>
-__device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&m)[kMT][2],
-                                               float (&l)[kMT][2], float (&o)[kMT][kDB][4]) {
-  float alphas[kMT][2];
+template <int kMT, int kNB>
+__device__ __forceinline__ void softmax_update(float (&s)[kMT][kNB][4], float (&m)[kMT][2],
+                                               float (&l)[kMT][2], float (&alphas)[kMT][2]) {
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -91,30 +94,79 @@ __device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&
       }
       l[mt][r] = l[mt][r] * alpha + sum;
       alphas[mt][r] = alpha;
-      if constexpr (!kLazyRescale) {
-#pragma unroll
-        for (int d = 0; d < kDB; ++d) {
-          o[mt][d][2 * r] *= alpha;
-          o[mt][d][2 * r + 1] *= alpha;
-        }
-      }
     }
+}
+
+template <bool kLazyRescale, int kMT, int kDB>
+__device__ __forceinline__ void rescale_o(float (&o)[kMT][kDB][4], const float (&alphas)[kMT][2]) {
+  bool any = true;
   if constexpr (kLazyRescale) {
     bool grew = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
       grew = grew || alphas[mt][0] != 1.f || alphas[mt][1] != 1.f;
-    if (__nvvm_vote_any_sync(0xffffffffu, grew)) {
+    any = __nvvm_vote_any_sync(0xffffffffu, grew);
+  }
+  if (any) {
 #pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
+      for (int r = 0; r < 2; ++r)
 #pragma unroll
-          for (int d = 0; d < kDB; ++d) {
-            o[mt][d][2 * r] *= alphas[mt][r];
-            o[mt][d][2 * r + 1] *= alphas[mt][r];
-          }
+        for (int d = 0; d < kDB; ++d) {
+          o[mt][d][2 * r] *= alphas[mt][r];
+          o[mt][d][2 * r + 1] *= alphas[mt][r];
+        }
+  }
+}
+
+template <bool kLazyRescale, int kMT, int kNB, int kDB>
+__device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&m)[kMT][2],
+                                               float (&l)[kMT][2], float (&o)[kMT][kDB][4]) {
+  float alphas[kMT][2];
+  softmax_update(s, m, l, alphas);
+  rescale_o<kLazyRescale>(o, alphas);
+}
+
+// P's registers as the A fragments of the P V product: the S accumulator layout of n8
+// blocks 2 kk and 2 kk + 1 is the m16n8k16 A-fragment layout of k-step kk.
+template <bool kBf16, int kNB>
+__device__ __forceinline__ void pack_p(const float (&s)[kNB][4], u32 (&a)[kNB / 2][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kNB / 2; ++kk) {
+    a[kk][0] = pack2<kBf16>(s[2 * kk][0], s[2 * kk][1]);
+    a[kk][1] = pack2<kBf16>(s[2 * kk][2], s[2 * kk][3]);
+    a[kk][2] = pack2<kBf16>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    a[kk][3] = pack2<kBf16>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+}
+
+// The forward's final epilogue straight from registers, for one m16 tile per warp (the
+// wgmma kernels): this thread's rows q_start + row0 and + 8 of O normalized by the row sum,
+// 4-byte stores (a quad writes 16 contiguous bytes of a row per n8 block), and the lse
+// (natural log; -inf for a row nothing attends, whose O is 0).
+template <bool kBf16, int kDB>
+__device__ __forceinline__ void
+store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const float (&m)[2],
+             const float (&l)[2], int q_start, int row0, int lane, int b, int h) {
+  using Elem = unsigned short;
+  Elem* og = static_cast<Elem*>(p.out) + b * p.out_stride_b + h * p.out_stride_h;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lsum = quad_sum(l[r]);
+    const float inv = lsum > 0.f ? rcp(lsum) : 0.f;
+    const int q = q_start + row0 + r * 8;
+    if (q >= p.q_len)
+      continue;
+    Elem* dst = og + q * p.out_stride_s + (lane & 3) * 2;
+#pragma unroll
+    for (int d = 0; d < kDB; ++d) {
+      const u32 packed = pack2<kBf16>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+      asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dst + d * 8), "r"(packed) : "memory");
     }
+    if (p.lse && (lane & 3) == 0)
+      p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] =
+          lsum > 0.f ? m[r] + lg2(lsum) * kLn2 : -kInf;
   }
 }
 

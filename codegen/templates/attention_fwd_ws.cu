@@ -1,0 +1,278 @@
+// Forward attention for sm_90a, warp-specialized as FlashAttention-3 is: one CTA of three
+// warpgroups computes BLOCK_M = 128 query rows of one (batch, query head).
+//
+//   producer (warpgroup 0, setmaxnreg down to kProducerRegs; one thread works): copies Q
+//     once and every kv tile's K and V with TMA (tensor maps, attention_abi.h) into a ring
+//     of kStages stages; each copy completes on its stage's "full" mbarrier, and a stage
+//     is refilled once both consumers released it on its "empty" mbarrier.
+//   consumers (warpgroups 1 and 2, setmaxnreg up to kConsumerRegs; 64 query rows each):
+//     per kv tile, S = Q K^T (wgmma, both operands in shared memory), the mods and the mask
+//     (attention_tile.h: full tiles skip the mask), the online softmax, O += P V (wgmma,
+//     P from registers). Within a warpgroup tile i's S = Q K^T and tile i-1's P V are
+//     issued together, and tile i's softmax runs while P V still accumulates (O is rescaled
+//     after it lands). Between the two warpgroups a pair of named barriers passes the turn
+//     to issue products (ping-pong): one warpgroup's softmax runs under the other's wgmma.
+//
+// Policies (../shared/DESIGN.md): the tile schedule is the grid's (FwdCta: the last q tile
+// first), the kv walk KvTiles (partial tiles, then full ones), the KV source TmaRing below,
+// the products wgmma.h, the score tile apply_mods, the softmax softmax_update / rescale_o,
+// the epilogue store_o_rows.
+//
+// Shared memory (dynamic, 1 KiB aligned), every tile in sm90_tiles.h's layout, which is
+// what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements:
+//   Q [BLOCK_M][D]   K [kStages][kN][D]   V [kStages][kN][D]   mbarriers
+#include "codegen/templates/attention_abi.h"
+#include "codegen/templates/attention_tile.h"
+#include "codegen/templates/sm90_tiles.h"
+#include "codegen/templates/tma.h"
+#include "codegen/templates/wgmma.h"
+
+#if __CUDA_ARCH__ < 900
+#error "attention_fwd_ws.cu is for sm_90a"
+#endif
+
+extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_ws_smem[];
+
+namespace flexjit::dev {
+
+// Per-(Dqk, Dv) traits of the warp-specialized forward.
+template <int kD> struct FwdWsTraits {
+  static constexpr int kM = FLEXJIT_FWD_BLOCK_M;    // two consumer warpgroups x 64 rows
+  static constexpr int kN = FLEXJIT_FWD_WS_BLOCK_N; // kv rows per tile
+  static constexpr int kStages = FLEXJIT_FWD_WS_STAGES_FOR(kD);
+  static constexpr int kThreads = FLEXJIT_FWD_WS_THREADS;
+  static constexpr bool kLazyRescale = kD >= 128;
+  // 24 x 128 + 240 x 256 registers fit the SM's 64 Ki.
+  static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+  static_assert(kStages >= 2, "a head dim without a warp-specialized kernel");
+  static_assert(kThreads == 384 && kM == 128, "a producer and two consumer warpgroups");
+  static_assert(kD % 64 == 0 && kN % 64 == 0 && kN <= 256, "wgmma and TMA box shapes");
+  static_assert(FLEXJIT_FWD_WS_SMEM_BYTES(kD) ==
+                    (kM + 2 * kStages * kN) * kD * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
+                "launch contract (attention_abi.h)");
+  static_assert(8 * (1 + 4 * kStages) <= FLEXJIT_FWD_WS_BARRIER_BYTES, "barrier space");
+};
+
+// The K/V source: kStages stages of one K and one V tile, each with a "full" barrier (the
+// producer's expect-tx arrival plus the copies' bytes) and an "empty" one (one arrival per
+// consumer warp). Stage s of tile t is t % kStages, its phase parity (t / kStages) & 1.
+template <int kStages> struct TmaRing {
+  static constexpr int kConsumerWarps = 8;
+  u32 bars; // Q's barrier, then full K, full V, empty K, empty V (kStages each)
+
+  __device__ __forceinline__ u32 q_full() const { return bars; }
+  __device__ __forceinline__ u32 full_k(int s) const { return bars + 8 * (1 + s); }
+  __device__ __forceinline__ u32 full_v(int s) const { return bars + 8 * (1 + kStages + s); }
+  __device__ __forceinline__ u32 empty_k(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
+  __device__ __forceinline__ u32 empty_v(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
+
+  __device__ __forceinline__ void init() const {
+    mbar_init(q_full(), 1);
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full_k(s), 1);
+      mbar_init(full_v(s), 1);
+      mbar_init(empty_k(s), kConsumerWarps);
+      mbar_init(empty_v(s), kConsumerWarps);
+    }
+    mbar_init_fence();
+  }
+  // A consumer warp is done reading a stage (after the wgmma that read it completed).
+  __device__ __forceinline__ void release(u32 bar, int lane) const {
+    if (lane == 0)
+      mbar_arrive(bar);
+  }
+};
+
+// A position in the ring: stage and phase parity, advanced tile by tile.
+template <int kStages> struct RingPos {
+  int stage = 0;
+  u32 phase = 0;
+  __device__ __forceinline__ void advance() {
+    if (++stage == kStages) {
+      stage = 0;
+      phase ^= 1;
+    }
+  }
+};
+
+template <bool kBf16, int kD> struct AttentionFwdWs {
+  using Tr = FwdWsTraits<kD>;
+  static constexpr int kM = Tr::kM, kN = Tr::kN, kStages = Tr::kStages;
+  static constexpr u32 kTileBytes = kN * kD * 2;
+  using T = Sm90Tiles<kD, 128>;
+  using Ring = TmaRing<kStages>;
+  using Pos = RingPos<kStages>;
+  // Named barriers: consumer c may issue its products once bar kTurn + c completes (its
+  // 128 threads' sync plus the other consumer's 128 arrivals).
+  static constexpr int kTurn = 1;
+
+  static __device__ __forceinline__ void producer(const FlexjitAttentionParams& p,
+                                                  const FlexjitTensorMaps& maps,
+                                                  const FwdCta<kM, kN, kD, kStages>& cta,
+                                                  const Ring& ring) {
+    tma_prefetch_map(&maps.q);
+    tma_prefetch_map(&maps.k);
+    tma_prefetch_map(&maps.v);
+    mbar_arrive_expect_tx(ring.q_full(), kM * kD * 2);
+#pragma unroll
+    for (int cb = 0; cb < kD / 64; ++cb)
+      tma_load_4d(cta.sq + cb * kM * 128, &maps.q, ring.q_full(), cb * 64, cta.q_start, cta.h,
+                  cta.b);
+    KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
+    Pos pos;
+    for (int t = 0; t < tiles.n_tiles; ++t) {
+      const int kv0 = tiles.next_start(t);
+      const u32 off = pos.stage * kTileBytes;
+      mbar_wait(ring.empty_k(pos.stage), pos.phase ^ 1);
+      mbar_arrive_expect_tx(ring.full_k(pos.stage), kTileBytes);
+#pragma unroll
+      for (int cb = 0; cb < kD / 64; ++cb)
+        tma_load_4d(cta.sk + off + cb * kN * 128, &maps.k, ring.full_k(pos.stage), cb * 64, kv0,
+                    cta.h_kv, cta.b);
+      mbar_wait(ring.empty_v(pos.stage), pos.phase ^ 1);
+      mbar_arrive_expect_tx(ring.full_v(pos.stage), kTileBytes);
+#pragma unroll
+      for (int cb = 0; cb < kD / 64; ++cb)
+        tma_load_4d(cta.sv + off + cb * kN * 128, &maps.v, ring.full_v(pos.stage), cb * 64, kv0,
+                    cta.h_kv, cta.b);
+      pos.advance();
+    }
+  }
+
+  // S = Q K^T for the K tile at `k_tile` (issued, committed, not awaited).
+  static __device__ __forceinline__ void issue_qk(float (&s)[kN / 8][4], u32 q_base, u32 k_tile) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk)
+      wgmma_ss<kBf16, kN>(s, T::template desc_k_major<kM>(q_base, kk),
+                          T::template desc_k_major<kN>(k_tile, kk), kk > 0);
+    wgmma_commit();
+  }
+  // O += P V for the V tile at `v_tile` (issued, committed, not awaited).
+  static __device__ __forceinline__ void issue_pv(float (&o)[kD / 8][4], const u32 (&a)[kN / 16][4],
+                                                  u32 v_tile) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kN / 16; ++kk)
+      wgmma_rs_tn<kBf16, kD>(o, a[kk], T::template desc_mn_major<kN>(v_tile, kk));
+    wgmma_commit();
+  }
+
+  static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
+                                                  const FlexjitModArgs* args,
+                                                  const FwdCta<kM, kN, kD, kStages>& cta,
+                                                  const Ring& ring, int c, int ctid) {
+    const int lane = ctid & 31, warp = ctid >> 5;
+    const int q_start = cta.q_start, h = cta.h, b = cta.b;
+    const int row0 = c * 64 + warp * 16 + (lane >> 2); // this thread's rows: row0, row0 + 8
+    const int q_hook[1][2] = {
+        {min_i(q_start + row0, p.q_len - 1), min_i(q_start + row0 + 8, p.q_len - 1)}};
+    const u32 q_base = cta.sq + c * 64 * 128; // this warpgroup's rows of every 64-column block
+    auto turn_sync = [&]() __attribute__((always_inline)) {
+      named_bar_sync(kTurn + c, 256);
+    };
+    auto turn_pass = [&]() __attribute__((always_inline)) {
+      named_bar_arrive(kTurn + (c ^ 1), 256);
+    };
+    if (c == 1)
+      named_bar_arrive(kTurn, 256); // consumer 0 issues first
+
+    float o[1][kD / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
+#pragma unroll
+    for (int d = 0; d < kD / 8; ++d)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        o[0][d][e] = 0.f;
+
+    KvTiles<kN> tiles(p, b, h, q_start);
+    const int n_tiles = tiles.n_tiles;
+    mbar_wait(ring.q_full(), 0); // always: no copy may outlive the CTA
+    if (n_tiles > 0) {
+      float s[1][kN / 8][4];
+      u32 a[kN / 16][4];
+      float alphas[1][2];
+      // Iteration i issues S of tile i and P V of tile i - 1 in one turn. Tile 0 goes the
+      // same way with a product of P = 0 and tile 0's V (finite: P V adds exact zeros), so
+      // the loop holds one copy of the mods and every wgmma wait is unconditional, which
+      // lets ptxas keep the products asynchronous.
+#pragma unroll
+      for (int kk = 0; kk < kN / 16; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          a[kk][e] = 0u;
+      Pos pos, prev; // tile i's stage, and the stage of the V the product reads
+      for (int i = 0; i < n_tiles; ++i) {
+        const int kv0 = tiles.next_start(i);
+        mbar_wait(ring.full_k(pos.stage), pos.phase);
+        turn_sync();
+        issue_qk(s[0], q_base, cta.sk + pos.stage * kTileBytes);
+        mbar_wait(ring.full_v(prev.stage), prev.phase);
+        issue_pv(o[0], a, cta.sv + prev.stage * kTileBytes);
+        turn_pass();
+        wgmma_wait<1>(); // S of tile i; P V still runs
+        fence_operand(s[0]);
+        ring.release(ring.empty_k(pos.stage), lane);
+        apply_mods(s, i<tiles.n_part_tiles, kv0 + kN> p.kv_len, kv0, q_hook, lane, b, h, p, args);
+        softmax_update(s, m, l, alphas);
+        wgmma_wait<0>(); // P V of tile i - 1
+        fence_operand(o[0]);
+        if (i > 0)
+          ring.release(ring.empty_v(prev.stage), lane);
+        rescale_o<Tr::kLazyRescale>(o, alphas); // to tile i's row maxima
+        pack_p<kBf16>(s[0], a);
+        prev = pos;
+        pos.advance();
+      }
+      mbar_wait(ring.full_v(prev.stage), prev.phase);
+      issue_pv(o[0], a, cta.sv + prev.stage * kTileBytes);
+      wgmma_wait<0>();
+      fence_operand(o[0]);
+      ring.release(ring.empty_v(prev.stage), lane);
+    }
+    if (c == 0)
+      turn_sync(); // takes consumer 1's last pass, so no arrival outlives the CTA
+    store_o_rows<kBf16>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
+  }
+
+  static __device__ __forceinline__ void
+  run(const FlexjitAttentionParams& p, const FlexjitModArgs* args, const FlexjitTensorMaps& maps) {
+    const int tid = thread_x(), wg = tid >> 7;
+    const FwdCta<kM, kN, kD, kStages> cta(p, smem_addr(flexjit_fwd_ws_smem));
+    const Ring ring{cta.sv + kStages * kTileBytes};
+    if (tid == 0)
+      ring.init();
+    sync_threads();
+    if (wg == 0) {
+      setmaxnreg_dec<Tr::kProducerRegs>();
+      if (tid == 0)
+        producer(p, maps, cta, ring);
+    } else {
+      setmaxnreg_inc<Tr::kConsumerRegs>();
+      consumer(p, args, cta, ring, wg - 1, tid & 127);
+    }
+  }
+};
+
+} // namespace flexjit::dev
+
+#define FLEXJIT_FWD_WS_ENTRY(name, bf16, d)                                                        \
+  extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_FWD_WS_THREADS, 1)))             \
+  name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args,                         \
+       const FlexjitTensorMaps maps) {                                                             \
+    flexjit::dev::AttentionFwdWs<bf16, d>::run(params, &mod_args, maps);                           \
+  }
+
+// The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake).
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d64)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d64, false, 64)
+#endif
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d128)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d128, false, 128)
+#endif
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d64)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d64, true, 64)
+#endif
+#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d128)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d128, true, 128)
+#endif
