@@ -195,15 +195,19 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
       // Iteration i issues S of tile i and P V of tile i - 1 in one turn. Tile 0 goes the
       // same way with a product of P = 0 and tile 0's V (finite: P V adds exact zeros), so
       // the loop holds one copy of the mods and every wgmma wait is unconditional, which
-      // lets ptxas keep the products asynchronous.
+      // lets ptxas keep the products asynchronous. O is rescaled to tile i - 1's row maxima
+      // before P V of tile i - 1 accumulates into it, outside the turn (under the other
+      // consumer's products; inside it, ptxas would wait for S before touching O).
 #pragma unroll
       for (int kk = 0; kk < kN / 16; ++kk)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
           a[kk][e] = 0u;
+      alphas[0][0] = alphas[0][1] = 1.f;
       Pos pos, prev; // tile i's stage, and the stage of the V the product reads
       for (int i = 0; i < n_tiles; ++i) {
         const int kv0 = tiles.next_start(i);
+        rescale_o<Tr::kLazyRescale>(o, alphas);
         mbar_wait(ring.full_k(pos.stage), pos.phase);
         turn_sync();
         issue_qk(s[0], q_base, cta.sk + pos.stage * kTileBytes);
@@ -215,15 +219,16 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
         ring.release(ring.empty_k(pos.stage), lane);
         apply_mods(s, i<tiles.n_part_tiles, kv0 + kN> p.kv_len, kv0, q_hook, lane, b, h, p, args);
         softmax_update(s, m, l, alphas);
+        fence_operand(s[0]);
         wgmma_wait<0>(); // P V of tile i - 1
         fence_operand(o[0]);
         if (i > 0)
           ring.release(ring.empty_v(prev.stage), lane);
-        rescale_o<Tr::kLazyRescale>(o, alphas); // to tile i's row maxima
         pack_p<kBf16>(s[0], a);
         prev = pos;
         pos.advance();
       }
+      rescale_o<Tr::kLazyRescale>(o, alphas);
       mbar_wait(ring.full_v(prev.stage), prev.phase);
       issue_pv(o[0], a, cta.sv + prev.stage * kTileBytes);
       wgmma_wait<0>();

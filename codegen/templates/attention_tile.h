@@ -73,11 +73,17 @@ __device__ __forceinline__ void softmax_update(float (&s)[kMT][kNB][4], float (&
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float mx = -kInf;
+      // The row max as a tree (log depth: the scheduler always has independent work).
+      float part[kNB];
 #pragma unroll
       for (int j = 0; j < kNB; ++j)
-        mx = fmax(mx, fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
-      mx = quad_max(mx);
+        part[j] = fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]);
+#pragma unroll
+      for (int w = 1; w < kNB; w *= 2)
+#pragma unroll
+        for (int j = 0; j + w < kNB; j += 2 * w)
+          part[j] = fmax(part[j], part[j + w]);
+      const float mx = quad_max(part[0]);
       const float m_new = fmax(m[mt][r], mx);
       const float base = m_new == -kInf ? 0.f : m_new;
       const float alpha = ex2((m[mt][r] - base) * kLog2e);
