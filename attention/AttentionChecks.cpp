@@ -88,7 +88,7 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
                                            const Arch* arch = nullptr) {
   std::vector<const KernelVariant*> rows;
   for (const KernelVariant& v : kernel_variants())
-    if (v.kind == kind && v.dtype == p.dtype && v.dqk == p.head_dim && v.dv == p.head_dim &&
+    if (v.kind == kind && v.dtype == p.dtype && v.dqk == p.head_dim && v.dv == p.head_dim_v &&
         (!arch || runs_on(v.arch, *arch)))
       rows.push_back(&v);
   return rows;
@@ -116,7 +116,8 @@ std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) 
 // (rows run from the most to the least demanding) and, with a target, that it is this GPU's.
 const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
                                const AttentionProblem& p, const Target* target = nullptr) {
-  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}", to_string(p.dtype), p.head_dim);
+  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}/{}", to_string(p.dtype),
+                 p.head_dim, p.head_dim_v);
   std::string unmet;
   for (const KernelVariant* v : rows) {
     unmet = unmet_constraint(*v, p);
@@ -185,7 +186,12 @@ AttentionProblem check_attention_backward(const TensorView& q, const TensorView&
   check_like("dq", dq, "q", q);
   check_like("dk", dk, "k", k);
   check_like("dv", dv, "v", v);
-  first_met(rows_for(TemplateKind::AttentionBackward, p), p);
+  const std::vector<const KernelVariant*> backward = rows_for(TemplateKind::AttentionBackward, p);
+  if (backward.empty())
+    fail("flex_attention_backward: (q/k, v) head dims ({}, {}) have no backward kernel; the "
+         "backward supports {}",
+         p.head_dim, p.head_dim_v, head_dim_pairs_text(TemplateKind::AttentionBackward));
+  first_met(backward, p);
   return p;
 }
 
@@ -198,9 +204,9 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   if (k.dtype != q.dtype || v.dtype != q.dtype || out.dtype != q.dtype)
     fail("flex_attention: mismatched dtypes: q {}, k {}, v {}, out {} (all must be the same)",
          to_string(q.dtype), to_string(k.dtype), to_string(v.dtype), to_string(out.dtype));
+  // q and k share Dqk; v and out share Dv (which the variant table may allow to differ).
   check_same("head dim", "k", k.sizes[3], "q", q.sizes[3]);
-  check_same("head dim", "v", v.sizes[3], "q", q.sizes[3]);
-  check_same("head dim", "out", out.sizes[3], "q", q.sizes[3]);
+  check_same("head dim", "out", out.sizes[3], "v", v.sizes[3]);
   check_same("batch size", "k", k.sizes[0], "q", q.sizes[0]);
   check_same("batch size", "v", v.sizes[0], "q", q.sizes[0]);
   check_same("number of kv heads", "v", v.sizes[1], "k", k.sizes[1]);
@@ -209,11 +215,12 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
          "heads Hkv = {}",
          q.sizes[1], k.sizes[1]);
   check_same("kv length", "v", v.sizes[2], "k", k.sizes[2]);
-  for (int d = 0; d < 4; ++d)
+  for (int d = 0; d < 3; ++d)
     if (out.sizes[d] != q.sizes[d])
-      fail("flex_attention: out shape [{}, {}, {}, {}] does not match q's [{}, {}, {}, {}]",
+      fail("flex_attention: out shape [{}, {}, {}, {}] does not match q's [{}, {}, {}] and v's "
+           "head dim {}",
            out.sizes[0], out.sizes[1], out.sizes[2], out.sizes[3], q.sizes[0], q.sizes[1],
-           q.sizes[2], q.sizes[3]);
+           q.sizes[2], v.sizes[3]);
 
   AttentionProblem p;
   p.dtype = q.dtype;
@@ -223,13 +230,18 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   p.q_len = static_cast<int>(q.sizes[2]);
   p.kv_len = static_cast<int>(k.sizes[2]);
   p.head_dim = static_cast<int>(q.sizes[3]);
+  p.head_dim_v = static_cast<int>(v.sizes[3]);
   for (const TensorView* t : {&q, &k, &v})
     for (int d = 0; d < 3; ++d)
       p.nonzero_strides = p.nonzero_strides && (t->sizes[d] == 1 || t->strides[d] != 0);
   const std::vector<const KernelVariant*> forward = rows_for(TemplateKind::AttentionForward, p);
-  if (forward.empty())
+  if (forward.empty() && p.head_dim == p.head_dim_v)
     fail("flex_attention: head dim {} is not supported; supported head dims: {}", p.head_dim,
          head_dims_text(TemplateKind::AttentionForward, " and "));
+  if (forward.empty())
+    fail("flex_attention: q/k head dim {} with v head dim {} is not supported; supported (q/k, v) "
+         "head dims: {}",
+         p.head_dim, p.head_dim_v, head_dim_pairs_text(TemplateKind::AttentionForward));
   if (p.B > kMaxGridDim || p.Hq > kMaxGridDim)
     fail("flex_attention: B = {} and Hq = {} must be at most {}", p.B, p.Hq, kMaxGridDim);
   p.scale = o.scale.value_or(1.0f / std::sqrt(static_cast<float>(p.head_dim)));

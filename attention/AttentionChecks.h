@@ -13,7 +13,8 @@ namespace flexjit {
 
 struct AttentionProblem {
   DType dtype = DType::F16;
-  int B = 0, Hq = 0, Hkv = 0, q_len = 0, kv_len = 0, head_dim = 0;
+  int B = 0, Hq = 0, Hkv = 0, q_len = 0, kv_len = 0;
+  int head_dim = 0, head_dim_v = 0; // Dqk (q, k) and Dv (v, out)
   float scale = 1.0f;
   // q, k and v step no dimension with a zero stride (what TMA tensor maps need).
   bool nonzero_strides = true;

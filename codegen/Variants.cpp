@@ -197,6 +197,19 @@ std::string head_dims_text(TemplateKind kind, const char* conjunction) {
   return list_text(dims, conjunction);
 }
 
+std::string head_dim_pairs_text(TemplateKind kind) {
+  std::vector<std::pair<int, int>> pairs;
+  for (const KernelVariant& v : kVariants)
+    if (v.kind == kind && v.is_attention() &&
+        std::find(pairs.begin(), pairs.end(), std::pair{v.dqk, v.dv}) == pairs.end())
+      pairs.emplace_back(v.dqk, v.dv);
+  std::sort(pairs.begin(), pairs.end());
+  std::vector<std::string> texts;
+  for (auto [dqk, dv] : pairs)
+    texts.push_back(fmt::format("({}, {})", dqk, dv));
+  return list_text(texts, " and ");
+}
+
 const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int dqk, int dv) {
   const int want_dv = dv ? dv : dqk;
   std::vector<std::string_view> dtypes;

@@ -97,6 +97,8 @@ const KernelVariant& find_variant(const KernelSpec& spec);
 // The head dims the table has kernels of `kind` for, ascending, as a message says them:
 // "64 and 128" (conjunction " and ") or "64 or 128" (" or ").
 std::string head_dims_text(TemplateKind kind, const char* conjunction);
+// The (Dqk, Dv) pairs the table has kernels of `kind` for: "(64, 64) and (128, 128)".
+std::string head_dim_pairs_text(TemplateKind kind);
 
 // What a grid rule reads.
 struct LaunchSizes {

@@ -12,7 +12,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FLEXJIT_BUILD_DIR:-$repo/build}"
 cmake --build "$build_dir" --target flexjit_ptx_digest >/dev/null
 now="$(mktemp)"
-"$build_dir/bench/flexjit_ptx_digest" "$(nproc)" >"$now"
+"$build_dir/tools/flexjit_ptx_digest" "$(nproc)" >"$now"
 if diff <(grep -v '^#' "$repo/bench/ptx_digests.txt") "$now"; then
   echo "ptx_identity.sh: identical: $(wc -l <"$now") kernels match bench/ptx_digests.txt"
   rm -f "$now"

@@ -45,7 +45,15 @@ TEST_CASE("flex_attention: dtypes and head dims", "[errors][attention]") {
   expect_error(p, {}, "f32", "f16 or bf16");
   p = Problem();
   p.v.sizes[3] = 128;
-  expect_error(p, {}, "head dim mismatch", "128");
+  expect_error(p, {}, "head dim mismatch", "128"); // out is 64
+  p = Problem();
+  p.v = tensor(0x300000, 2, 2, 320, 128);
+  p.out = tensor(0x400000, 2, 4, 256, 128);
+  expect_error(p, {}, "q/k head dim 64 with v head dim 128 is not supported",
+               "supported (q/k, v) head dims: (64, 64) and (128, 128)");
+  p.out.sizes[2] = 255;
+  expect_error(p, {}, "out shape [2, 4, 255, 128] does not match q's [2, 4, 256] and v's head dim "
+                      "128");
   p = Problem();
   for (TensorView* t : {&p.q, &p.k, &p.v, &p.out})
     *t = tensor(reinterpret_cast<uintptr_t>(t->data), static_cast<int>(t->sizes[0]),

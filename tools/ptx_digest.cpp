@@ -1,5 +1,5 @@
-// Digests of the PTX that compile_to_ptx emits for the seed mods' kernels: every
-// template, dtype, head dim and arch of the library, for each seed mask with the noop
+// Digests of the PTX that compile_variant emits for the seed mods' kernels: every row of
+// the variant table (template, dtype, head dims, arch), for each seed mask with the noop
 // score_mod and each seed score_mod with the causal mask. Two builds that print the same
 // lines emit byte-identical PTX (scripts/ptx_identity.sh compares them with the listing
 // committed in bench/).
@@ -16,11 +16,10 @@
 
 #include <flexjit/flexjit.h>
 
-#if __has_include("flexjit/testing/SeedCatalog.h")
+#include "flexjit/codegen/Build.h"
+#include "flexjit/codegen/Variants.h"
+
 #include "flexjit/testing/SeedCatalog.h"
-#else
-#include "tests/SeedCatalog.h" // the tree before the testing/ library
-#endif
 
 using namespace flexjit;
 
@@ -35,7 +34,9 @@ uint64_t fnv1a(const std::string& text) {
 
 struct Job {
   std::string label;
-  KernelSpec spec;
+  const KernelVariant* variant;
+  MaskMod mask;
+  ScoreMod score;
   std::string line;
 };
 
@@ -50,36 +51,22 @@ int main(int argc, char** argv) {
   for (size_t i = 1; i < seeds.scores.size(); ++i)
     pairs.emplace_back(seeds.masks[0], seeds.scores[i]);
 
+  // Every row of the variant table (so every template, including the rows a problem reaches
+  // only through a constraint, as the sm_90a forward before the warp-specialized one).
   std::vector<Job> jobs;
   for (const auto& [mask, score] : pairs)
-    for (Arch arch : {Arch::SM80, Arch::SM90a}) {
-      for (TemplateKind kind :
-           {TemplateKind::BlockClassify, TemplateKind::CreateMask, TemplateKind::EvalPoints}) {
-        KernelSpec spec{kind, arch, mask, score};
-        jobs.push_back(
-            {std::string(to_string(kind)) + " " + std::string(to_string(arch)), spec, ""});
-      }
-      for (TemplateKind kind : {TemplateKind::AttentionForward, TemplateKind::AttentionBackward})
-        for (DType dtype : {DType::F16, DType::BF16})
-          for (int d : {64, 128}) {
-            KernelSpec spec{kind, arch, mask, score};
-            spec.dtype = dtype;
-            spec.head_dim = d;
-            jobs.push_back({std::string(to_string(kind)) + " " + std::string(to_string(arch)) +
-                                " " + std::string(to_string(dtype)) + " d" + std::to_string(d),
-                            spec, ""});
-          }
-    }
+    for (const KernelVariant& v : kernel_variants())
+      jobs.push_back({v.describe() + " " + v.stem, &v, mask, score, ""});
   std::atomic<size_t> next{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&] {
       for (size_t i = next++; i < jobs.size(); i = next++) {
         Job& job = jobs[i];
-        const CompiledKernel k = compile_to_ptx(job.spec);
+        const CompiledKernel k = compile_variant(*job.variant, *prepare_mods(job.mask, job.score));
         char hex[17];
         std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(k.ptx)));
-        job.line = job.label + " " + job.spec.mask.name() + " " + job.spec.score.name() + " " +
+        job.line = job.label + " " + job.mask.name() + " " + job.score.name() + " " +
                    k.entry + " " + std::to_string(k.ptx.size()) + " " + hex;
       }
     });
