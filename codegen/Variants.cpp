@@ -76,18 +76,19 @@ constexpr KernelShape fwd_sm90(const char* entry, int d) {
           FLEXJIT_FWD_BLOCK_M,
           FLEXJIT_FWD_SM90_BLOCK_N};
 }
-constexpr KernelShape fwd_ws(const char* entry, int d) {
+constexpr KernelShape fwd_ws(const char* entry, int dqk, int dv) {
   return {entry,
           FLEXJIT_FWD_WS_THREADS,
-          FLEXJIT_FWD_WS_SMEM_BYTES(d),
+          FLEXJIT_FWD_WS_SMEM_BYTES(dqk, dv),
           GridRule::QTiles,
           FLEXJIT_FWD_BLOCK_M,
           FLEXJIT_FWD_WS_BLOCK_N};
 }
 // The warp-specialized forward: TMA tensor maps, one CTA per SM, kv tiles of its own.
 constexpr KernelVariant forward_ws(const char* stem, const char* variant, Arch arch, DType dtype,
-                                   int d, KernelShape main) {
-  KernelVariant v = forward(stem, variant, arch, dtype, d, main, false);
+                                   int dqk, int dv, KernelShape main) {
+  KernelVariant v = forward(stem, variant, arch, dtype, dqk, main, false);
+  v.dv = dv;
   v.kv_block_multiple = main.kv_rows;
   v.tensor_maps = true;
   v.whole_program = true; // setmaxnreg
@@ -126,16 +127,16 @@ const KernelVariant kVariants[] = {
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_90a), elements("flexjit_eval_points")),
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
 
-  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d64, sm_90a), f16, 64, fwd_ws("flexjit_attention_fwd_ws_f16_d64", 64)),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d64, sm_90a), f16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_f16_d64", 64, 64)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_90a), f16, 64, fwd_sm90("flexjit_attention_fwd_f16_d64", 64), true),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_80), f16, 64, fwd_sm80("flexjit_attention_fwd_f16_d64", 64, FLEXJIT_FWD_BLOCK_N_D64), false),
-  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d128, sm_90a), f16, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d128", 128)),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d128, sm_90a), f16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d128", 128, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_90a), f16, 128, fwd_sm90("flexjit_attention_fwd_f16_d128", 128), true),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_80), f16, 128, fwd_sm80("flexjit_attention_fwd_f16_d128", 128, FLEXJIT_FWD_BLOCK_N_D128), false),
-  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d64, sm_90a), bf16, 64, fwd_ws("flexjit_attention_fwd_ws_bf16_d64", 64)),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d64, sm_90a), bf16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_bf16_d64", 64, 64)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_90a), bf16, 64, fwd_sm90("flexjit_attention_fwd_bf16_d64", 64), true),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_80), bf16, 64, fwd_sm80("flexjit_attention_fwd_bf16_d64", 64, FLEXJIT_FWD_BLOCK_N_D64), false),
-  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d128, sm_90a), bf16, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d128", 128)),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d128, sm_90a), bf16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d128", 128, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_90a), bf16, 128, fwd_sm90("flexjit_attention_fwd_bf16_d128", 128), true),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_80), bf16, 128, fwd_sm80("flexjit_attention_fwd_bf16_d128", 128, FLEXJIT_FWD_BLOCK_N_D128), false),
 

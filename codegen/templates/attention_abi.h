@@ -59,15 +59,19 @@
 // V tiles completing on mbarriers) and two consumer warpgroups of 64 query rows each
 // (BLOCK_M 128 as above) in ping-pong; kv tiles of FLEXJIT_FWD_WS_BLOCK_N rows, so the
 // block mask's kv_block must be a multiple of it. One CTA per SM. Shared memory: the Q
-// tile, the K and V stages, then the barriers (FLEXJIT_FWD_WS_BARRIER_BYTES).
+// tile [BLOCK_M][Dqk], the K stages [BLOCK_N][Dqk], the V stages [BLOCK_N][Dv], then the
+// barriers (FLEXJIT_FWD_WS_BARRIER_BYTES).
 // The kernels take a third parameter, FlexjitTensorMaps (below).
 #define FLEXJIT_FWD_WS_THREADS 384
 #define FLEXJIT_FWD_WS_BLOCK_N 128
-#define FLEXJIT_FWD_WS_STAGES_FOR(head_dim) ((head_dim) == 64 ? 3 : (head_dim) == 128 ? 2 : 0)
+// Stages per (Dqk, Dv) (q, k of Dqk; v, out of Dv); 0: no kernel for that pair.
+#define FLEXJIT_FWD_WS_STAGES_FOR(dqk, dv)                                                         \
+  ((dqk) == 64 && (dv) == 64 ? 3 : (dqk) == 128 && (dv) == 128 ? 2 : 0)
 #define FLEXJIT_FWD_WS_BARRIER_BYTES 256
-#define FLEXJIT_FWD_WS_SMEM_BYTES(head_dim)                                                        \
-  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_WS_STAGES_FOR(head_dim) * FLEXJIT_FWD_WS_BLOCK_N) *      \
-       (head_dim)*2 +                                                                              \
+#define FLEXJIT_FWD_WS_SMEM_BYTES(dqk, dv)                                                         \
+  ((FLEXJIT_FWD_BLOCK_M * (dqk) +                                                                  \
+    FLEXJIT_FWD_WS_STAGES_FOR(dqk, dv) * FLEXJIT_FWD_WS_BLOCK_N * ((dqk) + (dv))) *                \
+       2 +                                                                                         \
    FLEXJIT_FWD_WS_BARRIER_BYTES)
 
 // Dynamic shared memory of a forward kernel: the Q tile plus STAGES stages of K and V tiles,

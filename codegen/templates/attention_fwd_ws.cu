@@ -35,20 +35,22 @@ extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_ws_sm
 
 namespace flexjit::dev {
 
-// Per-(Dqk, Dv) traits of the warp-specialized forward.
-template <int kD> struct FwdWsTraits {
+// Per-(Dqk, Dv) traits of the warp-specialized forward: q and k have kDqk head-dim
+// elements, v and out kDv.
+template <int kDqk, int kDv> struct FwdWsTraits {
   static constexpr int kM = FLEXJIT_FWD_BLOCK_M;    // two consumer warpgroups x 64 rows
   static constexpr int kN = FLEXJIT_FWD_WS_BLOCK_N; // kv rows per tile
-  static constexpr int kStages = FLEXJIT_FWD_WS_STAGES_FOR(kD);
+  static constexpr int kStages = FLEXJIT_FWD_WS_STAGES_FOR(kDqk, kDv);
   static constexpr int kThreads = FLEXJIT_FWD_WS_THREADS;
-  static constexpr bool kLazyRescale = kD >= 128;
+  static constexpr bool kLazyRescale = kDv >= 128;
   // 24 x 128 + 240 x 256 registers fit the SM's 64 Ki.
   static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
-  static_assert(kStages >= 2, "a head dim without a warp-specialized kernel");
+  static_assert(kStages >= 2, "head dims without a warp-specialized kernel");
   static_assert(kThreads == 384 && kM == 128, "a producer and two consumer warpgroups");
-  static_assert(kD % 64 == 0 && kN % 64 == 0 && kN <= 256, "wgmma and TMA box shapes");
-  static_assert(FLEXJIT_FWD_WS_SMEM_BYTES(kD) ==
-                    (kM + 2 * kStages * kN) * kD * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
+  static_assert(kDqk % 64 == 0 && kDv % 64 == 0 && kDv <= 256 && kN % 64 == 0 && kN <= 256,
+                "wgmma and TMA box shapes");
+  static_assert(FLEXJIT_FWD_WS_SMEM_BYTES(kDqk, kDv) ==
+                    (kM * kDqk + kStages * kN * (kDqk + kDv)) * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
                 "launch contract (attention_abi.h)");
   static_assert(8 * (1 + 4 * kStages) <= FLEXJIT_FWD_WS_BARRIER_BYTES, "barrier space");
 };
@@ -96,11 +98,12 @@ template <int kStages> struct RingPos {
   }
 };
 
-template <bool kBf16, int kD> struct AttentionFwdWs {
-  using Tr = FwdWsTraits<kD>;
+template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
+  using Tr = FwdWsTraits<kDqk, kDv>;
   static constexpr int kM = Tr::kM, kN = Tr::kN, kStages = Tr::kStages;
-  static constexpr u32 kTileBytes = kN * kD * 2;
-  using T = Sm90Tiles<kD, 128>;
+  static constexpr u32 kKTileBytes = kN * kDqk * 2, kVTileBytes = kN * kDv * 2;
+  using T = Sm90Tiles<kDqk, 128>;            // its descriptors do not depend on the head dim
+  using Cta = FwdCta<kM, kN, kDqk, kStages>; // the q tile and heads; sq, sk
   using Ring = TmaRing<kStages>;
   using Pos = RingPos<kStages>;
   // Named barriers: consumer c may issue its products once bar kTurn + c completes (its
@@ -108,33 +111,32 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
   static constexpr int kTurn = 1;
 
   static __device__ __forceinline__ void producer(const FlexjitAttentionParams& p,
-                                                  const FlexjitTensorMaps& maps,
-                                                  const FwdCta<kM, kN, kD, kStages>& cta,
-                                                  const Ring& ring) {
+                                                  const FlexjitTensorMaps& maps, const Cta& cta,
+                                                  u32 sv, const Ring& ring) {
     tma_prefetch_map(&maps.q);
     tma_prefetch_map(&maps.k);
     tma_prefetch_map(&maps.v);
-    mbar_arrive_expect_tx(ring.q_full(), kM * kD * 2);
+    mbar_arrive_expect_tx(ring.q_full(), kM * kDqk * 2);
 #pragma unroll
-    for (int cb = 0; cb < kD / 64; ++cb)
+    for (int cb = 0; cb < kDqk / 64; ++cb)
       tma_load_4d(cta.sq + cb * kM * 128, &maps.q, ring.q_full(), cb * 64, cta.q_start, cta.h,
                   cta.b);
     KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
     Pos pos;
     for (int t = 0; t < tiles.n_tiles; ++t) {
       const int kv0 = tiles.next_start(t);
-      const u32 off = pos.stage * kTileBytes;
+      const u32 off_k = pos.stage * kKTileBytes, off_v = pos.stage * kVTileBytes;
       mbar_wait(ring.empty_k(pos.stage), pos.phase ^ 1);
-      mbar_arrive_expect_tx(ring.full_k(pos.stage), kTileBytes);
+      mbar_arrive_expect_tx(ring.full_k(pos.stage), kKTileBytes);
 #pragma unroll
-      for (int cb = 0; cb < kD / 64; ++cb)
-        tma_load_4d(cta.sk + off + cb * kN * 128, &maps.k, ring.full_k(pos.stage), cb * 64, kv0,
+      for (int cb = 0; cb < kDqk / 64; ++cb)
+        tma_load_4d(cta.sk + off_k + cb * kN * 128, &maps.k, ring.full_k(pos.stage), cb * 64, kv0,
                     cta.h_kv, cta.b);
       mbar_wait(ring.empty_v(pos.stage), pos.phase ^ 1);
-      mbar_arrive_expect_tx(ring.full_v(pos.stage), kTileBytes);
+      mbar_arrive_expect_tx(ring.full_v(pos.stage), kVTileBytes);
 #pragma unroll
-      for (int cb = 0; cb < kD / 64; ++cb)
-        tma_load_4d(cta.sv + off + cb * kN * 128, &maps.v, ring.full_v(pos.stage), cb * 64, kv0,
+      for (int cb = 0; cb < kDv / 64; ++cb)
+        tma_load_4d(sv + off_v + cb * kN * 128, &maps.v, ring.full_v(pos.stage), cb * 64, kv0,
                     cta.h_kv, cta.b);
       pos.advance();
     }
@@ -144,25 +146,24 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
   static __device__ __forceinline__ void issue_qk(float (&s)[kN / 8][4], u32 q_base, u32 k_tile) {
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk)
+    for (int kk = 0; kk < kDqk / 16; ++kk)
       wgmma_ss<kBf16, kN>(s, T::template desc_k_major<kM>(q_base, kk),
                           T::template desc_k_major<kN>(k_tile, kk), kk > 0);
     wgmma_commit();
   }
   // O += P V for the V tile at `v_tile` (issued, committed, not awaited).
-  static __device__ __forceinline__ void issue_pv(float (&o)[kD / 8][4], const u32 (&a)[kN / 16][4],
-                                                  u32 v_tile) {
+  static __device__ __forceinline__ void issue_pv(float (&o)[kDv / 8][4],
+                                                  const u32 (&a)[kN / 16][4], u32 v_tile) {
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk)
-      wgmma_rs_tn<kBf16, kD>(o, a[kk], T::template desc_mn_major<kN>(v_tile, kk));
+      wgmma_rs_tn<kBf16, kDv>(o, a[kk], T::template desc_mn_major<kN>(v_tile, kk));
     wgmma_commit();
   }
 
   static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
-                                                  const FlexjitModArgs* args,
-                                                  const FwdCta<kM, kN, kD, kStages>& cta,
-                                                  const Ring& ring, int c, int ctid) {
+                                                  const FlexjitModArgs* args, const Cta& cta,
+                                                  u32 sv, const Ring& ring, int c, int ctid) {
     const int lane = ctid & 31, warp = ctid >> 5;
     const int q_start = cta.q_start, h = cta.h, b = cta.b;
     const int row0 = c * 64 + warp * 16 + (lane >> 2); // this thread's rows: row0, row0 + 8
@@ -178,9 +179,9 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
     if (c == 1)
       named_bar_arrive(kTurn, 256); // consumer 0 issues first
 
-    float o[1][kD / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
+    float o[1][kDv / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
 #pragma unroll
-    for (int d = 0; d < kD / 8; ++d)
+    for (int d = 0; d < kDv / 8; ++d)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         o[0][d][e] = 0.f;
@@ -210,9 +211,9 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
         rescale_o<Tr::kLazyRescale>(o, alphas);
         mbar_wait(ring.full_k(pos.stage), pos.phase);
         turn_sync();
-        issue_qk(s[0], q_base, cta.sk + pos.stage * kTileBytes);
+        issue_qk(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
         mbar_wait(ring.full_v(prev.stage), prev.phase);
-        issue_pv(o[0], a, cta.sv + prev.stage * kTileBytes);
+        issue_pv(o[0], a, sv + prev.stage * kVTileBytes);
         turn_pass();
         wgmma_wait<1>(); // S of tile i; P V still runs
         fence_operand(s[0]);
@@ -230,7 +231,7 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
       }
       rescale_o<Tr::kLazyRescale>(o, alphas);
       mbar_wait(ring.full_v(prev.stage), prev.phase);
-      issue_pv(o[0], a, cta.sv + prev.stage * kTileBytes);
+      issue_pv(o[0], a, sv + prev.stage * kVTileBytes);
       wgmma_wait<0>();
       fence_operand(o[0]);
       ring.release(ring.empty_v(prev.stage), lane);
@@ -243,41 +244,42 @@ template <bool kBf16, int kD> struct AttentionFwdWs {
   static __device__ __forceinline__ void
   run(const FlexjitAttentionParams& p, const FlexjitModArgs* args, const FlexjitTensorMaps& maps) {
     const int tid = thread_x(), wg = tid >> 7;
-    const FwdCta<kM, kN, kD, kStages> cta(p, smem_addr(flexjit_fwd_ws_smem));
-    const Ring ring{cta.sv + kStages * kTileBytes};
+    const Cta cta(p, smem_addr(flexjit_fwd_ws_smem));
+    const u32 sv = cta.sk + kStages * kKTileBytes; // V's stages follow K's
+    const Ring ring{sv + kStages * kVTileBytes};
     if (tid == 0)
       ring.init();
     sync_threads();
     if (wg == 0) {
       setmaxnreg_dec<Tr::kProducerRegs>();
       if (tid == 0)
-        producer(p, maps, cta, ring);
+        producer(p, maps, cta, sv, ring);
     } else {
       setmaxnreg_inc<Tr::kConsumerRegs>();
-      consumer(p, args, cta, ring, wg - 1, tid & 127);
+      consumer(p, args, cta, sv, ring, wg - 1, tid & 127);
     }
   }
 };
 
 } // namespace flexjit::dev
 
-#define FLEXJIT_FWD_WS_ENTRY(name, bf16, d)                                                        \
+#define FLEXJIT_FWD_WS_ENTRY(name, bf16, dqk, dv)                                                  \
   extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_FWD_WS_THREADS, 1)))             \
   name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args,                         \
        const FlexjitTensorMaps maps) {                                                             \
-    flexjit::dev::AttentionFwdWs<bf16, d>::run(params, &mod_args, maps);                           \
+    flexjit::dev::AttentionFwdWs<bf16, dqk, dv>::run(params, &mod_args, maps);                     \
   }
 
 // The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake).
 #if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d64)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d64, false, 64)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d64, false, 64, 64)
 #endif
 #if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d128)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d128, false, 128)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d128, false, 128, 128)
 #endif
 #if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d64)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d64, true, 64)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d64, true, 64, 64)
 #endif
 #if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d128)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d128, true, 128)
+FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d128, true, 128, 128)
 #endif
