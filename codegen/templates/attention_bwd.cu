@@ -37,18 +37,6 @@ __device__ __forceinline__ void atomic_add_f32(float* p, float v) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(p), "f"(v) : "memory");
 }
 
-// Packs an m16 x (8 kNB) fp32 accumulator tile into mma/wgmma A fragments (m16 x k16 each).
-template <bool kBf16, int kNB>
-__device__ __forceinline__ void pack_frags(const float (&x)[kNB][4], u32 (&a)[kNB / 2][4]) {
-#pragma unroll
-  for (int kk = 0; kk < kNB / 2; ++kk) {
-    a[kk][0] = pack2<kBf16>(x[2 * kk][0], x[2 * kk][1]);
-    a[kk][1] = pack2<kBf16>(x[2 * kk][2], x[2 * kk][3]);
-    a[kk][2] = pack2<kBf16>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
-    a[kk][3] = pack2<kBf16>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
-  }
-}
-
 // The q tiles (kM rows each) kv block `kv_block` visits for query head h: the block mask's
 // q-major lists, partial blocks first (t < n_part_tiles), then full ones; without a block
 // mask every q tile, as full. `sub` kernel tiles per block-mask q block.
@@ -397,8 +385,8 @@ template <bool kBf16, int kD> struct AttentionBwd {
 #include "codegen/templates/attention_bwd_sm90.h"
 // Hopper: the wgmma kernel (attention_bwd_sm90.h), one CTA of two warpgroups per SM.
 #define FLEXJIT_BWD_MAIN(name, bf16, d)                                                            \
-  extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_BWD_SM90_THREADS, 1))) name(     \
-      const FlexjitAttentionBwdParams params, const FlexjitModArgs mod_args) {                     \
+  extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_BWD_SM90_THREADS, 1)))           \
+  name(const FlexjitAttentionBwdParams params, const FlexjitModArgs mod_args) {                    \
     flexjit::dev::AttentionBwdSm90<bf16, d>::run(params, &mod_args);                               \
   }
 #else

@@ -76,6 +76,20 @@ template <bool kBf16> __device__ __forceinline__ u32 pack2(float lo, float hi) {
   return r;
 }
 
+// Packs an m16 x (8 kNB) fp32 accumulator tile into mma/wgmma A fragments (m16 x k16 each):
+// the accumulator layout of n8 blocks 2 kk and 2 kk + 1 is the A-fragment layout of k-step
+// kk (the forward's P, the backward's P^T and dS^T).
+template <bool kBf16, int kNB>
+__device__ __forceinline__ void pack_frags(const float (&x)[kNB][4], u32 (&a)[kNB / 2][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kNB / 2; ++kk) {
+    a[kk][0] = pack2<kBf16>(x[2 * kk][0], x[2 * kk][1]);
+    a[kk][1] = pack2<kBf16>(x[2 * kk][2], x[2 * kk][3]);
+    a[kk][2] = pack2<kBf16>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
+    a[kk][3] = pack2<kBf16>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
+  }
+}
+
 __device__ __forceinline__ float ex2(float x) {
   return __nvvm_ex2_approx_ftz_f(x);
 }

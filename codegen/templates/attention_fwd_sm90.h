@@ -122,7 +122,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
 
       // O += P V; the S accumulator layout is the register A-fragment layout.
       u32 a[kN / 16][4];
-      pack_p<kBf16>(s[0], a);
+      pack_frags<kBf16>(s[0], a);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kN / 16; ++kk)

@@ -225,7 +225,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
         fence_operand(o[0]);
         if (i > 0)
           ring.release(ring.empty_v(prev.stage), lane);
-        pack_p<kBf16>(s[0], a);
+        pack_frags<kBf16>(s[0], a);
         prev = pos;
         pos.advance();
       }

@@ -134,19 +134,6 @@ __device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&
   rescale_o<kLazyRescale>(o, alphas);
 }
 
-// P's registers as the A fragments of the P V product: the S accumulator layout of n8
-// blocks 2 kk and 2 kk + 1 is the m16n8k16 A-fragment layout of k-step kk.
-template <bool kBf16, int kNB>
-__device__ __forceinline__ void pack_p(const float (&s)[kNB][4], u32 (&a)[kNB / 2][4]) {
-#pragma unroll
-  for (int kk = 0; kk < kNB / 2; ++kk) {
-    a[kk][0] = pack2<kBf16>(s[2 * kk][0], s[2 * kk][1]);
-    a[kk][1] = pack2<kBf16>(s[2 * kk][2], s[2 * kk][3]);
-    a[kk][2] = pack2<kBf16>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-    a[kk][3] = pack2<kBf16>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-  }
-}
-
 // The forward's final epilogue straight from registers, for one m16 tile per warp (the
 // wgmma kernels): this thread's rows q_start + row0 and + 8 of O normalized by the row sum,
 // 4-byte stores (a quad writes 16 contiguous bytes of a row per n8 block), and the lse
