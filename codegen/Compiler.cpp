@@ -118,7 +118,8 @@ std::string emit_ptx(llvm::Module& m, llvm::TargetMachine& tm) {
   llvm::raw_svector_ostream os(ptx);
   llvm::legacy::PassManager pm;
   const bool unsupported =
-      tm.addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile);
+      tm.addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile,
+                             /*DisableVerify=*/true); // compile_variant verified the module
   FLEXJIT_ASSERT(!unsupported, "the NVPTX target cannot emit assembly");
   pm.run(m);
   return std::string(ptx.str());

@@ -54,6 +54,29 @@ TEST_CASE("variants: every row builds its entry and companions with the table's 
   CHECK(rows >= 22);
 }
 
+// The rows that take TMA tensor maps: sm_90a, loaded whole-program (setmaxnreg), and their
+// FlexjitTensorMaps parameter is grid_constant in the PTX: 64-byte aligned, its address taken
+// in param space (cvta.param), never copied to local memory (a copy would hand the copy
+// engine a local address). Fails if codegen's annotation stops reaching the NVPTX backend.
+TEST_CASE("variants: tensor-map kernels read their maps in param space", "[codegen][variants]") {
+  int rows = 0;
+  for (const KernelVariant& v : kernel_variants()) {
+    if (!v.tensor_maps)
+      continue;
+    INFO(v.describe() << " " << v.main.entry);
+    CHECK(v.arch == Arch::SM90a);
+    CHECK(v.whole_program);
+    const CompiledKernel k = compile_variant(v, *prepare_mods(MaskMod(), ScoreMod()));
+    CHECK_THAT(k.ptx, Contains(fmt::format(".param .align 64 .b8 {}_param_2[384]", v.main.entry)));
+    CHECK_THAT(k.ptx, Contains("cvta.param.u64"));
+    CHECK_THAT(k.ptx, Contains("cp.async.bulk.tensor.4d"));
+    CHECK_THAT(k.ptx, Contains("setmaxnreg.inc.sync.aligned.u32 240"));
+    CHECK(k.ptx.find(".local") == std::string::npos);
+    ++rows;
+  }
+  CHECK(rows >= 4);
+}
+
 TEST_CASE("variants: rows are unique, sm_80 backs every attention kernel, newer arches first",
           "[codegen][variants]") {
   // Rows of one (kind, arch, dtype, head dims) differ in their template: the first whose
