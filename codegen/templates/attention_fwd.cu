@@ -65,19 +65,31 @@ extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[
 
 namespace flexjit::dev {
 
-template <int kD> struct FwdConfig {
+// Per-(Dqk, Dv) traits of the sm_80 (mma.sync) forward: one specialization per head-dim pair
+// of the variant table (the FLEXJIT_FWD_V_* values above; tools/fwd_smoke overrides them). A
+// pair without one does not compile.
+template <int kDqk, int kDv> struct FwdSm80Traits;
+template <> struct FwdSm80Traits<64, 64> {
   static constexpr int kWarps = FLEXJIT_FWD_V_WARPS;
-  static constexpr int kN = kD == 64 ? FLEXJIT_FWD_V_D64_N : FLEXJIT_FWD_V_D128_N;
-  static constexpr bool kQInRegs = kD == 64 ? FLEXJIT_FWD_V_D64_QREGS : FLEXJIT_FWD_V_D128_QREGS;
-  static constexpr int kStages = kD == 64 ? FLEXJIT_FWD_V_D64_STAGES : FLEXJIT_FWD_V_D128_STAGES;
+  static constexpr int kN = FLEXJIT_FWD_V_D64_N;
+  static constexpr bool kQInRegs = FLEXJIT_FWD_V_D64_QREGS;
+  static constexpr int kStages = FLEXJIT_FWD_V_D64_STAGES;
   // Rescale O only when a row max grew (warp vote): pays at D=128 (O is 128 registers per
   // thread, rescaled per 32-column tile), costs at D=64 (measured, bench/NOTES_fwd_kernel.md).
-  static constexpr bool kLazyRescale =
-      kD == 64 ? FLEXJIT_FWD_V_D64_LAZY_RESCALE : FLEXJIT_FWD_V_D128_LAZY_RESCALE;
+  static constexpr bool kLazyRescale = FLEXJIT_FWD_V_D64_LAZY_RESCALE;
+  static constexpr int kMinBlocks = FLEXJIT_FWD_V_D64_MINB; // CTAs per SM the registers allow
+};
+template <> struct FwdSm80Traits<128, 128> {
+  static constexpr int kWarps = FLEXJIT_FWD_V_WARPS;
+  static constexpr int kN = FLEXJIT_FWD_V_D128_N;
+  static constexpr bool kQInRegs = FLEXJIT_FWD_V_D128_QREGS;
+  static constexpr int kStages = FLEXJIT_FWD_V_D128_STAGES;
+  static constexpr bool kLazyRescale = FLEXJIT_FWD_V_D128_LAZY_RESCALE;
+  static constexpr int kMinBlocks = FLEXJIT_FWD_V_D128_MINB;
 };
 
 template <bool kBf16, int kD> struct AttentionFwd {
-  using Cfg = FwdConfig<kD>;
+  using Cfg = FwdSm80Traits<kD, kD>;
   static constexpr int kM = FLEXJIT_FWD_BLOCK_M;
   static constexpr int kN = Cfg::kN;
   static constexpr int kWarps = Cfg::kWarps;
@@ -360,18 +372,17 @@ template <bool kBf16, int kD> struct AttentionFwd {
 #if __CUDA_ARCH__ >= 900
 // Hopper: the wgmma kernel (attention_fwd_sm90.h), one CTA of two warpgroups per SM.
 #define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
-  extern "C" __global__ void                                                                       \
-      __attribute__((launch_bounds(FLEXJIT_FWD_SM90_THREADS, FLEXJIT_FWD_SM90_MIN_BLOCKS(d))))     \
-      name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
+  extern "C" __global__ void __attribute__((                                                       \
+      launch_bounds(FLEXJIT_FWD_SM90_THREADS, flexjit::dev::FwdSm90Traits<d, d>::kMinBlocks)))     \
+  name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                       \
     flexjit::dev::AttentionFwdSm90<bf16, d>::run(params, &mod_args);                               \
   }
 #else
 // CTAs per SM the register allocation must allow (both: two, so at most 255 registers).
-#define FLEXJIT_FWD_MIN_BLOCKS(d) ((d) == 64 ? FLEXJIT_FWD_V_D64_MINB : FLEXJIT_FWD_V_D128_MINB)
 #define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
-  extern "C" __global__ void                                                                       \
-      __attribute__((launch_bounds(32 * FLEXJIT_FWD_V_WARPS, FLEXJIT_FWD_MIN_BLOCKS(d))))          \
-      name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
+  extern "C" __global__ void __attribute__((                                                       \
+      launch_bounds(32 * FLEXJIT_FWD_V_WARPS, flexjit::dev::FwdSm80Traits<d, d>::kMinBlocks)))     \
+  name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                       \
     flexjit::dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                   \
   }
 #endif

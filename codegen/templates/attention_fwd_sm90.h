@@ -31,18 +31,29 @@
 #ifndef FLEXJIT_FWD_V_SM90_MINB_D128
 #define FLEXJIT_FWD_V_SM90_MINB_D128 2
 #endif
-// CTAs per SM the register allocation must allow.
-#define FLEXJIT_FWD_SM90_MIN_BLOCKS(d)                                                             \
-  ((d) == 64 ? FLEXJIT_FWD_V_SM90_MINB_D64 : FLEXJIT_FWD_V_SM90_MINB_D128)
-
 namespace flexjit::dev {
 
+// Per-(Dqk, Dv) traits of this kernel: its kv tile and the CTAs per SM the register
+// allocation must allow.
+template <int kDqk, int kDv> struct FwdSm90Traits;
+template <> struct FwdSm90Traits<64, 64> {
+  static constexpr int kN = FLEXJIT_FWD_V_SM90_N_D64;
+  static constexpr int kMinBlocks = FLEXJIT_FWD_V_SM90_MINB_D64;
+  static constexpr bool kLazyRescale = false;
+};
+template <> struct FwdSm90Traits<128, 128> {
+  static constexpr int kN = FLEXJIT_FWD_V_SM90_N_D128;
+  static constexpr int kMinBlocks = FLEXJIT_FWD_V_SM90_MINB_D128;
+  static constexpr bool kLazyRescale = true;
+};
+
 template <bool kBf16, int kD> struct AttentionFwdSm90 {
+  using Tr = FwdSm90Traits<kD, kD>;
   static constexpr int kM = FLEXJIT_FWD_BLOCK_M; // two warpgroups x 64 rows
-  static constexpr int kN = kD == 64 ? FLEXJIT_FWD_V_SM90_N_D64 : FLEXJIT_FWD_V_SM90_N_D128;
+  static constexpr int kN = Tr::kN;
   static constexpr int kThreads = FLEXJIT_FWD_SM90_THREADS;
   static constexpr int kStages = FLEXJIT_FWD_SM90_STAGES;
-  static constexpr bool kLazyRescale = kD == 128;
+  static constexpr bool kLazyRescale = Tr::kLazyRescale;
   static_assert(kM == 128 && kThreads == 256, "two warpgroups of 64 rows");
   static_assert(kStages == 2, "the ring below is written for two stages");
   static_assert(kN % 64 == 0 && kN <= 256 && kD % 64 == 0, "wgmma tile shapes");
