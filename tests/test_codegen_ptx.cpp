@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "flexjit/codegen/Build.h"
@@ -419,8 +420,12 @@ TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spill
           "[codegen][attention]") {
   const SeedCatalog seeds;
   int compiled = 0, gathering_spills = 0;
+  // One dtype per head-dim pair: f16 and bf16 differ only in the products' and packs' types
+  // (their spills were the same, byte for byte, when both ran).
+  std::set<std::pair<int, int>> dims;
   for (const KernelVariant& v : kernel_variants())
-    if (v.kind == TemplateKind::AttentionForward && v.whole_program)
+    if (v.kind == TemplateKind::AttentionForward && v.whole_program &&
+        dims.insert({v.dqk, v.dv}).second)
       for (const auto& [mask, score] : attention_pairs(seeds)) {
         const int bytes = attention_spills(v, mask, score);
         if (prepare_mods(mask, score)->signature.buffers.empty()) {
@@ -433,7 +438,7 @@ TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spill
       }
   if (gathering_spills > 0)
     WARN(gathering_spills << " warp-specialized kernels with buffer-reading mods spill");
-  REQUIRE(compiled >= 4 * static_cast<int>(attention_pairs(seeds).size()));
+  REQUIRE(compiled >= 2 * static_cast<int>(attention_pairs(seeds).size()));
 }
 
 // The full product (4 instantiations x 2 archs x every pair): minutes of ptxas,
