@@ -72,7 +72,8 @@ FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
       static_cast<cuuint64_t>(t.sizes[3]), static_cast<cuuint64_t>(t.sizes[2]),
       static_cast<cuuint64_t>(t.sizes[1]), static_cast<cuuint64_t>(t.sizes[0])};
   // A dimension of size 1 is never stepped; its stride may be anything, so 16 bytes stands in
-  // for one TMA would reject (0). check_attention sent zero strides elsewhere.
+  // for one TMA would reject (0); check_attention sends zero strides of larger dimensions to
+  // kernels without tensor maps.
   auto stride = [&](int d) {
     return static_cast<cuuint64_t>(t.sizes[d] == 1 ? 16 : t.strides[d] * kElemBytes);
   };
@@ -86,11 +87,12 @@ FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
       4, const_cast<void*>(t.data), dims, strides, box, element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  cuda::check(result,
-              fmt::format("cuTensorMapEncodeTiled({} [{}, {}, {}, {}], strides [{}, {}, {}])", name,
-                          t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], t.strides[0],
-                          t.strides[1], t.strides[2])
-                  .c_str());
+  if (result != CUDA_SUCCESS) // the message is formatted only then: this runs on every call
+    cuda::check(result,
+                fmt::format("cuTensorMapEncodeTiled({} [{}, {}, {}, {}], strides [{}, {}, {}])",
+                            name, t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], t.strides[0],
+                            t.strides[1], t.strides[2])
+                    .c_str());
   static_assert(sizeof(map) == sizeof(FlexjitTensorMap), "an opaque CUtensorMap");
   FlexjitTensorMap out;
   std::memcpy(&out, &map, sizeof(map));
