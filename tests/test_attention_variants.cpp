@@ -16,7 +16,7 @@ AttentionProblem problem(DType dtype, int d, const BlockMask* bm) {
   p.B = 1;
   p.Hq = p.Hkv = 1;
   p.q_len = p.kv_len = 1024;
-  p.head_dim = d;
+  p.head_dim = p.head_dim_v = d;
   p.block_mask = bm;
   return p;
 }
