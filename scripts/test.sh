@@ -11,12 +11,10 @@
 #                            single flight, the disk cache across processes)
 # FLEXJIT_SANITIZERS=0 skips them. Each step prints how long it took.
 #
-# `bash .ci/run` in a fresh clone on a 2-core machine (2026-12-02, commit b90974c): 19.2 min
-# in all: setup + release build 243 s, release tests 63 s, install + layers tests 11 s,
-# ASan+UBSan build 551 s, its tests 132 s, TSan build 145 s, its tests 6 s. The same machine
-# ran the release tests of the tree before the architecture issue (5978e93) in 61 s, these
-# in 64 s: the machine, not the change, is slower than on 2026-11-21 (17.5 min then). The
-# sanitizers take 14 min; the whole CPU suite runs under ASan+UBSan.
+# `bash .ci/run` in a fresh clone on a 2-core machine (2026-12-02, commit 7e2593e): 16.5 min
+# in all: setup + release build 186 s, release tests 59 s, install + layers tests 10 s,
+# ASan+UBSan build 436 s, its tests 163 s, TSan build 131 s, its tests 8 s. (Commit b90974c,
+# the day before: 19.2 min on a slower day of the same machine, release tests 63 s.)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FLEXJIT_BUILD_DIR:-$repo/build}"

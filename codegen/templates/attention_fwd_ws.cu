@@ -9,9 +9,11 @@
 //     per kv tile, S = Q K^T (wgmma, both operands in shared memory), the mods and the mask
 //     (attention_tile.h: full tiles skip the mask), the online softmax, O += P V (wgmma,
 //     P from registers). Within a warpgroup tile i's S = Q K^T and tile i-1's P V are
-//     issued together, and tile i's softmax runs while P V still accumulates (O is rescaled
-//     after it lands). Between the two warpgroups a pair of named barriers passes the turn
-//     to issue products (ping-pong): one warpgroup's softmax runs under the other's wgmma.
+//     issued together and only S is awaited before tile i's mods and softmax (ptxas moves
+//     the wait for P V up to the softmax's start today: bench/NOTES_fwd_kernel.md); O is
+//     rescaled at the next iteration's start. Between the two warpgroups a pair of named
+//     barriers passes the turn to issue products (ping-pong): one warpgroup's mods and
+//     softmax run under the other's wgmma.
 //
 // Policies (../shared/DESIGN.md): the tile schedule is the grid's (FwdCta: the last q tile
 // first), the kv walk KvTiles (partial tiles, then full ones), the KV source TmaRing below,
@@ -20,7 +22,7 @@
 //
 // Shared memory (dynamic, 1 KiB aligned), every tile in sm90_tiles.h's layout, which is
 // what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements:
-//   Q [BLOCK_M][D]   K [kStages][kN][D]   V [kStages][kN][D]   mbarriers
+//   Q [BLOCK_M][Dqk]   K [kStages][kN][Dqk]   V [kStages][kN][Dv]   mbarriers
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_tile.h"
 #include "codegen/templates/sm90_tiles.h"
