@@ -5,6 +5,7 @@
 // committed in bench/).
 //
 //   flexjit_ptx_digest [threads=2] > digests.txt
+//   flexjit_ptx_digest --ptx ENTRY > kernel.ptx     (one row's PTX, noop mods)
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -43,6 +44,17 @@ struct Job {
 } // namespace
 
 int main(int argc, char** argv) {
+  // --ptx ENTRY: the PTX of the table row with that entry, noop mods (for scripts/sass_report.sh).
+  if (argc == 3 && std::string(argv[1]) == "--ptx") {
+    for (const KernelVariant& v : kernel_variants())
+      if (std::string(v.main.entry) == argv[2]) {
+        const CompiledKernel k = compile_variant(v, *prepare_mods(MaskMod(), noop_score()));
+        std::fwrite(k.ptx.data(), 1, k.ptx.size(), stdout);
+        return 0;
+      }
+    std::fprintf(stderr, "ptx_digest: no variant table row has the entry '%s'\n", argv[2]);
+    return 2;
+  }
   const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2;
   const testing::SeedCatalog seeds;
   std::vector<std::pair<MaskMod, ScoreMod>> pairs;
@@ -66,8 +78,8 @@ int main(int argc, char** argv) {
         const CompiledKernel k = compile_variant(*job.variant, *prepare_mods(job.mask, job.score));
         char hex[17];
         std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(k.ptx)));
-        job.line = job.label + " " + job.mask.name() + " " + job.score.name() + " " +
-                   k.entry + " " + std::to_string(k.ptx.size()) + " " + hex;
+        job.line = job.label + " " + job.mask.name() + " " + job.score.name() + " " + k.entry +
+                   " " + std::to_string(k.ptx.size()) + " " + hex;
       }
     });
   for (std::thread& t : pool)
