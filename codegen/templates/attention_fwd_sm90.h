@@ -120,12 +120,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
       issue(i + 1);
 
       float s[1][kN / 8][4];
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk)
-        wgmma_ss<kBf16, kN>(s[0], T::template desc_k_major<kM>(q_base, kk),
-                            T::template desc_k_major<kN>(sk + stage, kk), kk > 0);
-      wgmma_commit();
+      issue_qk<kBf16, kM, kN, kD>(s[0], q_base, sk + stage);
       wgmma_wait<0>();
 
       apply_mods(s, i<tiles.n_part_tiles, kv0 + kN> p.kv_len, kv0, q_hook, lane, b, h, p, args);
@@ -134,11 +129,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
       // O += P V; the S accumulator layout is the register A-fragment layout.
       u32 a[kN / 16][4];
       pack_frags<kBf16>(s[0], a);
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kN / 16; ++kk)
-        wgmma_rs_tn<kBf16, kD>(o[0], a[kk], T::template desc_mn_major<kN>(sv + stage, kk));
-      wgmma_commit();
+      issue_pv<kBf16, kN, kD>(o[0], a, sv + stage);
       wgmma_wait<0>();
       stage ^= kStageBytes;
     }

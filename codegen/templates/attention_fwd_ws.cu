@@ -104,7 +104,6 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
   using Tr = FwdWsTraits<kDqk, kDv>;
   static constexpr int kM = Tr::kM, kN = Tr::kN, kStages = Tr::kStages;
   static constexpr u32 kKTileBytes = kN * kDqk * 2, kVTileBytes = kN * kDv * 2;
-  using T = Sm90Tiles<kDqk, 128>;            // its descriptors do not depend on the head dim
   using Cta = FwdCta<kM, kN, kDqk, kStages>; // the q tile and heads; sq, sk
   using Ring = TmaRing<kStages>;
   using Pos = RingPos<kStages>;
@@ -142,25 +141,6 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
                     cta.h_kv, cta.b);
       pos.advance();
     }
-  }
-
-  // S = Q K^T for the K tile at `k_tile` (issued, committed, not awaited).
-  static __device__ __forceinline__ void issue_qk(float (&s)[kN / 8][4], u32 q_base, u32 k_tile) {
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kDqk / 16; ++kk)
-      wgmma_ss<kBf16, kN>(s, T::template desc_k_major<kM>(q_base, kk),
-                          T::template desc_k_major<kN>(k_tile, kk), kk > 0);
-    wgmma_commit();
-  }
-  // O += P V for the V tile at `v_tile` (issued, committed, not awaited).
-  static __device__ __forceinline__ void issue_pv(float (&o)[kDv / 8][4],
-                                                  const u32 (&a)[kN / 16][4], u32 v_tile) {
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kN / 16; ++kk)
-      wgmma_rs_tn<kBf16, kDv>(o, a[kk], T::template desc_mn_major<kN>(v_tile, kk));
-    wgmma_commit();
   }
 
   static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
@@ -213,9 +193,9 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
         rescale_o<Tr::kLazyRescale>(o, alphas);
         mbar_wait(ring.full_k(pos.stage), pos.phase);
         turn_sync();
-        issue_qk(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
+        issue_qk<kBf16, kM, kN, kDqk>(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
         mbar_wait(ring.full_v(prev.stage), prev.phase);
-        issue_pv(o[0], a, sv + prev.stage * kVTileBytes);
+        issue_pv<kBf16, kN, kDv>(o[0], a, sv + prev.stage * kVTileBytes);
         turn_pass();
         wgmma_wait<1>(); // S of tile i; P V still runs
         fence_operand(s[0]);
@@ -233,7 +213,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
       }
       rescale_o<Tr::kLazyRescale>(o, alphas);
       mbar_wait(ring.full_v(prev.stage), prev.phase);
-      issue_pv(o[0], a, sv + prev.stage * kVTileBytes);
+      issue_pv<kBf16, kN, kDv>(o[0], a, sv + prev.stage * kVTileBytes);
       wgmma_wait<0>();
       fence_operand(o[0]);
       ring.release(ring.empty_v(prev.stage), lane);

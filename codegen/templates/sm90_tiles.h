@@ -8,6 +8,7 @@
 #pragma once
 
 #include "codegen/templates/attention_common.h"
+#include "codegen/templates/wgmma.h"
 
 namespace flexjit::dev {
 
@@ -62,5 +63,32 @@ template <int kD, int kThreads> struct Sm90Tiles {
     return desc(base + kk * 16 * 128, kRows * 128, 1024);
   }
 };
+
+// The forward's two products on sm90_tiles.h tiles (the Mma policy of both sm_90a forward
+// kernels), each issued and committed as one wgmma group, not awaited:
+//   S = Q K^T: Q rows at q_base (64 of a tile of kQRows rows), K a tile of kN rows at
+//     k_tile, kDqk deep;
+//   O += P V: P from registers (kN / 16 k-steps of A fragments), V a tile of kN rows at
+//     v_tile, kDv wide.
+template <bool kBf16, int kQRows, int kN, int kDqk>
+__device__ __forceinline__ void issue_qk(float (&s)[kN / 8][4], u32 q_base, u32 k_tile) {
+  using T = Sm90Tiles<kDqk, 128>;
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < kDqk / 16; ++kk)
+    wgmma_ss<kBf16, kN>(s, T::template desc_k_major<kQRows>(q_base, kk),
+                        T::template desc_k_major<kN>(k_tile, kk), kk > 0);
+  wgmma_commit();
+}
+template <bool kBf16, int kN, int kDv>
+__device__ __forceinline__ void issue_pv(float (&o)[kDv / 8][4], const u32 (&a)[kN / 16][4],
+                                         u32 v_tile) {
+  using T = Sm90Tiles<kDv, 128>;
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < kN / 16; ++kk)
+    wgmma_rs_tn<kBf16, kDv>(o, a[kk], T::template desc_mn_major<kN>(v_tile, kk));
+  wgmma_commit();
+}
 
 } // namespace flexjit::dev
