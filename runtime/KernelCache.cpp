@@ -83,6 +83,16 @@ struct JitOptions {
     values[4] = reinterpret_cast<void*>(1);
     values[5] = reinterpret_cast<void*>(static_cast<uintptr_t>(std::min(level, 4u)));
   }
+  // The JIT's outcome for kernel `entry`: Error with the driver's error log, or its info log.
+  void finish(CUresult r, const std::string& entry, std::string* info_log) const {
+    if (r != CUDA_SUCCESS) {
+      const char* name = "?";
+      driver().cuGetErrorName(r, &name);
+      fail("the CUDA driver could not assemble kernel '{}' ({}); JIT error log:\n{}", entry, name,
+           trim_log(error.data()));
+    }
+    *info_log = trim_log(info.data());
+  }
 };
 
 // PTX -> a loaded module by the driver's JIT as one whole program (cuModuleLoadDataEx), for
@@ -93,22 +103,14 @@ struct JitOptions {
 void load_whole_program(const std::string& ptx, const std::string& entry, CUmodule* module,
                         std::string* info_log) {
   JitOptions jit;
-  const CUresult r =
-      driver().cuModuleLoadDataEx(module, ptx.c_str(), JitOptions::kCount, jit.options, jit.values);
-  if (r != CUDA_SUCCESS) {
-    const char* name = "?";
-    driver().cuGetErrorName(r, &name);
-    fail("the CUDA driver could not assemble kernel '{}' ({}); JIT error log:\n{}", entry, name,
-         trim_log(jit.error.data()));
-  }
-  *info_log = trim_log(jit.info.data());
+  jit.finish(
+      driver().cuModuleLoadDataEx(module, ptx.c_str(), JitOptions::kCount, jit.options, jit.values),
+      entry, info_log);
 }
 
 std::string link_cubin(const std::string& ptx, const std::string& entry, std::string* info_log) {
   const Driver& d = driver();
   JitOptions jit;
-  std::vector<char>& info = jit.info;
-  std::vector<char>& error = jit.error;
   CUlinkState state = nullptr;
   check(d.cuLinkCreate(JitOptions::kCount, jit.options, jit.values, &state), "cuLinkCreate");
   struct Destroy {
@@ -122,13 +124,7 @@ std::string link_cubin(const std::string& ptx, const std::string& entry, std::st
   size_t cubin_bytes = 0;
   if (r == CUDA_SUCCESS)
     r = d.cuLinkComplete(state, &cubin, &cubin_bytes);
-  if (r != CUDA_SUCCESS) {
-    const char* name = "?";
-    d.cuGetErrorName(r, &name);
-    fail("the CUDA driver could not assemble kernel '{}' ({}); JIT error log:\n{}", entry, name,
-         trim_log(error.data()));
-  }
-  *info_log = trim_log(info.data());
+  jit.finish(r, entry, info_log);
   return std::string(static_cast<const char*>(cubin), cubin_bytes);
 }
 
