@@ -101,8 +101,9 @@ struct Case {
 };
 
 struct Shape {
-  int B, H, S, D;
+  int B, H, S, D, Dv; // q, k of head dim D; v, out of Dv
   DType dtype;
+  std::string dims() const { return D == Dv ? std::to_string(D) : fmt::format("{}/{}", D, Dv); }
 };
 
 // The anchor script's document ids: 4 documents at [0, S/2, 5S/8, 3S/4, S).
@@ -162,6 +163,7 @@ KernelSpec way_spec(Way w, const Case& c, const Shape& sh, const BoolBuffer& den
     spec.score = score_only_mod(c);
   spec.dtype = sh.dtype;
   spec.head_dim = sh.D;
+  spec.head_dim_v = sh.Dv;
   return spec;
 }
 
@@ -192,6 +194,7 @@ struct Options {
   bool compile_only = false;
   std::vector<std::string> only;
   int S = 8192, B = 0, D = 0;
+  bool head_dims = false; // the head-dim shapes instead of the ANCHORS ones
   bool ways[kNumWays] = {true, true, true};
   int reps = 30;
   int dense_max_S = 16384;
@@ -202,12 +205,26 @@ bool selected(const Options& opt, const std::string& name) {
   return opt.only.empty() || std::find(opt.only.begin(), opt.only.end(), name) != opt.only.end();
 }
 
-// The ANCHORS shapes at length S; B keeps B*S at the anchors' 16*8192 / 4*8192
-// unless given.
+// The ANCHORS shapes at length S (B keeps B*S at the anchors' 16*8192 / 4*8192 unless
+// given), or with --head-dims bf16 at every (q/k, v) head-dim pair of the forward, B*S at
+// 4*8192, H 16.
 std::vector<Shape> shapes_for(const Options& opt) {
   std::vector<Shape> shapes;
-  const Shape anchors[] = {{16, 16, 8192, 64, DType::F16}, {4, 16, 8192, 128, DType::BF16}};
-  for (Shape sh : anchors) {
+  std::vector<Shape> base = {{16, 16, 8192, 64, 64, DType::F16},
+                             {4, 16, 8192, 128, 128, DType::BF16}};
+  if (opt.head_dims) {
+    base.clear();
+    for (auto [d, dv] : {std::pair{32, 32},
+                         {64, 64},
+                         {80, 80},
+                         {96, 96},
+                         {128, 128},
+                         {192, 128},
+                         {192, 192},
+                         {256, 256}})
+      base.push_back({4, 16, 8192, d, dv, DType::BF16});
+  }
+  for (Shape sh : base) {
     if (opt.D != 0 && opt.D != sh.D)
       continue;
     const int64_t tokens = int64_t{sh.B} * sh.S;
@@ -228,9 +245,9 @@ int compile_only(const Options& opt) {
   std::printf("compile-only columns (DSL -> PTX for sm_90a, ms; the first compile in the process, "
               "LLVM's one-time setup included: %.1f ms)\n",
               ms_since(t));
-  std::printf("%-5s %6s %3s %-15s %7s %10s %9s %9s %9s %8s %7s %7s %7s\n", "dtype", "S", "B",
-              "case", "density", "bm cpu ms", "sparse", "dense", "score", "lower", "link", "opt",
-              "codegen");
+  std::printf("%-5s %-7s %6s %3s %-15s %7s %10s %9s %9s %9s %8s %7s %7s %7s\n", "dtype", "D", "S",
+              "B", "case", "density", "bm cpu ms", "sparse", "dense", "score", "lower", "link",
+              "opt", "codegen");
   for (const Shape& sh : shapes_for(opt)) {
     const std::vector<int32_t> doc_ids = anchor_document_ids(sh.S);
     std::vector<Case> cases = anchor_cases(sh, doc_ids);
@@ -252,21 +269,22 @@ int compile_only(const Options& opt) {
           times[w] = compile_to_ptx(way_spec(static_cast<Way>(w), c, sh, dense)).times;
       auto total = [&](int w) { return opt.ways[w] ? times[w].total_ms : NAN; };
       const CompileTimes& s = times[Sparse];
-      std::printf("%-5s %6d %3d %-15s %7.3f %10.3f %9.1f %9.1f %9.1f %8.1f %7.1f %7.1f %7.1f\n",
-                  dtype_name(sh.dtype), sh.S, sh.B, c.name.c_str(), density, bm_cpu, total(Sparse),
-                  total(Dense), total(ScoreOnly), s.lower_ms, s.link_ms, s.optimize_ms,
-                  s.codegen_ms);
+      std::printf("%-5s %-7s %6d %3d %-15s %7.3f %10.3f %9.1f %9.1f %9.1f %8.1f %7.1f %7.1f "
+                  "%7.1f\n",
+                  dtype_name(sh.dtype), sh.dims().c_str(), sh.S, sh.B, c.name.c_str(), density,
+                  bm_cpu, total(Sparse), total(Dense), total(ScoreOnly), s.lower_ms, s.link_ms,
+                  s.optimize_ms, s.codegen_ms);
       std::fflush(stdout);
       if (json)
-        std::fprintf(json,
-                     "{\"case\":\"%s\",\"B\":%d,\"H\":%d,\"S\":%d,\"D\":%d,\"dtype\":\"%s\","
-                     "\"compile_only\":true,\"density\":%.4f,\"block_mask_cpu_ms\":%s,"
-                     "\"dsl_to_ptx_ms\":%s,\"dense_dsl_to_ptx_ms\":%s,"
-                     "\"scoreonly_dsl_to_ptx_ms\":%s}\n",
-                     c.name.c_str(), sh.B, sh.H, sh.S, sh.D, dtype_name(sh.dtype), density,
-                     json_number(bm_cpu, 3).c_str(), json_number(total(Sparse), 1).c_str(),
-                     json_number(total(Dense), 1).c_str(),
-                     json_number(total(ScoreOnly), 1).c_str());
+        std::fprintf(
+            json,
+            "{\"case\":\"%s\",\"B\":%d,\"H\":%d,\"S\":%d,\"D\":%d,\"Dv\":%d,"
+            "\"dtype\":\"%s\",\"compile_only\":true,\"density\":%.4f,\"block_mask_cpu_ms\":%s,"
+            "\"dsl_to_ptx_ms\":%s,\"dense_dsl_to_ptx_ms\":%s,"
+            "\"scoreonly_dsl_to_ptx_ms\":%s}\n",
+            c.name.c_str(), sh.B, sh.H, sh.S, sh.D, sh.Dv, dtype_name(sh.dtype), density,
+            json_number(bm_cpu, 3).c_str(), json_number(total(Sparse), 1).c_str(),
+            json_number(total(Dense), 1).c_str(), json_number(total(ScoreOnly), 1).c_str());
     }
   }
   std::printf("(sparse: mask_mod in the block-sparse kernel; dense: a score_mod reading a [Q,KV] "
@@ -361,6 +379,8 @@ int main(int argc, char** argv) {
       opt.B = parse_int(argv[++i], "--B");
     else if (a == "--D" && has_value)
       opt.D = parse_int(argv[++i], "--D");
+    else if (a == "--head-dims")
+      opt.head_dims = true;
     else if (a == "--reps" && has_value)
       opt.reps = parse_int(argv[++i], "--reps");
     else if (a == "--dense-max-S" && has_value)
@@ -379,13 +399,14 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: flexjit_attention_bench [--json FILE] [--quick] [--case A,B] [--S N] "
-                   "[--B N] [--D 64|128] [--ways sparse,dense,score] [--reps N] "
+                   "[--B N] [--D N] [--head-dims] [--ways sparse,dense,score] [--reps N] "
                    "[--dense-max-S N] [--compile-only]\n");
       return 2;
     }
   }
-  if (opt.D != 0 && opt.D != 64 && opt.D != 128) {
-    std::fprintf(stderr, "flexjit_attention_bench: --D must be 64 or 128\n");
+  if (shapes_for(opt).empty()) {
+    std::fprintf(stderr, "flexjit_attention_bench: no shape has --D %d (%s)\n", opt.D,
+                 opt.head_dims ? "--head-dims: 32, 64, 80, 96, 128, 192 or 256" : "64 or 128");
     return 2;
   }
   if (opt.S % 128 != 0) {
@@ -406,9 +427,9 @@ int main(int argc, char** argv) {
     setenv("FLEXJIT_CACHE_DIR", cache_dir, 1);
   std::FILE* json = opt.json_path.empty() ? nullptr : std::fopen(opt.json_path.c_str(), "w");
 
-  std::printf("%-5s %6s %3s %-15s %-6s %7s %9s %7s %9s %9s %9s %-7s %8s %8s %7s %8s %7s\n", "dtype",
-              "S", "B", "case", "way", "density", "fwd ms", "TF/s", "rel err", "mask MB", "mask ms",
-              "cold", "cold ms", "dsl>ptx", "ptx>cu", "disk ms", "mem us");
+  std::printf("%-5s %-7s %6s %3s %-15s %-6s %7s %9s %7s %9s %9s %9s %-7s %8s %8s %7s %8s %7s\n",
+              "dtype", "D", "S", "B", "case", "way", "density", "fwd ms", "TF/s", "rel err",
+              "mask MB", "mask ms", "cold", "cold ms", "dsl>ptx", "ptx>cu", "disk ms", "mem us");
   const BoolBuffer dense_buffer = dense_mask_buffer();
   for (const Shape& sh : shapes_for(opt)) {
     const int S = sh.S;
@@ -422,17 +443,18 @@ int main(int argc, char** argv) {
     if (cases.empty())
       continue;
 
-    testing::AttentionInputs in{sh.B, sh.H, sh.H, S, S, sh.D, {}, {}, {}};
+    testing::AttentionInputs in{sh.B, sh.H, sh.H, S, S, sh.D, {}, {}, {}, sh.Dv};
     const size_t n = static_cast<size_t>(sh.B) * sh.H * S * sh.D;
+    const size_t n_v = static_cast<size_t>(sh.B) * sh.H * S * sh.Dv;
     const DeviceBuffer q = random_tensor(n, sh.dtype, 1, in.q);
     const DeviceBuffer k = random_tensor(n, sh.dtype, 2, in.k);
-    const DeviceBuffer v = random_tensor(n, sh.dtype, 3, in.v);
-    DeviceBuffer out(n * 2);
+    const DeviceBuffer v = random_tensor(n_v, sh.dtype, 3, in.v);
+    DeviceBuffer out(n_v * 2);
     DeviceBuffer lse(static_cast<size_t>(sh.B) * sh.H * S * 4);
     const TensorView qv = q.view(sh.dtype, {sh.B, sh.H, S, sh.D});
     const TensorView kv = k.view(sh.dtype, {sh.B, sh.H, S, sh.D});
-    const TensorView vv = v.view(sh.dtype, {sh.B, sh.H, S, sh.D});
-    const TensorView ov = out.view(sh.dtype, {sh.B, sh.H, S, sh.D});
+    const TensorView vv = v.view(sh.dtype, {sh.B, sh.H, S, sh.Dv});
+    const TensorView ov = out.view(sh.dtype, {sh.B, sh.H, S, sh.Dv});
     const TensorView lv = lse.view(DType::F32, {sh.B, sh.H, S});
 
     for (const Case& c : cases) {
@@ -467,7 +489,8 @@ int main(int argc, char** argv) {
         bm_gpu = median(gpu);
       }
       const double density = c.has_mask ? 1.0 - bm.sparsity() / 100.0 : 1.0;
-      const double flop = 4.0 * density * sh.B * sh.H * double(S) * S * sh.D;
+      // 2 S^2 (D + Dv) per (b, h): Q K^T and P V; 4 S^2 D when Dv = D.
+      const double flop = 2.0 * density * sh.B * sh.H * double(S) * S * (sh.D + sh.Dv);
 
       // The float64 reference on 24 random rows (host document ids), for every way.
       std::mt19937_64 rng(7);
@@ -510,10 +533,10 @@ int main(int argc, char** argv) {
           times.push_back(time_on_stream(Stream{}, call, 1));
         r.ms = median(times);
         r.tflops = flop / r.ms / 1e9;
-        std::vector<uint16_t> row_bits(static_cast<size_t>(sh.D));
+        std::vector<uint16_t> row_bits(static_cast<size_t>(sh.Dv));
         std::vector<double> got;
         for (int64_t row : rows) {
-          out.download(row_bits.data(), row_bits.size() * 2, static_cast<size_t>(row) * sh.D * 2);
+          out.download(row_bits.data(), row_bits.size() * 2, static_cast<size_t>(row) * sh.Dv * 2);
           for (uint16_t b : row_bits)
             got.push_back(testing::from_half_bits(b, sh.dtype));
         }
@@ -537,7 +560,7 @@ int main(int argc, char** argv) {
                            bm.full_kv_num_blocks.size() + bm.full_kv_indices.size());
         res[Sparse].mask_build_ms = bm_gpu;
         measure(o, res[Sparse]);
-        if (opt.bwd) {
+        if (opt.bwd && sh.D == sh.Dv) {
           // dO random; dq, dk, dv poisoned (NaN) so that an unwritten element shows.
           std::vector<float> unused;
           const DeviceBuffer d_out = random_tensor(n, sh.dtype, 4, unused);
@@ -605,24 +628,26 @@ int main(int argc, char** argv) {
         const WayResult& r = res[w];
         if (!r.ran) {
           if (opt.ways[w])
-            std::printf("%-5s %6d %3d %-15s %-6s skipped: %s\n", dtype_name(sh.dtype), S, sh.B,
-                        c.name.c_str(), kWayNames[w], r.skipped.c_str());
+            std::printf("%-5s %-7s %6d %3d %-15s %-6s skipped: %s\n", dtype_name(sh.dtype),
+                        sh.dims().c_str(), S, sh.B, c.name.c_str(), kWayNames[w],
+                        r.skipped.c_str());
           continue;
         }
-        std::printf("%-5s %6d %3d %-15s %-6s %7.3f %9.3f %7.1f %9.2e %9.3f %9.3f %-7s %8.1f %8.1f "
-                    "%7.1f %8.2f %7.1f\n",
-                    dtype_name(sh.dtype), S, sh.B, c.name.c_str(), kWayNames[w], density, r.ms,
-                    r.tflops, r.err, r.mask_bytes / 1e6, r.mask_build_ms, r.cold_source.c_str(),
-                    r.cold_ms, r.dsl_to_ptx_ms, r.ptx_to_cubin_ms, r.disk_ms, r.mem_us);
+        std::printf("%-5s %-7s %6d %3d %-15s %-6s %7.3f %9.3f %7.1f %9.2e %9.3f %9.3f %-7s %8.1f "
+                    "%8.1f %7.1f %8.2f %7.1f\n",
+                    dtype_name(sh.dtype), sh.dims().c_str(), S, sh.B, c.name.c_str(), kWayNames[w],
+                    density, r.ms, r.tflops, r.err, r.mask_bytes / 1e6, r.mask_build_ms,
+                    r.cold_source.c_str(), r.cold_ms, r.dsl_to_ptx_ms, r.ptx_to_cubin_ms, r.disk_ms,
+                    r.mem_us);
       }
       std::fflush(stdout);
       if (json) {
         // The sparse way keeps the field names of earlier runs (scripts/gpu_run.sh reads them).
-        std::string line =
-            fmt::format("{{\"case\":\"{}\",\"B\":{},\"H\":{},\"S\":{},\"D\":{},\"dtype\":\"{}\","
-                        "\"density\":{:.4f},\"block_mask_cpu_ms\":{},\"block_mask_gpu_ms\":{}",
-                        c.name, sh.B, sh.H, S, sh.D, dtype_name(sh.dtype), density,
-                        json_number(bm_cpu, 3), json_number(bm_gpu, 3));
+        std::string line = fmt::format(
+            "{{\"case\":\"{}\",\"B\":{},\"H\":{},\"S\":{},\"D\":{},\"Dv\":{},\"dtype\":\"{}\","
+            "\"density\":{:.4f},\"block_mask_cpu_ms\":{},\"block_mask_gpu_ms\":{}",
+            c.name, sh.B, sh.H, S, sh.D, sh.Dv, dtype_name(sh.dtype), density,
+            json_number(bm_cpu, 3), json_number(bm_gpu, 3));
         for (int w = 0; w < kNumWays; ++w)
           line += "," + way_json(static_cast<Way>(w), res[w]);
         line += "}\n";
@@ -631,11 +656,11 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf(
-      "(way sparse: block mask; dense: [S,S] bool mask read per element, no tile "
-      "skipping; score: mask as a score_mod, no tile skipping. TF/s = 4*density*B*H*S^2*D/t "
-      "for every way. cold: what the first call found (compile / disk / memory: the dense "
-      "kernel is one per score_mod, shared by every mask).)\n");
+  std::printf("(way sparse: block mask; dense: [S,S] bool mask read per element, no tile "
+              "skipping; score: mask as a score_mod, no tile skipping. TF/s = "
+              "2*density*B*H*S^2*(D+Dv)/t for every way. cold: what the first call found (compile "
+              "/ disk / memory: the dense "
+              "kernel is one per score_mod, shared by every mask).)\n");
   if (json)
     std::fclose(json);
   return 0;

@@ -15,7 +15,8 @@ document ids, imported, not copied):
              out.backward(g, retain_graph=True) with a fixed random g (the gradients accumulate
              over the runs, as in the anchors); its first call (the backward's compile) too.
 Timing: triton.testing.do_bench median (warm-up 50 ms, 300 ms of runs; do_bench clears L2
-between runs). TF/s by the seed's formula 4 * density * B*H*S^2*D / t (backward 10 * ...) with
+between runs). TF/s by the seed's formula 4 * density * B*H*S^2*D / t (2 * ... * (D + Dv) when
+v's head dim Dv differs; backward 10 * ...) with
 the case's block-mask density for every column, so a TF/s ratio is the inverse time ratio.
 Correctness: relative error against a float64 reference on 32 random query rows of (b=0,
 h=0..1); torch's dq, dk, dv of its first backward call against float64 autograd on all of
@@ -75,8 +76,13 @@ def default_cases():
     return cases
 
 
+def v_dim(r):
+    """The v / out head dim (rows from before it existed have D only)."""
+    return int(r.get("Dv") or r["D"])
+
+
 def key(r):
-    return (r["case"], int(r["B"]), int(r["H"]), int(r["S"]), int(r["D"]))
+    return (r["case"], int(r["B"]), int(r["H"]), int(r["S"]), int(r["D"]), v_dim(r))
 
 
 def torch_dtype_name(d):
@@ -159,14 +165,15 @@ def measure_torch(cases, dense_max_S, sink):
     results = []
     for c in cases:
         name, B, H, S, D = c["case"], int(c["B"]), int(c["H"]), int(c["S"]), int(c["D"])
+        Dv = v_dim(c)
         dtype = getattr(torch, torch_dtype_name(c["dtype"]))
         mods = {n: (sm, mm) for n, sm, mm in tfa.masks(S, H)}
         score_mod, mask_mod = mods[name]
-        r = dict(case=name, B=B, H=H, S=S, D=D, dtype=str(dtype).split(".")[-1])
+        r = dict(case=name, B=B, H=H, S=S, D=D, Dv=Dv, dtype=str(dtype).split(".")[-1])
         q = k = v = bm = ref = m = o = None
         try:
             torch.manual_seed(0)
-            q, k, v = [torch.randn(B, H, S, D, device="cuda", dtype=dtype) for _ in range(3)]
+            q, k, v = [torch.randn(B, H, S, d, device="cuda", dtype=dtype) for d in (D, D, Dv)]
             gen = torch.Generator(device="cuda").manual_seed(7)
             rows = torch.randint(0, S, (32,), device="cuda", generator=gen)
             ref = reference_rows(q, k, v, score_mod, mask_mod, rows)
@@ -178,7 +185,7 @@ def measure_torch(cases, dense_max_S, sink):
                 lambda: create_block_mask(mask_mod, 1, 1, S, S, device="cuda")), 3) \
                 if bm is not None else None
             density = (100 - bm.sparsity()) / 100 if bm is not None else 1.0
-            flop = 4 * density * B * H * D * S * S
+            flop = 2 * density * B * H * (D + Dv) * S * S
             r["density"] = round(density, 4)
             r["flex_mask_bytes"] = sum(
                 t.numel() * t.element_size() for t in (getattr(bm, a, None) for a in BM_TENSORS)
@@ -245,8 +252,8 @@ def merge(fj_rows, torch_rows):
     for f in fj_rows:
         t = tk.get(key(f), {})
         m = {"case": f["case"], "B": f["B"], "H": f["H"], "S": f["S"], "D": f["D"],
-             "dtype": f.get("dtype"), "density": f.get("density")}
-        shared = ("case", "B", "H", "S", "D", "dtype")
+             "Dv": v_dim(f), "dtype": f.get("dtype"), "density": f.get("density")}
+        shared = ("case", "B", "H", "S", "D", "Dv", "dtype")
         m.update({"flexjit_" + k: v for k, v in f.items() if k not in shared})
         m.update({"torch_" + k: v for k, v in t.items() if k not in shared})
         # Speed ratios as time ratios, other time / flexjit time: above 1 flexjit is faster.
@@ -267,8 +274,9 @@ def fmt(v, spec, width):
     return format(v, spec).rjust(width)
 
 
-ID_COLUMNS = [  # header, width, function of the merged row; the first four left-aligned
+ID_COLUMNS = [  # header, width, function of the merged row; the first five left-aligned
     ("dtype", 5, lambda m: str(m["dtype"]).replace("float16", "f16").replace("bfloat16", "bf16")),
+    ("D", 7, lambda m: str(m["D"]) if v_dim(m) == int(m["D"]) else f"{m['D']}/{v_dim(m)}"),
     ("S", 6, lambda m: str(m["S"])),
     ("B", 3, lambda m: str(m["B"])),
     ("case", 15, lambda m: m["case"]),
@@ -307,8 +315,8 @@ COLUMNS = ID_COLUMNS + [
 NOTES = [
     "fj err: flexjit block-sparse vs float64; dn,sc err: the worse of its dense and "
     "score_mod ways; flex err: torch flex_attention (other errors in merged.json).",
-    "TF/s by the seed's formula 4*density*B*H*S^2*D/t for every column; ratios a/b = b's "
-    "time / a's time (above 1 a is faster): fj/flex, fj/sdpa, dn/sdm = fj-dn vs sdpa-m, "
+    "TF/s by the seed's formula 4*density*B*H*S^2*D/t (2*...*(D+Dv) when Dv != D) for every "
+    "column; ratios a/b = b's time / a's time (above 1 a is faster): fj/flex, fj/sdpa, dn/sdm = fj-dn vs sdpa-m, "
     "sp/sc = fj vs fj-sc (what block sparsity buys).",
     "fj: flexjit block-sparse; fj-dn: flexjit, [S,S] bool mask read per element, no tile "
     "skipping; fj-sc: flexjit, mask as a score_mod (-inf), no block mask.",
@@ -368,16 +376,18 @@ def has_backward(m):
 
 
 def table(merged, columns=COLUMNS, notes=NOTES, note_keys=NOTE_KEYS):
-    lines = [" ".join(h.rjust(w) if i > 3 else h.ljust(w) for i, (h, w, _) in enumerate(columns))]
+    lines = [" ".join(h.rjust(w) if i > 4 else h.ljust(w) for i, (h, w, _) in enumerate(columns))]
     for m in merged:
-        lines.append(" ".join((f(m).rjust(w) if i > 3 else f(m).ljust(w))
+        lines.append(" ".join((f(m).rjust(w) if i > 4 else f(m).ljust(w))
                               for i, (_, w, f) in enumerate(columns)))
     notes = list(notes)
     grouped = {}  # one note per message, naming the rows it applies to
     for m in merged:
         for k in note_keys:
             if m.get(k):
-                grouped.setdefault((k, m[k]), []).append(f"{m['case']} S={m['S']} D={m['D']}")
+                grouped.setdefault((k, m[k]), []).append(
+                    f"{m['case']} S={m['S']} D={m['D']}"
+                    + (f"/{v_dim(m)}" if v_dim(m) != int(m["D"]) else ""))
     for (k, msg), rows in grouped.items():
         notes.append(f"{k} ({', '.join(rows)}): {msg}")
     return "\n".join(lines + [""] + notes)
@@ -560,10 +570,14 @@ def main():
 
     fj_rows = [r for r in read_jsonl(a.flexjit) if "fwd_ms" in r or "dense_fwd_ms" in r
                or "scoreonly_fwd_ms" in r]
-    cases = [dict(case=r["case"], B=r["B"], H=r["H"], S=r["S"], D=r["D"], dtype=r["dtype"],
-                  bwd="bwd_ms" in r) for r in fj_rows] or default_cases()
+    cases = [dict(case=r["case"], B=r["B"], H=r["H"], S=r["S"], D=r["D"], Dv=v_dim(r),
+                  dtype=r["dtype"], bwd="bwd_ms" in r) for r in fj_rows] or default_cases()
     if a.case:
         cases = [c for c in cases if c["case"] in a.case.split(",")]
+    unique = {}  # one torch measurement per shape (the head-dim rows repeat an anchor's)
+    for c in cases:
+        unique.setdefault(key(c), c)["bwd"] = unique[key(c)].get("bwd") or c.get("bwd")
+    cases = list(unique.values())
     if a.no_torch:
         torch_rows, device = [], "torch not measured"
     elif a.torch_json:
@@ -578,7 +592,8 @@ def main():
         fj_rows = [{k: v for k, v in c.items() if k != "bwd"} for c in cases]
     merged = merge(fj_rows, torch_rows)
     order = {n: i for i, n in enumerate(VARIANTS)}
-    merged.sort(key=lambda m: (m["D"], m["S"] != 8192, m["S"], order.get(m["case"], 99)))
+    merged.sort(key=lambda m: (m["D"], v_dim(m), str(m["dtype"]), m["S"] != 8192, m["S"],
+                               order.get(m["case"], 99)))
     if a.case:
         merged = [m for m in merged if m["case"] in a.case.split(",")]
     print()

@@ -17,8 +17,8 @@ endmacro()
 
 # The bitcode list is the variant table's (codegen/Variants.cpp): every
 # FLEXJIT_BITCODE(stem, variant, arch) there is codegen/templates/<stem>.cu compiled for
-# <arch>, once per variant (-DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_<variant>) so the JIT
-# parses and optimizes only the kernel it needs.
+# <arch>, once per variant (-DFLEXJIT_ONE_VARIANT and the variant's dtype and head dims,
+# FLEXJIT_VARIANT_* in prelude.h) so the JIT parses and optimizes only the kernel it needs.
 set(FLEXJIT_VARIANT_TABLE ${CMAKE_CURRENT_SOURCE_DIR}/codegen/Variants.cpp)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${FLEXJIT_VARIANT_TABLE})
 file(STRINGS ${FLEXJIT_VARIANT_TABLE} rows REGEX "FLEXJIT_BITCODE\\([a-z_0-9]+, *[a-z_0-9]*, *sm_")
@@ -36,8 +36,23 @@ foreach(row ${rows})
     set(stem ${name})
     set(defines)
   else()
+    # <dtype>_d<Dqk>[_v<Dv>]: the one entry the template instantiates (prelude.h).
+    if(NOT variant MATCHES "^(f16|bf16)_d([0-9]+)(_v([0-9]+))?$")
+      message(FATAL_ERROR "codegen/Variants.cpp: variant '${variant}' is not <dtype>_d<Dqk>[_v<Dv>]")
+    endif()
+    set(dqk ${CMAKE_MATCH_2})
+    set(dv ${CMAKE_MATCH_4})
+    if("${dv}" STREQUAL "")
+      set(dv ${dqk})
+    endif()
+    if(CMAKE_MATCH_1 STREQUAL "bf16")
+      set(bf16 true)
+    else()
+      set(bf16 false)
+    endif()
     set(stem ${name}_${variant})
-    set(defines -DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_${variant})
+    set(defines -DFLEXJIT_ONE_VARIANT -DFLEXJIT_VARIANT_${variant} -DFLEXJIT_VARIANT_NAME=${variant}
+                -DFLEXJIT_VARIANT_BF16=${bf16} -DFLEXJIT_VARIANT_DQK=${dqk} -DFLEXJIT_VARIANT_DV=${dv})
   endif()
   set(bc ${gen}/${stem}.${arch}.bc)
   if(bc IN_LIST bitcode_files)

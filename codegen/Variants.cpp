@@ -37,10 +37,11 @@ constexpr KernelVariant mods_only(TemplateKind kind, const char* stem, const cha
 }
 
 constexpr KernelVariant forward(const char* stem, const char* variant, Arch arch, DType dtype,
-                                int d, KernelShape main, bool one_cta_build) {
+                                int dqk, int dv, KernelShape main, bool one_cta_build) {
   KernelVariant v = mods_only(TemplateKind::AttentionForward, stem, variant, arch, main);
   v.dtype = dtype;
-  v.dqk = v.dv = d;
+  v.dqk = dqk;
+  v.dv = dv;
   v.q_block_multiple = FLEXJIT_FWD_BLOCK_M;
   v.kv_block_multiple = FLEXJIT_FWD_BLOCK_N; // the largest kv tile of the forward kernels
   v.max_mod_nodes = kMaxAttentionModNodes;
@@ -77,27 +78,21 @@ constexpr KernelShape fwd_sm90(const char* entry, int d) {
           FLEXJIT_FWD_SM90_BLOCK_N};
 }
 constexpr KernelShape fwd_ws(const char* entry, int dqk, int dv) {
-  return {entry,
-          FLEXJIT_FWD_WS_THREADS,
-          FLEXJIT_FWD_WS_SMEM_BYTES(dqk, dv),
-          GridRule::QTiles,
-          FLEXJIT_FWD_BLOCK_M,
-          FLEXJIT_FWD_WS_BLOCK_N};
+  const FlexjitFwdShape s = flexjit_fwd_ws_shape(dqk, dv);
+  return {entry, s.threads, s.smem_bytes, GridRule::QTiles, FLEXJIT_FWD_BLOCK_M, s.block_n};
 }
 // The warp-specialized forward: TMA tensor maps, one CTA per SM, kv tiles of its own.
 constexpr KernelVariant forward_ws(const char* stem, const char* variant, Arch arch, DType dtype,
                                    int dqk, int dv, KernelShape main) {
-  KernelVariant v = forward(stem, variant, arch, dtype, dqk, main, false);
-  v.dv = dv;
+  KernelVariant v = forward(stem, variant, arch, dtype, dqk, dv, main, false);
   v.kv_block_multiple = main.kv_rows;
   v.tensor_maps = true;
   v.whole_program = true; // setmaxnreg
   return v;
 }
-constexpr KernelShape fwd_sm80(const char* entry, int d, int kv_rows) {
-  return {
-      entry,  FLEXJIT_FWD_THREADS, FLEXJIT_FWD_SMEM_BYTES(d), GridRule::QTiles, FLEXJIT_FWD_BLOCK_M,
-      kv_rows};
+constexpr KernelShape fwd_sm80(const char* entry, int dqk, int dv) {
+  const FlexjitFwdShape s = flexjit_fwd_sm80_shape(dqk, dv);
+  return {entry, s.threads, s.smem_bytes, GridRule::QTiles, FLEXJIT_FWD_BLOCK_M, s.block_n};
 }
 constexpr KernelShape bwd_sm90(const char* entry, int d) {
   return {entry, FLEXJIT_BWD_SM90_THREADS, FLEXJIT_BWD_SM90_SMEM_BYTES(d), GridRule::KvTiles,
@@ -127,18 +122,42 @@ const KernelVariant kVariants[] = {
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_90a), elements("flexjit_eval_points")),
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
 
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d32, sm_90a), f16, 32, 32, fwd_ws("flexjit_attention_fwd_ws_f16_d32", 32, 32)),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d32, sm_80), f16, 32, 32, fwd_sm80("flexjit_attention_fwd_f16_d32", 32, 32), false),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d64, sm_90a), f16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_f16_d64", 64, 64)),
-  forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_90a), f16, 64, fwd_sm90("flexjit_attention_fwd_f16_d64", 64), true),
-  forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_80), f16, 64, fwd_sm80("flexjit_attention_fwd_f16_d64", 64, FLEXJIT_FWD_BLOCK_N_D64), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_90a), f16, 64, 64, fwd_sm90("flexjit_attention_fwd_f16_d64", 64), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_80), f16, 64, 64, fwd_sm80("flexjit_attention_fwd_f16_d64", 64, 64), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d80, sm_90a), f16, 80, 80, fwd_ws("flexjit_attention_fwd_ws_f16_d80", 80, 80)),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d80, sm_80), f16, 80, 80, fwd_sm80("flexjit_attention_fwd_f16_d80", 80, 80), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d96, sm_90a), f16, 96, 96, fwd_ws("flexjit_attention_fwd_ws_f16_d96", 96, 96)),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d96, sm_80), f16, 96, 96, fwd_sm80("flexjit_attention_fwd_f16_d96", 96, 96), false),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d128, sm_90a), f16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d128", 128, 128)),
-  forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_90a), f16, 128, fwd_sm90("flexjit_attention_fwd_f16_d128", 128), true),
-  forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_80), f16, 128, fwd_sm80("flexjit_attention_fwd_f16_d128", 128, FLEXJIT_FWD_BLOCK_N_D128), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_90a), f16, 128, 128, fwd_sm90("flexjit_attention_fwd_f16_d128", 128), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_80), f16, 128, 128, fwd_sm80("flexjit_attention_fwd_f16_d128", 128, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d192_v128, sm_90a), f16, 192, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d192_v128", 192, 128)),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d192_v128, sm_80), f16, 192, 128, fwd_sm80("flexjit_attention_fwd_f16_d192_v128", 192, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d192, sm_90a), f16, 192, 192, fwd_ws("flexjit_attention_fwd_ws_f16_d192", 192, 192)),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d192, sm_80), f16, 192, 192, fwd_sm80("flexjit_attention_fwd_f16_d192", 192, 192), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d256, sm_90a), f16, 256, 256, fwd_ws("flexjit_attention_fwd_ws_f16_d256", 256, 256)),
+  forward(FLEXJIT_BITCODE(attention_fwd, f16_d256, sm_80), f16, 256, 256, fwd_sm80("flexjit_attention_fwd_f16_d256", 256, 256), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d32, sm_90a), bf16, 32, 32, fwd_ws("flexjit_attention_fwd_ws_bf16_d32", 32, 32)),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d32, sm_80), bf16, 32, 32, fwd_sm80("flexjit_attention_fwd_bf16_d32", 32, 32), false),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d64, sm_90a), bf16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_bf16_d64", 64, 64)),
-  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_90a), bf16, 64, fwd_sm90("flexjit_attention_fwd_bf16_d64", 64), true),
-  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_80), bf16, 64, fwd_sm80("flexjit_attention_fwd_bf16_d64", 64, FLEXJIT_FWD_BLOCK_N_D64), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_90a), bf16, 64, 64, fwd_sm90("flexjit_attention_fwd_bf16_d64", 64), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_80), bf16, 64, 64, fwd_sm80("flexjit_attention_fwd_bf16_d64", 64, 64), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d80, sm_90a), bf16, 80, 80, fwd_ws("flexjit_attention_fwd_ws_bf16_d80", 80, 80)),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d80, sm_80), bf16, 80, 80, fwd_sm80("flexjit_attention_fwd_bf16_d80", 80, 80), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d96, sm_90a), bf16, 96, 96, fwd_ws("flexjit_attention_fwd_ws_bf16_d96", 96, 96)),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d96, sm_80), bf16, 96, 96, fwd_sm80("flexjit_attention_fwd_bf16_d96", 96, 96), false),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d128, sm_90a), bf16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d128", 128, 128)),
-  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_90a), bf16, 128, fwd_sm90("flexjit_attention_fwd_bf16_d128", 128), true),
-  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_80), bf16, 128, fwd_sm80("flexjit_attention_fwd_bf16_d128", 128, FLEXJIT_FWD_BLOCK_N_D128), false),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_90a), bf16, 128, 128, fwd_sm90("flexjit_attention_fwd_bf16_d128", 128), true),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_80), bf16, 128, 128, fwd_sm80("flexjit_attention_fwd_bf16_d128", 128, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d192_v128, sm_90a), bf16, 192, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d192_v128", 192, 128)),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d192_v128, sm_80), bf16, 192, 128, fwd_sm80("flexjit_attention_fwd_bf16_d192_v128", 192, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d192, sm_90a), bf16, 192, 192, fwd_ws("flexjit_attention_fwd_ws_bf16_d192", 192, 192)),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d192, sm_80), bf16, 192, 192, fwd_sm80("flexjit_attention_fwd_bf16_d192", 192, 192), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d256, sm_90a), bf16, 256, 256, fwd_ws("flexjit_attention_fwd_ws_bf16_d256", 256, 256)),
+  forward(FLEXJIT_BITCODE(attention_fwd, bf16_d256, sm_80), bf16, 256, 256, fwd_sm80("flexjit_attention_fwd_bf16_d256", 256, 256), false),
 
   backward(FLEXJIT_BITCODE(attention_bwd, f16_d64, sm_90a), f16, 64, "flexjit_attention_bwd_f16_d64_pre", bwd_sm90("flexjit_attention_bwd_f16_d64", 64), "flexjit_attention_bwd_f16_d64_dq"),
   backward(FLEXJIT_BITCODE(attention_bwd, f16_d64, sm_80), f16, 64, "flexjit_attention_bwd_f16_d64_pre", bwd_sm80("flexjit_attention_bwd_f16_d64", 64), "flexjit_attention_bwd_f16_d64_dq"),

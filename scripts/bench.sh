@@ -19,6 +19,8 @@
 #   BENCH_ARGS    extra flexjit_attention_bench options (e.g. "--reps 10")
 #   BENCH_DENSE_MAX_S  the dense-mask ways (flexjit and F.sdpa) are skipped
 #                 above this S (default 16384: at 32768 the mask is 1 GiB)
+#   BENCH_HEAD_DIMS=0  skip the head-dim rows (bf16 noop and causal at S=8192 for every
+#                 (q/k, v) head-dim pair of the forward, B*S = 4*8192; default on)
 #   SKIP_TORCH=1  flexjit only (the table and plot still come out)
 set -u
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -69,6 +71,13 @@ for S in ${BENCH_SIZES:-8192 2048 32768}; do
   fi
   cat "$out/flexjit_S$S.jsonl" >>"$fj"
 done
+if [ "${BENCH_HEAD_DIMS:-1}" != 0 ]; then
+  echo "== flexjit forward, every head dim (bf16, S=8192)"
+  "$bin" --head-dims --S 8192 --case noop,causal --ways sparse "${extra[@]}" \
+    --json "$out/flexjit_head_dims.jsonl" 2>&1 | tee "$out/flexjit_head_dims.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || echo "bench.sh: flexjit_attention_bench --head-dims failed (see above)"
+  cat "$out/flexjit_head_dims.jsonl" >>"$fj"
+fi
 
 torch_args=()
 if [ "${SKIP_TORCH:-0}" = 1 ]; then

@@ -17,10 +17,10 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
       rows.push_back(r);
   const Program mask_program(optimize(mask.body()), bindings);
   const Program score_program(optimize(score.body()), bindings);
-  const int D = in.D, group = in.Hq / in.Hkv;
+  const int D = in.D, Dv = in.v_dim(), group = in.Hq / in.Hkv;
   AttentionRows result;
   result.rows = rows;
-  result.out.assign(rows.size() * D, 0.0);
+  result.out.assign(rows.size() * Dv, 0.0);
   result.lse.assign(rows.size(), -std::numeric_limits<double>::infinity());
   std::vector<double> s(in.kv_len);
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -46,17 +46,17 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
     if (m == -std::numeric_limits<double>::infinity())
       continue; // nothing attends: out 0, lse -inf
     double l = 0;
-    double* o = &result.out[i * D];
+    double* o = &result.out[i * Dv];
     for (int kv = 0; kv < in.kv_len; ++kv) {
       if (s[kv] == -std::numeric_limits<double>::infinity())
         continue;
       const double p = std::exp(s[kv] - m);
       l += p;
-      const float* vp = &in.v[((static_cast<size_t>(b) * in.Hkv + hk) * in.kv_len + kv) * D];
-      for (int d = 0; d < D; ++d)
+      const float* vp = &in.v[((static_cast<size_t>(b) * in.Hkv + hk) * in.kv_len + kv) * Dv];
+      for (int d = 0; d < Dv; ++d)
         o[d] += p * vp[d];
     }
-    for (int d = 0; d < D; ++d)
+    for (int d = 0; d < Dv; ++d)
       o[d] /= l;
     result.lse[i] = m + std::log(l);
   }

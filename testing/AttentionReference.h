@@ -9,15 +9,18 @@
 
 namespace flexjit::testing {
 
-// Logical [B, H, S, D] float copies of the (already rounded) inputs, contiguous.
+// Logical [B, H, S, D] float copies of the (already rounded) inputs, contiguous: q and k
+// of head dim D, v of Dv (0: D; the forward reference only).
 struct AttentionInputs {
   int B = 1, Hq = 1, Hkv = 1, q_len = 0, kv_len = 0, D = 64;
   std::vector<float> q, k, v;
+  int Dv = 0;
+  int v_dim() const { return Dv ? Dv : D; }
 };
 
 struct AttentionRows {
   std::vector<int64_t> rows; // (b * Hq + h) * q_len + q for each row computed
-  std::vector<double> out;   // [rows.size(), D]
+  std::vector<double> out;   // [rows.size(), Dv]
   std::vector<double> lse;   // [rows.size()]; -inf for a fully masked row
 };
 

@@ -16,19 +16,24 @@ namespace flexjit::testing {
 
 struct Instantiation {
   DType dtype = DType::F16;
-  int head_dim = 0;
-  std::string name() const { return fmt::format("{} d{}", to_string(dtype), head_dim); }
+  int head_dim = 0;   // q and k
+  int head_dim_v = 0; // v and out
+  std::string name() const {
+    return head_dim_v == head_dim
+               ? fmt::format("{} d{}", to_string(dtype), head_dim)
+               : fmt::format("{} d{}/{}", to_string(dtype), head_dim, head_dim_v);
+  }
 };
 
-// Rows with the same head dim for q/k and v (the attention tests' D).
+// Every (dtype, q/k head dim, v head dim) of a kind's rows.
 inline std::vector<Instantiation> instantiations(TemplateKind kind) {
   std::vector<Instantiation> cases;
   for (const KernelVariant& v : kernel_variants())
-    if (v.kind == kind && v.is_attention() && v.dv == v.dqk &&
+    if (v.kind == kind && v.is_attention() &&
         std::none_of(cases.begin(), cases.end(), [&](const Instantiation& c) {
-          return c.dtype == v.dtype && c.head_dim == v.dqk;
+          return c.dtype == v.dtype && c.head_dim == v.dqk && c.head_dim_v == v.dv;
         }))
-      cases.push_back({v.dtype, v.dqk});
+      cases.push_back({v.dtype, v.dqk, v.dv});
   return cases;
 }
 

@@ -50,15 +50,18 @@ TEST_CASE("flex_attention: dtypes and head dims", "[errors][attention]") {
   p.v = tensor(0x300000, 2, 2, 320, 128);
   p.out = tensor(0x400000, 2, 4, 256, 128);
   expect_error(p, {}, "q/k head dim 64 with v head dim 128 is not supported",
-               "supported (q/k, v) head dims: (64, 64) and (128, 128)");
+               "supported (q/k, v) head dims: (32, 32), (64, 64), (80, 80), (96, 96), (128, 128), "
+               "(192, 128), (192, 192) and (256, 256)");
   p.out.sizes[2] = 255;
-  expect_error(p, {}, "out shape [2, 4, 255, 128] does not match q's [2, 4, 256] and v's head dim "
-                      "128");
+  expect_error(p, {},
+               "out shape [2, 4, 255, 128] does not match q's [2, 4, 256] and v's head dim "
+               "128");
   p = Problem();
   for (TensorView* t : {&p.q, &p.k, &p.v, &p.out})
     *t = tensor(reinterpret_cast<uintptr_t>(t->data), static_cast<int>(t->sizes[0]),
-                static_cast<int>(t->sizes[1]), static_cast<int>(t->sizes[2]), 96);
-  expect_error(p, {}, "head dim 96", "64 and 128");
+                static_cast<int>(t->sizes[1]), static_cast<int>(t->sizes[2]), 48);
+  expect_error(p, {}, "head dim 48 is not supported",
+               "supported head dims: 32, 64, 80, 96, 128, 192 and 256");
 }
 
 TEST_CASE("flex_attention: shapes", "[errors][attention]") {
@@ -234,4 +237,19 @@ TEST_CASE("flex_attention_backward: the logsumexp and gradient shapes", "[errors
       TensorView::contiguous(fake(0x900000), DType::F32, {2, 4, 255}, Device::Cuda);
   o.lse = &short_lse;
   expect(d_out, dq, dk, dv, o, "lse must be [B, Hq, q_len]", "[2, 4, 256]");
+}
+
+// The forward has more head dims than the backward: the backward names its own.
+TEST_CASE("flex_attention_backward: a head dim only the forward has", "[errors][attention]") {
+  Problem p;
+  for (TensorView* t : {&p.q, &p.k, &p.v, &p.out})
+    *t = tensor(reinterpret_cast<uintptr_t>(t->data), static_cast<int>(t->sizes[0]),
+                static_cast<int>(t->sizes[1]), static_cast<int>(t->sizes[2]), 96);
+  const TensorView lse =
+      TensorView::contiguous(fake(0x900000), DType::F32, {2, 4, 256}, Device::Cuda);
+  FlexAttentionOptions o;
+  o.lse = &lse;
+  REQUIRE_THROWS_WITH(flex_attention_backward(p.q, p.k, p.v, p.out, p.out, p.q, p.k, p.v, o),
+                      Contains("(q/k, v) head dims (96, 96) have no backward kernel") &&
+                          Contains("the backward supports (64, 64) and (128, 128)"));
 }

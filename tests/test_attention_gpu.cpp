@@ -29,6 +29,8 @@ namespace {
 
 struct Case {
   int B = 2, Hq = 4, Hkv = 2, q_len = 256, kv_len = 256, D = 64;
+  int Dv = 0; // v and out; 0: D
+  int v_dim() const { return Dv ? Dv : D; }
   DType dtype = DType::F16;
   bool bshd = false;
   bool use_block_mask = true; // false: no block mask (noop), even if mask is set
@@ -51,11 +53,12 @@ double tolerance(DType dtype) {
 }
 
 Outcome run_case(const Case& c) {
-  std::mt19937 rng(c.seed * 7919 + c.q_len * 31 + c.kv_len + c.D + (c.dtype == DType::BF16));
+  const int Dv = c.v_dim();
+  std::mt19937 rng(c.seed * 7919 + c.q_len * 31 + c.kv_len + c.D + Dv + (c.dtype == DType::BF16));
   DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
   DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
+  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, Dv, c.dtype, c.bshd, rng, true);
+  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, Dv, c.dtype, c.bshd, rng, false);
   const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
   DeviceBuffer lse_buf(rows * 4);
   std::vector<float> lse(rows, std::numeric_limits<float>::quiet_NaN());
@@ -81,7 +84,7 @@ Outcome run_case(const Case& c) {
   flex_attention(q.view, k.view, v.view, out.view, o);
   Stream{}.synchronize();
 
-  std::vector<uint16_t> stored(static_cast<size_t>(c.B) * c.Hq * c.q_len * c.D);
+  std::vector<uint16_t> stored(static_cast<size_t>(c.B) * c.Hq * c.q_len * Dv);
   out.buffer.download(stored.data(), stored.size() * 2);
   lse_buf.download(lse.data(), rows * 4);
 
@@ -91,12 +94,12 @@ Outcome run_case(const Case& c) {
     for (int i = 0; i < c.sample_rows; ++i)
       pick.push_back(any(rng));
   }
-  const AttentionInputs inputs{c.B, c.Hq,      c.Hkv,     c.q_len,  c.kv_len,
-                               c.D, q.logical, k.logical, v.logical};
+  const AttentionInputs inputs{c.B, c.Hq,      c.Hkv,     c.q_len,   c.kv_len,
+                               c.D, q.logical, k.logical, v.logical, Dv};
   const MaskMod ref_mask = c.use_block_mask ? c.mask : MaskMod();
   const AttentionRows ref = attention_reference(
       inputs, ref_mask, c.score, 1.0 / std::sqrt(static_cast<double>(c.D)), c.host_bindings, pick);
-  const auto st = strides_of(c.Hq, c.q_len, c.D, c.bshd);
+  const auto st = strides_of(c.Hq, c.q_len, Dv, c.bshd);
   Outcome result;
   std::vector<double> got(ref.out.size()), got_lse, ref_lse;
   for (size_t i = 0; i < ref.rows.size(); ++i) {
@@ -105,10 +108,10 @@ Outcome run_case(const Case& c) {
               b = static_cast<int>(r / c.q_len / c.Hq);
     const bool empty = std::isinf(ref.lse[i]);
     bool bad = false;
-    for (int d = 0; d < c.D; ++d) {
+    for (int d = 0; d < Dv; ++d) {
       const double x = from_half_bits(stored[b * st[0] + h * st[1] + qi * st[2] + d], c.dtype);
       result.nans += std::isnan(x);
-      got[i * c.D + d] = x;
+      got[i * Dv + d] = x;
       bad = bad || (empty && x != 0.0);
     }
     const float l = lse[static_cast<size_t>(r)];
@@ -132,14 +135,14 @@ Outcome run_case(const Case& c) {
 }
 
 void check_outcome(const Case& c, const std::string& name, const Outcome& r) {
-  INFO(name << " " << to_string(c.dtype) << " d" << c.D << " B" << c.B << " Hq" << c.Hq << " Hkv"
-            << c.Hkv << " Q" << c.q_len << " KV" << c.kv_len << (c.bshd ? " BSHD" : " BHSD")
-            << ": out error " << r.out_error << ", lse error " << r.lse_error << ", "
-            << r.empty_rows << " empty rows");
+  INFO(name << " " << to_string(c.dtype) << " d" << c.D << "/" << c.v_dim() << " B" << c.B << " Hq"
+            << c.Hq << " Hkv" << c.Hkv << " Q" << c.q_len << " KV" << c.kv_len
+            << (c.bshd ? " BSHD" : " BHSD") << ": out error " << r.out_error << ", lse error "
+            << r.lse_error << ", " << r.empty_rows << " empty rows");
   if (std::getenv("FLEXJIT_TEST_VERBOSE"))
-    fmt::print("gpu {:34} {:4} d{:<3} Q{:<5} KV{:<5} {} out err {:.2e} lse err {:.2e} empty {}\n",
-               name, to_string(c.dtype), c.D, c.q_len, c.kv_len, c.bshd ? "BSHD" : "BHSD",
-               r.out_error, r.lse_error, r.empty_rows);
+    fmt::print("gpu {:34} {:4} d{:<7} Q{:<5} KV{:<5} {} out err {:.2e} lse err {:.2e} empty {}\n",
+               name, to_string(c.dtype), fmt::format("{}/{}", c.D, c.v_dim()), c.q_len, c.kv_len,
+               c.bshd ? "BSHD" : "BHSD", r.out_error, r.lse_error, r.empty_rows);
   CHECK(r.nans == 0);
   CHECK(r.bad_empty_rows == 0);
   CHECK(!r.block_mask_differs);
@@ -162,7 +165,7 @@ struct Variant {
 
 namespace {
 
-void check_variants(DType dtype, int D) {
+void check_variants(DType dtype, int D, int Dv) {
   const int S = 384;
   std::vector<int32_t> doc_ids(S);
   for (int i = 0; i < S; ++i)
@@ -187,6 +190,7 @@ void check_variants(DType dtype, int D) {
     Case c;
     c.q_len = c.kv_len = S;
     c.D = D;
+    c.Dv = Dv;
     c.dtype = dtype;
     c.mask = var.mask;
     c.score = var.score;
@@ -203,7 +207,7 @@ TEST_CASE("gpu: every seed-003 variant matches the float64 reference", "[gpu][at
   SKIP_WITHOUT_CUDA();
   const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
   SECTION(kernel.name()) {
-    check_variants(kernel.dtype, kernel.head_dim);
+    check_variants(kernel.dtype, kernel.head_dim, kernel.head_dim_v);
   }
 }
 
@@ -224,6 +228,7 @@ TEST_CASE("gpu: lengths 1, 127, 129 and 1000 with GQA 32/4 on every head dim", "
       c.q_len = Q;
       c.kv_len = KV;
       c.D = kernel.head_dim;
+      c.Dv = kernel.head_dim_v;
       c.dtype = kernel.dtype;
       c.bshd = i % 2 == 1;
       c.mask = i % 3 == 0 ? MaskMod() : seeds::causal();
@@ -269,6 +274,7 @@ TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu][
     c.q_len = 300;
     c.kv_len = 64;
     c.D = kernel.head_dim;
+    c.Dv = kernel.head_dim_v;
     c.dtype = kernel.dtype;
     c.mask = seeds::vision_cross_attention(image_of_token, intervals);
     const Outcome r = run_case(c);

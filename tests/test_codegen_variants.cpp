@@ -113,8 +113,9 @@ TEST_CASE("variants: rows are unique, sm_80 backs every attention kernel, newer 
             .companion(CompanionRole::Prologue) != nullptr);
   CHECK(find_variant(TemplateKind::AttentionForward, Arch::SM90a, DType::F16, 64)
             .companion(CompanionRole::Prologue) == nullptr);
-  REQUIRE_THROWS_WITH(find_variant(TemplateKind::AttentionForward, Arch::SM90a, DType::F16, 96),
-                      Contains("attention head dim 96 is not supported: expected 64 or 128"));
+  REQUIRE_THROWS_WITH(find_variant(TemplateKind::AttentionForward, Arch::SM90a, DType::F16, 48),
+                      Contains("attention head dim 48 is not supported: expected 32, 64, 80, 96, "
+                               "128, 192 or 256"));
   REQUIRE_THROWS_WITH(find_variant(TemplateKind::AttentionForward, Arch::SM90a, DType::F32, 64),
                       Contains("attention dtype f32 is not supported: expected f16 or bf16"));
   REQUIRE_THROWS_WITH(

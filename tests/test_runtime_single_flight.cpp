@@ -138,8 +138,8 @@ TEST_CASE("single flight: a failing build reaches every waiter, then the key is 
           "[runtime][concurrency]") {
   const SeedCatalog seeds;
   KernelSpec bad{TemplateKind::AttentionForward, Arch::SM80, seeds.masks[0], seeds.scores[0]};
-  bad.head_dim = 96; // no template instantiation: compile_to_ptx throws Error
-  const std::string key = "attention d96";
+  bad.head_dim = 48; // no template instantiation: compile_to_ptx throws Error
+  const std::string key = "attention d48";
   KernelFlight flight;
   std::atomic<int> runs{0};
   std::atomic<bool> all_waited{true};
@@ -182,7 +182,7 @@ TEST_CASE("single flight: a failing build reaches every waiter, then the key is 
     CHECK(results[t] == 0);
     CHECK(errors[t] == errors[0]);
   }
-  CHECK_THAT(errors[0], Catch::Contains("head dim 96"));
+  CHECK_THAT(errors[0], Catch::Contains("head dim 48"));
   CHECK(flight.waiters(key) == 0);
 
   // The failure was not cached: the next request runs its producer.

@@ -55,9 +55,11 @@ __device__ __forceinline__ void wgmma_ss_tt(float (&d)[N / 8][4], u64 desc_a, u6
 template <bool kBf16, int N>
 __device__ __forceinline__ void wgmma_rs_tn(float (&d)[N / 8][4], const u32 (&a)[4], u64 desc_b);
 """)
+# S = Q K^T has N = the kv tile (64, 128); P V has N = the v head dim's tile (64 .. 256).
 for dtype in ("f16", "bf16"):
-    for n in (64, 128):
-        print(ss(dtype, n))
+    for n in (64, 128, 192, 256):
+        if n <= 128:
+            print(ss(dtype, n))
         if n == 64:
             print(ss(dtype, n, trans=True))
         print(rs(dtype, n))

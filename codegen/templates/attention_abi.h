@@ -1,13 +1,13 @@
 // The ABI between host code and the attention kernel templates (attention_fwd.cu).
 // Plain C layout; included by host C++ and by the CUDA-dialect templates.
 //
-// Forward kernels, one per (dtype, head dim):
-//   extern "C" __global__ void flexjit_attention_fwd_{f16,bf16}_d{64,128}(
-//       FlexjitAttentionParams params, FlexjitModArgs mod_args);
-// Launch: grid (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B), block FLEXJIT_FWD_THREADS
-// threads (sm_90a: FLEXJIT_FWD_SM90_THREADS), dynamic shared memory FLEXJIT_FWD_SMEM_BYTES(D)
-// (sm_90a: FLEXJIT_FWD_SM90_SMEM_BYTES(D)) bytes: the variant table (codegen/Variants.cpp)
-// states each kernel's launch from these numbers, which the templates static_assert.
+// Forward kernels, one per (dtype, q/k head dim, v head dim) and arch:
+//   extern "C" __global__ void flexjit_attention_fwd[_ws]_<dt>_d<Dqk>[_v<Dv>](
+//       FlexjitAttentionParams params, FlexjitModArgs mod_args[, FlexjitTensorMaps maps]);
+// Launch: grid (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B); threads, kv tile and dynamic
+// shared memory per kernel from flexjit_fwd_ws_shape / flexjit_fwd_sm80_shape (sm_90a v2:
+// FLEXJIT_FWD_SM90_*): the variant table (codegen/Variants.cpp) states each kernel's launch
+// from them, and the templates take their tiles from the same functions.
 // Every size is above 48 KiB, so the host must first raise the limit with
 //   cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes).
 //
@@ -15,8 +15,8 @@
 //   - q, k, v, out 16-byte aligned; every q/k/v/out stride a multiple of 8 elements;
 //     the head-dim stride is 1.
 //   - Hq % Hkv == 0 (GQA: query head h reads kv head h / (Hq / Hkv)).
-//   - q_block_size % FLEXJIT_FWD_BLOCK_M == 0 and kv_block_size % FLEXJIT_FWD_BLOCK_N == 0
-//     (a kernel tile lies inside one block-mask tile); checked only when has_mask != 0.
+//   - q_block_size % FLEXJIT_FWD_BLOCK_M == 0 and kv_block_size a multiple of the kernel's
+//     kv tile (a kernel tile lies inside one block-mask tile); checked only when has_mask != 0.
 #pragma once
 
 #ifdef __cplusplus
@@ -25,24 +25,17 @@
 #include <stdint.h>
 #endif
 
-// Kernel tile: BLOCK_M query rows per CTA (4 warps, 32 rows per warp), BLOCK_N kv rows per
-// step, which depends on the head dim (D=64: 64, D=128: 32). FLEXJIT_FWD_BLOCK_N is the
-// largest of them: the block-mask kv tile size must be a multiple of it. The _FOR(d)
-// macros have no value (0) for a head dim without a kernel, so a template instantiated
-// for one fails its static_asserts instead of taking another head dim's shape.
+// Kernel tile: BLOCK_M query rows per CTA; kv tiles per kernel (flexjit_fwd_*_shape below).
+// The sm_80 kernel's numbers (tools/fwd_smoke reads them): FLEXJIT_FWD_WARPS warps of 32
+// rows, kv tiles of FLEXJIT_FWD_BLOCK_N_D64 rows at head dim 64 and FLEXJIT_FWD_BLOCK_N_D128
+// wider, FLEXJIT_FWD_STAGES stages. FLEXJIT_FWD_BLOCK_N is the largest kv tile of the sm_80
+// and the v2 sm_90a kernels: the block-mask kv tile must be a multiple of it.
 #define FLEXJIT_FWD_BLOCK_M 128
 #define FLEXJIT_FWD_BLOCK_N_D64 64
 #define FLEXJIT_FWD_BLOCK_N_D128 32
-#define FLEXJIT_FWD_BLOCK_N_FOR(head_dim)                                                          \
-  ((head_dim) == 64 ? FLEXJIT_FWD_BLOCK_N_D64 : (head_dim) == 128 ? FLEXJIT_FWD_BLOCK_N_D128 : 0)
 #define FLEXJIT_FWD_BLOCK_N 64
-// K/V pipeline depth (tiles in flight) per head dim.
-#define FLEXJIT_FWD_STAGES_D64 2
-#define FLEXJIT_FWD_STAGES_D128 2
-#define FLEXJIT_FWD_STAGES_FOR(head_dim)                                                           \
-  ((head_dim) == 64 ? FLEXJIT_FWD_STAGES_D64 : (head_dim) == 128 ? FLEXJIT_FWD_STAGES_D128 : 0)
+#define FLEXJIT_FWD_STAGES 2
 #define FLEXJIT_FWD_WARPS 4
-#define FLEXJIT_FWD_THREADS (32 * FLEXJIT_FWD_WARPS)
 
 // sm_90a (Hopper) kernels instead: wgmma, two warpgroups of 64 rows (BLOCK_M 128 as above),
 // BLOCK_N 64 for both head dims, 2 stages; D=64: 49152 bytes, D=128: 98304 bytes of shared
@@ -55,32 +48,67 @@
   ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim)*2)
 
 // sm_90a warp-specialized kernels (attention_fwd_ws.cu), FlashAttention-3's shape: a
-// producer warpgroup (one thread issues TMA copies of Q, K, V into a ring of STAGES K and
-// V tiles completing on mbarriers) and two consumer warpgroups of 64 query rows each
-// (BLOCK_M 128 as above) in ping-pong; kv tiles of FLEXJIT_FWD_WS_BLOCK_N rows, so the
-// block mask's kv_block must be a multiple of it. One CTA per SM. Shared memory: the Q
-// tile [BLOCK_M][Dqk], the K stages [BLOCK_N][Dqk], the V stages [BLOCK_N][Dv], then the
-// barriers (FLEXJIT_FWD_WS_BARRIER_BYTES).
-// The kernels take a third parameter, FlexjitTensorMaps (below).
+// producer warpgroup (one thread issues TMA copies of Q, K, V into a ring of `stages` K
+// and V tiles completing on mbarriers) and two consumer warpgroups of 64 query rows each
+// (BLOCK_M 128 as above) in ping-pong; kv tiles of `block_n` rows, so the block mask's
+// kv_block must be a multiple of it. One CTA per SM. Shared memory: the Q tile
+// [BLOCK_M][Dqk], the K stages [block_n][Dqk], the V stages [block_n][Dv] (each head dim
+// rounded up to a tile width, flexjit_tile_dim), then the barriers
+// (FLEXJIT_FWD_WS_BARRIER_BYTES). The kernels take a third parameter, FlexjitTensorMaps.
 #define FLEXJIT_FWD_WS_THREADS 384
-#define FLEXJIT_FWD_WS_BLOCK_N 128
-// Stages per (Dqk, Dv) (q, k of Dqk; v, out of Dv); 0: no kernel for that pair.
-#define FLEXJIT_FWD_WS_STAGES_FOR(dqk, dv)                                                         \
-  ((dqk) == 64 && (dv) == 64 ? 3 : (dqk) == 128 && (dv) == 128 ? 2 : 0)
 #define FLEXJIT_FWD_WS_BARRIER_BYTES 256
-#define FLEXJIT_FWD_WS_SMEM_BYTES(dqk, dv)                                                         \
-  ((FLEXJIT_FWD_BLOCK_M * (dqk) +                                                                  \
-    FLEXJIT_FWD_WS_STAGES_FOR(dqk, dv) * FLEXJIT_FWD_WS_BLOCK_N * ((dqk) + (dv))) *                \
-       2 +                                                                                         \
-   FLEXJIT_FWD_WS_BARRIER_BYTES)
+#define FLEXJIT_SMEM_PER_CTA_MAX 232448 // 227 KiB: sm_90's opt-in shared memory per CTA
 
-// Dynamic shared memory of a forward kernel: the Q tile plus STAGES stages of K and V tiles,
-// all in the input dtype (2 bytes). D=64: 49152 bytes, D=128: 65536 bytes (two CTAs per SM
-// on sm_80 and sm_90).
-#define FLEXJIT_FWD_SMEM_BYTES(head_dim)                                                           \
-  ((FLEXJIT_FWD_BLOCK_M +                                                                          \
-    2 * FLEXJIT_FWD_STAGES_FOR(head_dim) * FLEXJIT_FWD_BLOCK_N_FOR(head_dim)) *                    \
-   (head_dim)*2)
+#ifdef __cplusplus
+// The head dims the forward kernels have, as (q/k, v) pairs: q and k have Dqk elements per
+// row, v and out Dv <= Dqk. Every other pair has no kernel.
+constexpr bool flexjit_fwd_head_dims(int dqk, int dv) {
+  const bool dim =
+      dqk == 32 || dqk == 64 || dqk == 80 || dqk == 96 || dqk == 128 || dqk == 192 || dqk == 256;
+  return (dim && dv == dqk) || (dqk == 192 && dv == 128);
+}
+// A head dim's width in shared memory: whole 64-element (128-byte) swizzle atoms. Head dims
+// 32, 80 and 96 are padded; the kernels never read the padding of their operands.
+constexpr int flexjit_tile_dim(int d) {
+  return (d + 63) / 64 * 64;
+}
+
+// A forward kernel's launch: threads, kv tile (block_n rows), pipeline depth, dynamic
+// shared memory. stages == 0: no kernel for that head-dim pair.
+struct FlexjitFwdShape {
+  int threads, block_n, stages, smem_bytes;
+};
+
+// The warp-specialized forward: kv tiles of 128 rows, of 64 when a K and a V tile of 128
+// would not leave two stages room (Dqk + Dv > 320); three stages for narrow tiles (Dqk 64)
+// and 64-row ones where they fit, else two (measured at D=128: bench/NOTES_fwd_kernel.md).
+constexpr FlexjitFwdShape flexjit_fwd_ws_shape(int dqk, int dv) {
+  const int tqk = flexjit_tile_dim(dqk), tv = flexjit_tile_dim(dv);
+  const int block_n = tqk + tv > 320 ? 64 : 128;
+  auto bytes = [&](int stages) {
+    return (FLEXJIT_FWD_BLOCK_M * tqk + stages * block_n * (tqk + tv)) * 2 +
+           FLEXJIT_FWD_WS_BARRIER_BYTES;
+  };
+  int stages = tqk <= 64 || block_n == 64 ? 3 : 2;
+  while (stages > 2 && bytes(stages) > FLEXJIT_SMEM_PER_CTA_MAX)
+    --stages;
+  if (!flexjit_fwd_head_dims(dqk, dv) || bytes(stages) > FLEXJIT_SMEM_PER_CTA_MAX)
+    stages = 0;
+  return {FLEXJIT_FWD_WS_THREADS, block_n, stages, stages ? bytes(stages) : 0};
+}
+
+// The sm_80 (mma.sync) forward: 4 warps of 32 rows for tiles up to 128 wide, 8 warps of 16
+// rows past that (O's registers); kv tiles of FLEXJIT_FWD_BLOCK_N_D64 rows at width 64,
+// FLEXJIT_FWD_BLOCK_N_D128 wider; two stages.
+constexpr FlexjitFwdShape flexjit_fwd_sm80_shape(int dqk, int dv) {
+  const int tqk = flexjit_tile_dim(dqk), tv = flexjit_tile_dim(dv);
+  const int warps = tqk <= 128 ? FLEXJIT_FWD_WARPS : 2 * FLEXJIT_FWD_WARPS;
+  const int block_n = tqk <= 64 ? FLEXJIT_FWD_BLOCK_N_D64 : FLEXJIT_FWD_BLOCK_N_D128;
+  const int stages = flexjit_fwd_head_dims(dqk, dv) ? FLEXJIT_FWD_STAGES : 0;
+  return {32 * warps, block_n, stages,
+          stages ? (FLEXJIT_FWD_BLOCK_M * tqk + stages * block_n * (tqk + tv)) * 2 : 0};
+}
+#endif
 
 struct FlexjitAttentionParams {
   // Tensors in the input dtype (f16 or bf16), logical shape [B, H, S, D]; strides in elements.

@@ -409,15 +409,15 @@ template <bool kBf16, int kD> struct AttentionBwd {
   }
 
 // The build compiles one bitcode per (dtype, head dim) (cmake/EmbedTemplates.cmake).
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d64)
+#ifdef FLEXJIT_ONE_VARIANT
+static_assert(FLEXJIT_VARIANT_DQK == FLEXJIT_VARIANT_DV, "the backward has one head dim");
+// One level more, so that the name is expanded before FLEXJIT_BWD_ENTRY pastes to it.
+#define FLEXJIT_BWD_ENTRY_EXPANDED(name, bf16, d) FLEXJIT_BWD_ENTRY(name, bf16, d)
+FLEXJIT_BWD_ENTRY_EXPANDED(FLEXJIT_VARIANT_ENTRY(flexjit_attention_bwd), FLEXJIT_VARIANT_BF16,
+                           FLEXJIT_VARIANT_DQK)
+#else
 FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_f16_d64, false, 64)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d128)
 FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_f16_d128, false, 128)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d64)
 FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_bf16_d64, true, 64)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d128)
 FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_bf16_d128, true, 128)
 #endif

@@ -29,107 +29,90 @@ extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[
 #include "codegen/templates/attention_fwd_sm90.h"
 #endif
 
-#ifndef FLEXJIT_FWD_V_WARPS
-#define FLEXJIT_FWD_V_WARPS FLEXJIT_FWD_WARPS
-#endif
-#ifndef FLEXJIT_FWD_V_D64_N
-#define FLEXJIT_FWD_V_D64_N FLEXJIT_FWD_BLOCK_N_D64
-#endif
-#ifndef FLEXJIT_FWD_V_D128_N
-#define FLEXJIT_FWD_V_D128_N FLEXJIT_FWD_BLOCK_N_D128
-#endif
-#ifndef FLEXJIT_FWD_V_D64_QREGS
-#define FLEXJIT_FWD_V_D64_QREGS 1
-#endif
-#ifndef FLEXJIT_FWD_V_D128_QREGS
-#define FLEXJIT_FWD_V_D128_QREGS 0
-#endif
-#ifndef FLEXJIT_FWD_V_D64_STAGES
-#define FLEXJIT_FWD_V_D64_STAGES FLEXJIT_FWD_STAGES_D64
-#endif
-#ifndef FLEXJIT_FWD_V_D128_STAGES
-#define FLEXJIT_FWD_V_D128_STAGES FLEXJIT_FWD_STAGES_D128
-#endif
-#ifndef FLEXJIT_FWD_V_D64_LAZY_RESCALE
-#define FLEXJIT_FWD_V_D64_LAZY_RESCALE 0
-#endif
-#ifndef FLEXJIT_FWD_V_D128_LAZY_RESCALE
-#define FLEXJIT_FWD_V_D128_LAZY_RESCALE 1
-#endif
-#ifndef FLEXJIT_FWD_V_D64_MINB
-#define FLEXJIT_FWD_V_D64_MINB 2
-#endif
-#ifndef FLEXJIT_FWD_V_D128_MINB
-#define FLEXJIT_FWD_V_D128_MINB 2
-#endif
-
 namespace flexjit::dev {
 
-// Per-(Dqk, Dv) traits of the sm_80 (mma.sync) forward: one specialization per head-dim pair
-// of the variant table (the FLEXJIT_FWD_V_* values above; tools/fwd_smoke overrides them). A
-// pair without one does not compile.
-template <int kDqk, int kDv> struct FwdSm80Traits;
-template <> struct FwdSm80Traits<64, 64> {
-  static constexpr int kWarps = FLEXJIT_FWD_V_WARPS;
-  static constexpr int kN = FLEXJIT_FWD_V_D64_N;
-  static constexpr bool kQInRegs = FLEXJIT_FWD_V_D64_QREGS;
-  static constexpr int kStages = FLEXJIT_FWD_V_D64_STAGES;
+// Per-(Dqk, Dv) traits of the sm_80 (mma.sync) forward, from the launch rule every user of
+// the kernel shares (flexjit_fwd_sm80_shape, attention_abi.h). kTQ / kTV: the q/k and the
+// v/out head dims' widths in shared memory (padded to whole swizzle atoms).
+template <int kDqk, int kDv> struct FwdSm80Traits {
+  static constexpr FlexjitFwdShape kShape = flexjit_fwd_sm80_shape(kDqk, kDv);
+  static constexpr int kTQ = flexjit_tile_dim(kDqk), kTV = flexjit_tile_dim(kDv);
+  static constexpr int kWarps = kShape.threads / 32;
+  static constexpr int kN = kShape.block_n;
+  static constexpr int kStages = kShape.stages;
+  // Q's A fragments stay in registers where the tile is narrow (64); wider, Q is re-read
+  // from shared memory per kv tile.
+  static constexpr bool kQInRegs = kTQ == 64;
   // Rescale O only when a row max grew (warp vote): pays at D=128 (O is 128 registers per
   // thread, rescaled per 32-column tile), costs at D=64 (measured, bench/NOTES_fwd_kernel.md).
-  static constexpr bool kLazyRescale = FLEXJIT_FWD_V_D64_LAZY_RESCALE;
-  static constexpr int kMinBlocks = FLEXJIT_FWD_V_D64_MINB; // CTAs per SM the registers allow
-};
-template <> struct FwdSm80Traits<128, 128> {
-  static constexpr int kWarps = FLEXJIT_FWD_V_WARPS;
-  static constexpr int kN = FLEXJIT_FWD_V_D128_N;
-  static constexpr bool kQInRegs = FLEXJIT_FWD_V_D128_QREGS;
-  static constexpr int kStages = FLEXJIT_FWD_V_D128_STAGES;
-  static constexpr bool kLazyRescale = FLEXJIT_FWD_V_D128_LAZY_RESCALE;
-  static constexpr int kMinBlocks = FLEXJIT_FWD_V_D128_MINB;
+  static constexpr bool kLazyRescale = kTV >= 128;
+  static constexpr int kMinBlocks = kWarps == 4 ? 2 : 1; // CTAs per SM the registers allow
+  static_assert(kStages >= 2, "head dims without a kernel (flexjit_fwd_head_dims)");
 };
 
-template <bool kBf16, int kD> struct AttentionFwd {
-  using Cfg = FwdSm80Traits<kD, kD>;
+// Addresses in a swizzled [rows][kT] tile of 2-byte elements (kT a multiple of 64): 16-byte
+// chunk c of row r sits at chunk c ^ (r % 8) -- the XOR flips only the chunk's low three
+// bits, so every 64-element column block keeps its chunks -- conflict free for ldmatrix and
+// cp.async.
+template <int kT> struct Sm80Tile {
+  static constexpr int kChunks = kT / 8;
+  static constexpr u32 kRowBytes = kT * 2;
+  static __device__ __forceinline__ u32 swz(int row, int chunk) {
+    return static_cast<u32>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
+  }
+  // An ldmatrix address of chunk pair 0 (see lane_addr) moved to chunk pair kk (16 columns
+  // on): the pair's position inside its 128-byte block is the XOR, the block an add (one
+  // XOR when a row is a power of two of bytes, since the row offset then has no bits there).
+  static __device__ __forceinline__ u32 pair(u32 addr, int kk) {
+    if constexpr ((kRowBytes & (kRowBytes - 1)) == 0)
+      return addr ^ (kk * 32);
+    else
+      return (addr ^ ((kk & 3) * 32)) + (kk >> 2) * 128;
+  }
+};
+
+template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
+  using Cfg = FwdSm80Traits<kDqk, kDv>;
   static constexpr int kM = FLEXJIT_FWD_BLOCK_M;
   static constexpr int kN = Cfg::kN;
   static constexpr int kWarps = Cfg::kWarps;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kMT = kM / (16 * kWarps); // m16 tiles per warp
   static constexpr int kRows = 16 * kMT;         // query rows per warp
-  static constexpr int kChunks = kD / 8;         // 16-byte chunks per smem row
   static constexpr bool kQInRegs = Cfg::kQInRegs;
   static constexpr int kStages = Cfg::kStages; // K/V tiles in flight (cp.async ring)
-  static_assert(kStages >= 2 && kStages <= 4, "pipeline depth");
   static constexpr bool kLazyRescale = Cfg::kLazyRescale;
+  using TQ = Sm80Tile<Cfg::kTQ>; // Q and K tiles
+  using TV = Sm80Tile<Cfg::kTV>; // V tiles, and O staged for the store
+  static_assert(kStages >= 2 && kStages <= 4, "pipeline depth");
   static_assert(kM == 16 * kMT * kWarps, "warps x m-tiles cover BLOCK_M");
-  static_assert(kD % 16 == 0 && kN % 16 == 0, "mma tiles are 16 wide");
-  static_assert(kM * kChunks % kThreads == 0 && kN * kChunks % kThreads == 0,
-                "tile loads split evenly over the threads");
-#ifndef FLEXJIT_FWD_VARIANT
-  static_assert(kThreads == FLEXJIT_FWD_THREADS, "launch contract");
-  static_assert(kN == FLEXJIT_FWD_BLOCK_N_FOR(kD), "launch contract");
-  static_assert(FLEXJIT_FWD_SMEM_BYTES(kD) == (kM + 2 * kStages * kN) * kD * 2, "smem layout");
+  static_assert(kDqk % 16 == 0 && kDv % 16 == 0 && kN % 16 == 0, "mma tiles are 16 wide");
+  static_assert(Cfg::kTV <= Cfg::kTQ, "O is staged in the Q tile");
+  static_assert(kRows * (kDv / 8) % 32 == 0, "the output store splits evenly over a warp");
   static_assert(FLEXJIT_FWD_BLOCK_N % kN == 0, "block-mask tiles hold whole kernel tiles");
-#endif
+  static_assert(Cfg::kShape.smem_bytes ==
+                    (kM * Cfg::kTQ + kStages * kN * (Cfg::kTQ + Cfg::kTV)) * 2,
+                "smem layout (attention_abi.h)");
 
   using Elem = unsigned short; // f16 or bf16 bits
 
-  // Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled [rows][kD] tile.
-  static __device__ __forceinline__ u32 swz(int row, int chunk) {
-    return static_cast<u32>((row * kChunks + (chunk ^ (row & 7))) * 16);
-  }
-
-  // Copies rows [row0, row0 + kTileRows) of a [len][kD] global matrix (row stride `stride`)
-  // into a swizzled smem tile; rows at or past `len` are zero-filled, never read (the copy
-  // then points at row 0, which exists whenever len > 0). The source address advances by
-  // an opaque add per pass, so that the compiler does not keep one 64-bit offset per pass
-  // live across the kv loop.
-  template <int kTileRows>
+  // Copies rows [row0, row0 + kTileRows) x the first kReal columns of a global matrix (row
+  // stride `stride`) into a swizzled tile of T; rows at or past `len` are zero-filled, never
+  // read (the copy then points at row 0, which exists whenever len > 0); the columns past
+  // kReal (a padded head dim) are neither copied nor ever read. A pass covers whole rows when the
+  // threads split into them (kLoadChunks = the row's chunks), else 64-column blocks. The source
+  // address advances by an opaque add per pass, so that the compiler does not keep one 64-bit
+  // offset per pass live across the kv loop.
+  template <class T, int kTileRows, int kReal>
   static __device__ __forceinline__ void load_tile(u32 dst, const Elem* src, int64_t stride,
                                                    int row0, int len, int tid) {
-    constexpr int kRowsPerPass = kThreads / kChunks;
-    const int r = tid / kChunks, c = tid % kChunks;
-    dst += swz(r, c);
+    constexpr int kLoadChunks = kThreads % T::kChunks == 0 ? T::kChunks : 8;
+    constexpr int kRowsPerPass = kThreads / kLoadChunks;
+    static_assert(kThreads % kLoadChunks == 0 && kTileRows % kRowsPerPass == 0 &&
+                      kRowsPerPass % 8 == 0,
+                  "tile loads split evenly over the threads");
+    const int r = tid / kLoadChunks, c = tid % kLoadChunks;
+    dst += T::swz(r, c);
     src += c * 8;
     const Elem* ptr = src + (row0 + r) * stride;
     const int64_t step = kRowsPerPass * stride * 2; // bytes
@@ -137,7 +120,11 @@ template <bool kBf16, int kD> struct AttentionFwd {
     for (int i = 0; i < kTileRows / kRowsPerPass; ++i) {
       const int row = row0 + r + i * kRowsPerPass;
       const bool valid = row < len;
-      cp_async_16(dst + i * kRowsPerPass * kD * 2, valid ? ptr : src, valid);
+#pragma unroll
+      for (int j = 0; j < T::kChunks / kLoadChunks; ++j)
+        if (kReal == T::kChunks * 8 || c + j * kLoadChunks < kReal / 8)
+          cp_async_16(dst + i * kRowsPerPass * T::kRowBytes + j * 128, valid ? ptr + j * 64 : src,
+                      valid);
       if (i + 1 < kTileRows / kRowsPerPass)
         asm("add.s64 %0, %0, %1;\n" : "+l"(ptr) : "l"(step));
     }
@@ -145,19 +132,19 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
   // The address lane `lane` gives ldmatrix for the 16 x 16 block (row 0, chunks 0-1) of a
   // swizzled tile at `base` (1 KiB aligned) when its rows are (lane & 7) + 8 * row_bit and
-  // its chunk is chunk_bit. Since a row is kD * 2 >= 128 bytes, the swizzle only touches
-  // bits 4-7 (D=64) or 4-8 (D=128) and chunk pair kk is this address XOR kk * 32, row block
-  // n this address plus n * 16 * kD * 2.
+  // its chunk is chunk_bit; chunk pair kk is T::pair of it, row block n this address plus
+  // n * 16 rows.
+  template <class T>
   static __device__ __forceinline__ u32 lane_addr(u32 base, int row_bit, int chunk_bit, int lane) {
-    return base + swz((lane & 7) + 8 * row_bit, chunk_bit);
+    return base + T::swz((lane & 7) + 8 * row_bit, chunk_bit);
   }
 
   struct State {
-    u32 q[kQInRegs ? kMT : 1][kQInRegs ? kD / 16 : 1][4]; // A fragments of this warp's Q rows
-    u32 q_addr;              // else: where this lane's ldmatrix reads them (m-tile 0)
-    float o[kMT][kD / 8][4]; // output accumulator, kRows x kD
-    float m[kMT][2];         // running row max (natural units, after score_mod), rows g and g+8
-    float l[kMT][2];         // running row sum of exp (this thread's columns only)
+    u32 q[kQInRegs ? kMT : 1][kQInRegs ? kDqk / 16 : 1][4]; // A fragments of this warp's Q rows
+    u32 q_addr;               // else: where this lane's ldmatrix reads them (m-tile 0)
+    float o[kMT][kDv / 8][4]; // output accumulator, kRows x kDv
+    float m[kMT][2];          // running row max (natural units, after score_mod), rows g and g+8
+    float l[kMT][2];          // running row sum of exp (this thread's columns only)
   };
 
   // One kv tile: S = Q K^T, scale, score_mod, mask, online softmax, O += P V.
@@ -177,9 +164,10 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
           // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
           // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
-          // (see lane_addr); chunk pair kk is reached by XOR with kk * 32, row block n by adding.
+          // (see lane_addr); chunk pair kk is T::pair of it, row block n an add. Only the head
+          // dims' own columns are read (kDqk / 16 and kDv / 16 steps), never a tile's padding.
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
+    for (int kk = 0; kk < kDqk / 16; ++kk) {
       u32 qf[kMT][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt) {
@@ -188,13 +176,13 @@ template <bool kBf16, int kD> struct AttentionFwd {
           for (int e = 0; e < 4; ++e)
             qf[mt][e] = st.q[mt][kk][e];
         } else {
-          ldmatrix_x4(qf[mt], (st.q_addr + mt * 16 * kD * 2) ^ (kk * 32));
+          ldmatrix_x4(qf[mt], TQ::pair(st.q_addr + mt * 16 * TQ::kRowBytes, kk));
         }
       }
 #pragma unroll
       for (int np = 0; np < kN / 16; ++np) {
         u32 bf[4];
-        ldmatrix_x4(bf, (k_lane ^ (kk * 32)) + np * 16 * kD * 2);
+        ldmatrix_x4(bf, TQ::pair(k_lane, kk) + np * 16 * TQ::kRowBytes);
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt) {
           mma_16816<kBf16>(s[mt][2 * np], qf[mt], bf[0], bf[1]);
@@ -219,9 +207,9 @@ template <bool kBf16, int kD> struct AttentionFwd {
         a[mt][3] = pack2<kBf16>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
       }
 #pragma unroll
-      for (int dp = 0; dp < kD / 16; ++dp) {
+      for (int dp = 0; dp < kDv / 16; ++dp) {
         u32 bf[4];
-        ldmatrix_x4_trans(bf, (v_lane ^ (dp * 32)) + kk * 16 * kD * 2);
+        ldmatrix_x4_trans(bf, TV::pair(v_lane, dp) + kk * 16 * TV::kRowBytes);
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt) {
           mma_16816<kBf16>(st.o[mt][2 * dp], a[mt], bf[0], bf[1]);
@@ -234,11 +222,10 @@ template <bool kBf16, int kD> struct AttentionFwd {
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
                                              const FlexjitModArgs* args) {
     const int tid = thread_x(), lane = tid & 31, warp = tid >> 5;
-    const FwdCta<kM, kN, kD, kStages> cta(p, smem_addr(flexjit_fwd_smem));
+    const FwdCta<kM, kN, Cfg::kTQ, Cfg::kTV, kStages> cta(p, smem_addr(flexjit_fwd_smem));
     const int q_start = cta.q_start, h = cta.h, b = cta.b;
     const Elem *qg = cta.qg, *kg = cta.kg, *vg = cta.vg;
     const u32 sq = cta.sq, sk = cta.sk, sv = cta.sv;
-    constexpr u32 kStageBytes = cta.kStageBytes;
 
     KvTiles<kN> tiles(p, b, h, q_start);
     const int n_tiles = tiles.n_tiles;
@@ -252,15 +239,16 @@ template <bool kBf16, int kD> struct AttentionFwd {
       if (t < n_tiles) {
         const int kv = tiles.next_start(t);
         kv_ring[k] = kv;
-        const u32 off = load_stage * kStageBytes;
-        load_tile<kN>(sk + off, kg, p.k_stride_s, kv, p.kv_len, tid);
-        load_tile<kN>(sv + off, vg, p.v_stride_s, kv, p.kv_len, tid);
+        load_tile<TQ, kN, kDqk>(sk + load_stage * cta.kKStageBytes, kg, p.k_stride_s, kv, p.kv_len,
+                                tid);
+        load_tile<TV, kN, kDv>(sv + load_stage * cta.kVStageBytes, vg, p.v_stride_s, kv, p.kv_len,
+                               tid);
       }
       load_stage = load_stage == kStages - 1 ? 0 : load_stage + 1;
       cp_async_commit();
     };
 
-    load_tile<kM>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
+    load_tile<TQ, kM, kDqk>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
 #pragma unroll
     for (int k = 0; k < kStages - 1; ++k)
       issue(k, k); // the Q tile rides in tile 0's group
@@ -270,19 +258,19 @@ template <bool kBf16, int kD> struct AttentionFwd {
     State st;
     {
       const int row = warp * kRows + (lane & 7) + ((lane >> 3) & 1) * 8;
-      st.q_addr = sq + swz(row, lane >> 4);
+      st.q_addr = sq + TQ::swz(row, lane >> 4);
       if constexpr (kQInRegs) {
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-          for (int kk = 0; kk < kD / 16; ++kk)
-            ldmatrix_x4(st.q[mt][kk], (st.q_addr + mt * 16 * kD * 2) ^ (kk * 32));
+          for (int kk = 0; kk < kDqk / 16; ++kk)
+            ldmatrix_x4(st.q[mt][kk], TQ::pair(st.q_addr + mt * 16 * TQ::kRowBytes, kk));
       }
     }
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
-      for (int d = 0; d < kD / 8; ++d)
+      for (int d = 0; d < kDv / 8; ++d)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
           st.o[mt][d][e] = 0.f;
@@ -299,9 +287,9 @@ template <bool kBf16, int kD> struct AttentionFwd {
     }
     // K: row bit = lane bit 4, chunk bit = lane bit 3 (B fragments of two n8 blocks);
     // V (transposed): row bit = lane bit 3, chunk bit = lane bit 4.
-    const u32 k_lane = lane_addr(sk, (lane >> 4) & 1, (lane >> 3) & 1, lane);
-    const u32 v_lane = lane_addr(sv, (lane >> 3) & 1, lane >> 4, lane);
-    u32 stage = 0;
+    const u32 k_lane = lane_addr<TQ>(sk, (lane >> 4) & 1, (lane >> 3) & 1, lane);
+    const u32 v_lane = lane_addr<TV>(sv, (lane >> 3) & 1, lane >> 4, lane);
+    int stage = 0;
     for (int i = 0; i < n_tiles; ++i) {
       const int kv0 = kv_ring[0];
 #pragma unroll
@@ -315,14 +303,15 @@ template <bool kBf16, int kD> struct AttentionFwd {
         sync_threads();
       }
       issue(i + kStages - 1, kStages - 2);
-      step(st, k_lane + stage, v_lane + stage, kv0, i<tiles.n_part_tiles, kv0 + kN> p.kv_len,
-           q_hook, lane, b, h, p, args);
-      stage = stage == (kStages - 1) * kStageBytes ? 0 : stage + kStageBytes;
+      step(st, k_lane + stage * cta.kKStageBytes, v_lane + stage * cta.kVStageBytes, kv0,
+           i<tiles.n_part_tiles, kv0 + kN> p.kv_len, q_hook, lane, b, h, p, args);
+      stage = stage == kStages - 1 ? 0 : stage + 1;
     }
     cp_async_wait<0>(); // no copy may still target the Q tile's smem neighbours
 
-    // Epilogue: normalize, stage this warp's rows in its own rows of the Q tile (no other
-    // warp reads them), then 16-byte stores.
+    // Epilogue: normalize, stage this warp's rows (in V's layout) in the bytes of its own
+    // rows of the Q tile (no other warp reads them), then 16-byte stores.
+    const u32 so = sq + warp * kRows * TQ::kRowBytes;
     asm volatile("bar.warp.sync -1;\n" ::: "memory");
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -330,15 +319,15 @@ template <bool kBf16, int kD> struct AttentionFwd {
       for (int r = 0; r < 2; ++r) {
         const float l = quad_sum(st.l[mt][r]);
         const float inv = l > 0.f ? rcp(l) : 0.f;
-        const int row = warp * kRows + mt * 16 + (lane >> 2) + r * 8;
+        const int row = mt * 16 + (lane >> 2) + r * 8; // of this warp's rows
 #pragma unroll
-        for (int d = 0; d < kD / 8; ++d) {
+        for (int d = 0; d < kDv / 8; ++d) {
           const u32 packed = pack2<kBf16>(st.o[mt][d][2 * r] * inv, st.o[mt][d][2 * r + 1] * inv);
-          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sq + swz(row, d) + (lane & 3) * 4),
+          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(so + TV::swz(row, d) + (lane & 3) * 4),
                        "r"(packed)
                        : "memory");
         }
-        const int q = q_start + row;
+        const int q = q_start + warp * kRows + row;
         if (p.lse && (lane & 3) == 0 && q < p.q_len) {
           const float lse = l > 0.f ? st.m[mt][r] + lg2(l) * kLn2 : -kInf;
           p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = lse;
@@ -346,17 +335,17 @@ template <bool kBf16, int kD> struct AttentionFwd {
       }
     asm volatile("bar.warp.sync -1;\n" ::: "memory");
     Elem* og = static_cast<Elem*>(p.out) + b * p.out_stride_b + h * p.out_stride_h;
+    constexpr int kOutChunks = kDv / 8;
 #pragma unroll
-    for (int i = 0; i < kRows * kChunks / 32; ++i) {
+    for (int i = 0; i < kRows * kOutChunks / 32; ++i) {
       const int idx = lane + i * 32;
-      const int r = idx / kChunks, c = idx % kChunks;
-      const int row = warp * kRows + r;
-      const int q = q_start + row;
+      const int r = idx / kOutChunks, c = idx % kOutChunks;
+      const int q = q_start + warp * kRows + r;
       if (q < p.q_len) {
         u32 x0, x1, x2, x3;
         asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3)
-                     : "r"(sq + swz(row, c))
+                     : "r"(so + TV::swz(r, c))
                      : "memory");
         Elem* dst = og + q * p.out_stride_s + c * 8;
         asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(dst), "r"(x0), "r"(x1),
@@ -371,33 +360,31 @@ template <bool kBf16, int kD> struct AttentionFwd {
 
 #if __CUDA_ARCH__ >= 900
 // Hopper: the wgmma kernel (attention_fwd_sm90.h), one CTA of two warpgroups per SM.
-#define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
+#define FLEXJIT_FWD_ENTRY(name, bf16, dqk, dv)                                                     \
+  static_assert(dqk == dv, "the v2 sm_90a kernel has one head dim");                               \
   extern "C" __global__ void __attribute__((                                                       \
-      launch_bounds(FLEXJIT_FWD_SM90_THREADS, flexjit::dev::FwdSm90Traits<d, d>::kMinBlocks)))     \
+      launch_bounds(FLEXJIT_FWD_SM90_THREADS, flexjit::dev::FwdSm90Traits<dqk, dv>::kMinBlocks)))  \
   name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                       \
-    flexjit::dev::AttentionFwdSm90<bf16, d>::run(params, &mod_args);                               \
+    flexjit::dev::AttentionFwdSm90<bf16, dqk>::run(params, &mod_args);                             \
   }
 #else
-// CTAs per SM the register allocation must allow (both: two, so at most 255 registers).
-#define FLEXJIT_FWD_ENTRY(name, bf16, d)                                                           \
-  extern "C" __global__ void __attribute__((                                                       \
-      launch_bounds(32 * FLEXJIT_FWD_V_WARPS, flexjit::dev::FwdSm80Traits<d, d>::kMinBlocks)))     \
-  name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                       \
-    flexjit::dev::AttentionFwd<bf16, d>::run(params, &mod_args);                                   \
+#define FLEXJIT_FWD_ENTRY(name, bf16, dqk, dv)                                                     \
+  extern "C" __global__ void                                                                       \
+      __attribute__((launch_bounds(flexjit::dev::AttentionFwd<bf16, dqk, dv>::kThreads,            \
+                                   flexjit::dev::FwdSm80Traits<dqk, dv>::kMinBlocks)))             \
+      name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args) {                   \
+    flexjit::dev::AttentionFwd<bf16, dqk, dv>::run(params, &mod_args);                             \
   }
 #endif
 
 // The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake); without
-// FLEXJIT_ONE_VARIANT (tools/fwd_smoke) all four.
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d64)
-FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d64, false, 64)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d128)
-FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d128, false, 128)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d64)
-FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_bf16_d64, true, 64)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d128)
-FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_bf16_d128, true, 128)
+// FLEXJIT_ONE_VARIANT (tools/fwd_smoke) the head dims 64 and 128.
+#ifdef FLEXJIT_ONE_VARIANT
+FLEXJIT_FWD_ENTRY(FLEXJIT_VARIANT_ENTRY(flexjit_attention_fwd), FLEXJIT_VARIANT_BF16,
+                  FLEXJIT_VARIANT_DQK, FLEXJIT_VARIANT_DV)
+#else
+FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d64, false, 64, 64)
+FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_f16_d128, false, 128, 128)
+FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_bf16_d64, true, 64, 64)
+FLEXJIT_FWD_ENTRY(flexjit_attention_fwd_bf16_d128, true, 128, 128)
 #endif

@@ -70,11 +70,11 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
                                              const FlexjitModArgs* args) {
     const int tid = thread_x(), lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3;
-    const FwdCta<kM, kN, kD, kStages> cta(p, smem_addr(flexjit_fwd_smem));
+    const FwdCta<kM, kN, kD, kD, kStages> cta(p, smem_addr(flexjit_fwd_smem));
     const int q_start = cta.q_start, h = cta.h, b = cta.b;
     const Elem *qg = cta.qg, *kg = cta.kg, *vg = cta.vg;
     const u32 sq = cta.sq, sk = cta.sk, sv = cta.sv;
-    constexpr u32 kStageBytes = cta.kStageBytes;
+    constexpr u32 kStageBytes = cta.kKStageBytes;
 
     KvTiles<kN> tiles(p, b, h, q_start);
     const int n_tiles = tiles.n_tiles;
@@ -135,7 +135,7 @@ template <bool kBf16, int kD> struct AttentionFwdSm90 {
     }
     cp_async_wait<0>();
 
-    store_o_rows<kBf16>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
+    store_o_rows<kBf16, kD / 8>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
   }
 };
 

@@ -21,8 +21,9 @@
 // the epilogue store_o_rows.
 //
 // Shared memory (dynamic, 1 KiB aligned), every tile in sm90_tiles.h's layout, which is
-// what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements:
-//   Q [BLOCK_M][Dqk]   K [kStages][kN][Dqk]   V [kStages][kN][Dv]   mbarriers
+// what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements (kTQ, kTV: the head
+// dims rounded up to whole boxes; TMA fills what lies past a head dim with zeros):
+//   Q [BLOCK_M][kTQ]   K [kStages][kN][kTQ]   V [kStages][kN][kTV]   mbarriers
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_tile.h"
 #include "codegen/templates/sm90_tiles.h"
@@ -38,21 +39,25 @@ extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_ws_sm
 namespace flexjit::dev {
 
 // Per-(Dqk, Dv) traits of the warp-specialized forward: q and k have kDqk head-dim
-// elements, v and out kDv.
+// elements, v and out kDv; in shared memory each is kTQ / kTV wide (whole 64-element
+// swizzle atoms). S = Q K^T takes kDqk / 16 k-steps (never the padding); P V is kTV wide
+// (TMA zero-fills V's padding; those columns of O are not stored).
 template <int kDqk, int kDv> struct FwdWsTraits {
-  static constexpr int kM = FLEXJIT_FWD_BLOCK_M;    // two consumer warpgroups x 64 rows
-  static constexpr int kN = FLEXJIT_FWD_WS_BLOCK_N; // kv rows per tile
-  static constexpr int kStages = FLEXJIT_FWD_WS_STAGES_FOR(kDqk, kDv);
-  static constexpr int kThreads = FLEXJIT_FWD_WS_THREADS;
-  static constexpr bool kLazyRescale = kDv >= 128;
+  static constexpr FlexjitFwdShape kShape = flexjit_fwd_ws_shape(kDqk, kDv);
+  static constexpr int kTQ = flexjit_tile_dim(kDqk), kTV = flexjit_tile_dim(kDv);
+  static constexpr int kM = FLEXJIT_FWD_BLOCK_M; // two consumer warpgroups x 64 rows
+  static constexpr int kN = kShape.block_n;      // kv rows per tile
+  static constexpr int kStages = kShape.stages;
+  static constexpr int kThreads = kShape.threads;
+  static constexpr bool kLazyRescale = kTV >= 128;
   // 24 x 128 + 240 x 256 registers fit the SM's 64 Ki.
   static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
   static_assert(kStages >= 2, "head dims without a warp-specialized kernel");
   static_assert(kThreads == 384 && kM == 128, "a producer and two consumer warpgroups");
-  static_assert(kDqk % 64 == 0 && kDv % 64 == 0 && kDv <= 256 && kN % 64 == 0 && kN <= 256,
+  static_assert(kDqk % 16 == 0 && kTV <= 256 && kN % 64 == 0 && kN <= 256,
                 "wgmma and TMA box shapes");
-  static_assert(FLEXJIT_FWD_WS_SMEM_BYTES(kDqk, kDv) ==
-                    (kM * kDqk + kStages * kN * (kDqk + kDv)) * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
+  static_assert(kShape.smem_bytes ==
+                    (kM * kTQ + kStages * kN * (kTQ + kTV)) * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
                 "launch contract (attention_abi.h)");
   static_assert(8 * (1 + 4 * kStages) <= FLEXJIT_FWD_WS_BARRIER_BYTES, "barrier space");
 };
@@ -103,8 +108,9 @@ template <int kStages> struct RingPos {
 template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
   using Tr = FwdWsTraits<kDqk, kDv>;
   static constexpr int kM = Tr::kM, kN = Tr::kN, kStages = Tr::kStages;
-  static constexpr u32 kKTileBytes = kN * kDqk * 2, kVTileBytes = kN * kDv * 2;
-  using Cta = FwdCta<kM, kN, kDqk, kStages>; // the q tile and heads; sq, sk
+  static constexpr int kTQ = Tr::kTQ, kTV = Tr::kTV;
+  using Cta = FwdCta<kM, kN, kTQ, kTV, kStages>; // the q tile and heads; sq, sk, sv
+  static constexpr u32 kKTileBytes = Cta::kKStageBytes, kVTileBytes = Cta::kVStageBytes;
   using Ring = TmaRing<kStages>;
   using Pos = RingPos<kStages>;
   // Named barriers: consumer c may issue its products once bar kTurn + c completes (its
@@ -113,13 +119,13 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
 
   static __device__ __forceinline__ void producer(const FlexjitAttentionParams& p,
                                                   const FlexjitTensorMaps& maps, const Cta& cta,
-                                                  u32 sv, const Ring& ring) {
+                                                  const Ring& ring) {
     tma_prefetch_map(&maps.q);
     tma_prefetch_map(&maps.k);
     tma_prefetch_map(&maps.v);
-    mbar_arrive_expect_tx(ring.q_full(), kM * kDqk * 2);
+    mbar_arrive_expect_tx(ring.q_full(), kM * kTQ * 2); // boxes count whole, padding too
 #pragma unroll
-    for (int cb = 0; cb < kDqk / 64; ++cb)
+    for (int cb = 0; cb < kTQ / 64; ++cb)
       tma_load_4d(cta.sq + cb * kM * 128, &maps.q, ring.q_full(), cb * 64, cta.q_start, cta.h,
                   cta.b);
     KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
@@ -130,14 +136,14 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
       mbar_wait(ring.empty_k(pos.stage), pos.phase ^ 1);
       mbar_arrive_expect_tx(ring.full_k(pos.stage), kKTileBytes);
 #pragma unroll
-      for (int cb = 0; cb < kDqk / 64; ++cb)
+      for (int cb = 0; cb < kTQ / 64; ++cb)
         tma_load_4d(cta.sk + off_k + cb * kN * 128, &maps.k, ring.full_k(pos.stage), cb * 64, kv0,
                     cta.h_kv, cta.b);
       mbar_wait(ring.empty_v(pos.stage), pos.phase ^ 1);
       mbar_arrive_expect_tx(ring.full_v(pos.stage), kVTileBytes);
 #pragma unroll
-      for (int cb = 0; cb < kDv / 64; ++cb)
-        tma_load_4d(sv + off_v + cb * kN * 128, &maps.v, ring.full_v(pos.stage), cb * 64, kv0,
+      for (int cb = 0; cb < kTV / 64; ++cb)
+        tma_load_4d(cta.sv + off_v + cb * kN * 128, &maps.v, ring.full_v(pos.stage), cb * 64, kv0,
                     cta.h_kv, cta.b);
       pos.advance();
     }
@@ -145,7 +151,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
 
   static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
                                                   const FlexjitModArgs* args, const Cta& cta,
-                                                  u32 sv, const Ring& ring, int c, int ctid) {
+                                                  const Ring& ring, int c, int ctid) {
     const int lane = ctid & 31, warp = ctid >> 5;
     const int q_start = cta.q_start, h = cta.h, b = cta.b;
     const int row0 = c * 64 + warp * 16 + (lane >> 2); // this thread's rows: row0, row0 + 8
@@ -161,9 +167,9 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
     if (c == 1)
       named_bar_arrive(kTurn, 256); // consumer 0 issues first
 
-    float o[1][kDv / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
+    float o[1][kTV / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
 #pragma unroll
-    for (int d = 0; d < kDv / 8; ++d)
+    for (int d = 0; d < kTV / 8; ++d)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         o[0][d][e] = 0.f;
@@ -195,7 +201,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
         turn_sync();
         issue_qk<kBf16, kM, kN, kDqk>(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
         mbar_wait(ring.full_v(prev.stage), prev.phase);
-        issue_pv<kBf16, kN, kDv>(o[0], a, sv + prev.stage * kVTileBytes);
+        issue_pv<kBf16, kN, kTV>(o[0], a, cta.sv + prev.stage * kVTileBytes);
         turn_pass();
         wgmma_wait<1>(); // S of tile i; P V still runs
         fence_operand(s[0]);
@@ -213,32 +219,31 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
       }
       rescale_o<Tr::kLazyRescale>(o, alphas);
       mbar_wait(ring.full_v(prev.stage), prev.phase);
-      issue_pv<kBf16, kN, kDv>(o[0], a, sv + prev.stage * kVTileBytes);
+      issue_pv<kBf16, kN, kTV>(o[0], a, cta.sv + prev.stage * kVTileBytes);
       wgmma_wait<0>();
       fence_operand(o[0]);
       ring.release(ring.empty_v(prev.stage), lane);
     }
     if (c == 0)
       turn_sync(); // takes consumer 1's last pass, so no arrival outlives the CTA
-    store_o_rows<kBf16>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
+    store_o_rows<kBf16, kDv / 8>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
   }
 
   static __device__ __forceinline__ void
   run(const FlexjitAttentionParams& p, const FlexjitModArgs* args, const FlexjitTensorMaps& maps) {
     const int tid = thread_x(), wg = tid >> 7;
     const Cta cta(p, smem_addr(flexjit_fwd_ws_smem));
-    const u32 sv = cta.sk + kStages * kKTileBytes; // V's stages follow K's
-    const Ring ring{sv + kStages * kVTileBytes};
+    const Ring ring{cta.sv + kStages * kVTileBytes}; // the barriers follow V's stages
     if (tid == 0)
       ring.init();
     sync_threads();
     if (wg == 0) {
       setmaxnreg_dec<Tr::kProducerRegs>();
       if (tid == 0)
-        producer(p, maps, cta, sv, ring);
+        producer(p, maps, cta, ring);
     } else {
       setmaxnreg_inc<Tr::kConsumerRegs>();
-      consumer(p, args, cta, sv, ring, wg - 1, tid & 127);
+      consumer(p, args, cta, ring, wg - 1, tid & 127);
     }
   }
 };
@@ -253,15 +258,12 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
   }
 
 // The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake).
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d64)
+#ifdef FLEXJIT_ONE_VARIANT
+FLEXJIT_FWD_WS_ENTRY(FLEXJIT_VARIANT_ENTRY(flexjit_attention_fwd_ws), FLEXJIT_VARIANT_BF16,
+                     FLEXJIT_VARIANT_DQK, FLEXJIT_VARIANT_DV)
+#else
 FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d64, false, 64, 64)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_f16_d128)
 FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d128, false, 128, 128)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d64)
 FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d64, true, 64, 64)
-#endif
-#if !defined(FLEXJIT_ONE_VARIANT) || defined(FLEXJIT_VARIANT_bf16_d128)
 FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d128, true, 128, 128)
 #endif

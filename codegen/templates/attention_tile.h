@@ -135,10 +135,11 @@ __device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&
 }
 
 // The forward's final epilogue straight from registers, for one m16 tile per warp (the
-// wgmma kernels): this thread's rows q_start + row0 and + 8 of O normalized by the row sum,
-// 4-byte stores (a quad writes 16 contiguous bytes of a row per n8 block), and the lse
-// (natural log; -inf for a row nothing attends, whose O is 0).
-template <bool kBf16, int kDB>
+// wgmma kernels): this thread's rows q_start + row0 and + 8 of O's first kStoreDB n8
+// blocks (the head dim; a padded O has more) normalized by the row sum, 4-byte stores (a
+// quad writes 16 contiguous bytes of a row per n8 block), and the lse (natural log; -inf
+// for a row nothing attends, whose O is 0).
+template <bool kBf16, int kStoreDB, int kDB>
 __device__ __forceinline__ void
 store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const float (&m)[2],
              const float (&l)[2], int q_start, int row0, int lane, int b, int h) {
@@ -152,8 +153,9 @@ store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const fl
     if (q >= p.q_len)
       continue;
     Elem* dst = og + q * p.out_stride_s + (lane & 3) * 2;
+    static_assert(kStoreDB <= kDB, "O holds the stored columns");
 #pragma unroll
-    for (int d = 0; d < kDB; ++d) {
+    for (int d = 0; d < kStoreDB; ++d) {
       const u32 packed = pack2<kBf16>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
       asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dst + d * 8), "r"(packed) : "memory");
     }
@@ -221,11 +223,12 @@ template <int kN> struct KvTiles {
 
 // What one forward CTA works on: its q tile (the grid's last tile first: under causal-like
 // masks it has the most kv tiles), query head h, batch b and kv head (GQA), the global
-// Q / K / V at that tile and heads, and its shared memory: Q [kM][kD], then kStages K tiles
-// and kStages V tiles of [kN][kD], all 2-byte elements.
-template <int kM, int kN, int kD, int kStages> struct FwdCta {
+// Q / K / V at that tile and heads, and its shared memory: Q [kM][kTQ], then kStages K
+// tiles [kN][kTQ] and kStages V tiles [kN][kTV], all 2-byte elements (kTQ, kTV: the q/k
+// and v head dims' tile widths, flexjit_tile_dim).
+template <int kM, int kN, int kTQ, int kTV, int kStages> struct FwdCta {
   using Elem = unsigned short; // f16 or bf16 bits
-  static constexpr u32 kStageBytes = kN * kD * 2;
+  static constexpr u32 kKStageBytes = kN * kTQ * 2, kVStageBytes = kN * kTV * 2;
   int q_start, h, b, h_kv;
   const Elem *qg, *kg, *vg;
   u32 sq, sk, sv;
@@ -241,8 +244,8 @@ template <int kM, int kN, int kD, int kStages> struct FwdCta {
     kg = static_cast<const Elem*>(p.k) + b * p.k_stride_b + h_kv * p.k_stride_h;
     vg = static_cast<const Elem*>(p.v) + b * p.v_stride_b + h_kv * p.v_stride_h;
     sq = smem;
-    sk = sq + kM * kD * 2;
-    sv = sk + kStages * kStageBytes;
+    sk = sq + kM * kTQ * 2;
+    sv = sk + kStages * kKStageBytes;
   }
 };
 

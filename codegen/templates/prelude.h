@@ -16,6 +16,14 @@
 #define __forceinline__ __inline__ __attribute__((always_inline))
 #define __launch_bounds__(n) __attribute__((launch_bounds(n)))
 
+// A variant build (cmake/EmbedTemplates.cmake, -DFLEXJIT_ONE_VARIANT) instantiates one
+// kernel of a template: FLEXJIT_VARIANT_NAME (<dtype>_d<Dqk>[_v<Dv>]), FLEXJIT_VARIANT_BF16
+// (true / false), FLEXJIT_VARIANT_DQK and FLEXJIT_VARIANT_DV. FLEXJIT_VARIANT_ENTRY(prefix)
+// is its entry's name, prefix_<variant>: the name the variant table gives the row.
+#define FLEXJIT_PASTE_(a, b) a##_##b
+#define FLEXJIT_PASTE(a, b) FLEXJIT_PASTE_(a, b)
+#define FLEXJIT_VARIANT_ENTRY(prefix) FLEXJIT_PASTE(prefix, FLEXJIT_VARIANT_NAME)
+
 // The hooks (flexjit_abi.h); codegen links their definitions in and inlines them.
 extern "C" __device__ bool flexjit_mask_mod(int b, int h, int q, int kv,
                                             const FlexjitModArgs* args);

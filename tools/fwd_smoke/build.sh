@@ -25,7 +25,7 @@ HOOKS=(noop causal bias softcap)
 # arch tag root warps n_d64 n_d128 stages_d64 stages_d128 flags...
 abi() { grep -E "^#define $1 " "$ROOT/codegen/templates/attention_abi.h" | awk '{print $3}'; }
 {
-  echo "sm_80 ship . $(abi FLEXJIT_FWD_WARPS) $(abi FLEXJIT_FWD_BLOCK_N_D64) $(abi FLEXJIT_FWD_BLOCK_N_D128) $(abi FLEXJIT_FWD_STAGES_D64) $(abi FLEXJIT_FWD_STAGES_D128)"
+  echo "sm_80 ship . $(abi FLEXJIT_FWD_WARPS) $(abi FLEXJIT_FWD_BLOCK_N_D64) $(abi FLEXJIT_FWD_BLOCK_N_D128) $(abi FLEXJIT_FWD_STAGES) $(abi FLEXJIT_FWD_STAGES)"
   n90=$(abi FLEXJIT_FWD_SM90_BLOCK_N) st90=$(abi FLEXJIT_FWD_SM90_STAGES)
   echo "sm_90a ship . $(( $(abi FLEXJIT_FWD_SM90_THREADS) / 32 )) $n90 $n90 $st90 $st90"
   grep -vE '^\s*(#|$)' "$ROOT/tools/fwd_smoke/variants.txt" | sed 's/^/sm_80 /' || true
