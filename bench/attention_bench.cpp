@@ -55,6 +55,7 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/codegen/Variants.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/HalfFloat.h"
 #include "flexjit/testing/SeedMods.h"
@@ -212,17 +213,13 @@ std::vector<Shape> shapes_for(const Options& opt) {
   std::vector<Shape> shapes;
   std::vector<Shape> base = {{16, 16, 8192, 64, 64, DType::F16},
                              {4, 16, 8192, 128, 128, DType::BF16}};
-  if (opt.head_dims) {
+  if (opt.head_dims) { // the variant table's forward pairs, in the order it lists them
     base.clear();
-    for (auto [d, dv] : {std::pair{32, 32},
-                         {64, 64},
-                         {80, 80},
-                         {96, 96},
-                         {128, 128},
-                         {192, 128},
-                         {192, 192},
-                         {256, 256}})
-      base.push_back({4, 16, 8192, d, dv, DType::BF16});
+    for (const KernelVariant& v : kernel_variants())
+      if (v.kind == TemplateKind::AttentionForward && v.dtype == DType::BF16 &&
+          std::none_of(base.begin(), base.end(),
+                       [&](const Shape& sh) { return sh.D == v.dqk && sh.Dv == v.dv; }))
+        base.push_back({4, 16, 8192, v.dqk, v.dv, DType::BF16});
   }
   for (Shape sh : base) {
     if (opt.D != 0 && opt.D != sh.D)
@@ -406,7 +403,8 @@ int main(int argc, char** argv) {
   }
   if (shapes_for(opt).empty()) {
     std::fprintf(stderr, "flexjit_attention_bench: no shape has --D %d (%s)\n", opt.D,
-                 opt.head_dims ? "--head-dims: 32, 64, 80, 96, 128, 192 or 256" : "64 or 128");
+                 opt.head_dims ? head_dims_text(TemplateKind::AttentionForward, " or ").c_str()
+                               : "64 or 128");
     return 2;
   }
   if (opt.S % 128 != 0) {

@@ -13,6 +13,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -41,6 +42,15 @@ void initialize_nvptx() {
     LLVMInitializeNVPTXTarget();
     LLVMInitializeNVPTXTargetMC();
     LLVMInitializeNVPTXAsmPrinter();
+    // No CodeGenPrepare: it re-parses every inline asm's constraint string (the wgmma
+    // wrappers carry up to 256) and was a third of llc's time on the attention kernels, and
+    // what it does (address sinking, branch shaping) ptxas redoes: the same kernel times on
+    // the H200 (bench/NOTES_fwd_kernel.md). A process-wide LLVM option, of the library's own
+    // LLVM (linked in statically).
+    auto& options = llvm::cl::getRegisteredOptions();
+    auto it = options.find("disable-cgp");
+    FLEXJIT_ASSERT(it != options.end(), "LLVM has no -disable-cgp option");
+    static_cast<llvm::cl::opt<bool>*>(it->second)->setValue(true);
   });
 }
 

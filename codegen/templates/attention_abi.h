@@ -57,15 +57,15 @@
 // (FLEXJIT_FWD_WS_BARRIER_BYTES). The kernels take a third parameter, FlexjitTensorMaps.
 #define FLEXJIT_FWD_WS_THREADS 384
 #define FLEXJIT_FWD_WS_BARRIER_BYTES 256
-#define FLEXJIT_SMEM_PER_CTA_MAX 232448 // 227 KiB: sm_90's opt-in shared memory per CTA
+#define FLEXJIT_SMEM_PER_CTA_MAX 232448      // 227 KiB: sm_90's opt-in shared memory per CTA
+#define FLEXJIT_SMEM_PER_CTA_MAX_SM80 166912 // 163 KiB: sm_80's
 
 #ifdef __cplusplus
-// The head dims the forward kernels have, as (q/k, v) pairs: q and k have Dqk elements per
-// row, v and out Dv <= Dqk. Every other pair has no kernel.
+// The head dims a forward kernel can be built for: q and k of Dqk elements per row, v and
+// out of Dv <= Dqk, both multiples of 16 up to 256. Which pairs have kernels is the variant
+// table's (codegen/Variants.cpp) alone.
 constexpr bool flexjit_fwd_head_dims(int dqk, int dv) {
-  const bool dim =
-      dqk == 32 || dqk == 64 || dqk == 80 || dqk == 96 || dqk == 128 || dqk == 192 || dqk == 256;
-  return (dim && dv == dqk) || (dqk == 192 && dv == 128);
+  return dqk % 16 == 0 && dv % 16 == 0 && dv > 0 && dv <= dqk && dqk <= 256;
 }
 // A head dim's width in shared memory: whole 64-element (128-byte) swizzle atoms. Head dims
 // 32, 80 and 96 are padded; the kernels never read the padding of their operands.
@@ -104,9 +104,9 @@ constexpr FlexjitFwdShape flexjit_fwd_sm80_shape(int dqk, int dv) {
   const int tqk = flexjit_tile_dim(dqk), tv = flexjit_tile_dim(dv);
   const int warps = tqk <= 128 ? FLEXJIT_FWD_WARPS : 2 * FLEXJIT_FWD_WARPS;
   const int block_n = tqk <= 64 ? FLEXJIT_FWD_BLOCK_N_D64 : FLEXJIT_FWD_BLOCK_N_D128;
-  const int stages = flexjit_fwd_head_dims(dqk, dv) ? FLEXJIT_FWD_STAGES : 0;
-  return {32 * warps, block_n, stages,
-          stages ? (FLEXJIT_FWD_BLOCK_M * tqk + stages * block_n * (tqk + tv)) * 2 : 0};
+  const int bytes = (FLEXJIT_FWD_BLOCK_M * tqk + FLEXJIT_FWD_STAGES * block_n * (tqk + tv)) * 2;
+  const bool ok = flexjit_fwd_head_dims(dqk, dv) && bytes <= FLEXJIT_SMEM_PER_CTA_MAX_SM80;
+  return {32 * warps, block_n, ok ? FLEXJIT_FWD_STAGES : 0, ok ? bytes : 0};
 }
 #endif
 

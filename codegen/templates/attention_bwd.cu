@@ -409,15 +409,11 @@ template <bool kBf16, int kD> struct AttentionBwd {
   }
 
 // The build compiles one bitcode per (dtype, head dim) (cmake/EmbedTemplates.cmake).
-#ifdef FLEXJIT_ONE_VARIANT
+#ifndef FLEXJIT_ONE_VARIANT
+#error "attention_bwd.cu is built one variant at a time (-DFLEXJIT_ONE_VARIANT ...)"
+#endif
 static_assert(FLEXJIT_VARIANT_DQK == FLEXJIT_VARIANT_DV, "the backward has one head dim");
 // One level more, so that the name is expanded before FLEXJIT_BWD_ENTRY pastes to it.
 #define FLEXJIT_BWD_ENTRY_EXPANDED(name, bf16, d) FLEXJIT_BWD_ENTRY(name, bf16, d)
 FLEXJIT_BWD_ENTRY_EXPANDED(FLEXJIT_VARIANT_ENTRY(flexjit_attention_bwd), FLEXJIT_VARIANT_BF16,
                            FLEXJIT_VARIANT_DQK)
-#else
-FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_f16_d64, false, 64)
-FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_f16_d128, false, 128)
-FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_bf16_d64, true, 64)
-FLEXJIT_BWD_ENTRY(flexjit_attention_bwd_bf16_d128, true, 128)
-#endif

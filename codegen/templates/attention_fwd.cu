@@ -47,7 +47,7 @@ template <int kDqk, int kDv> struct FwdSm80Traits {
   // thread, rescaled per 32-column tile), costs at D=64 (measured, bench/NOTES_fwd_kernel.md).
   static constexpr bool kLazyRescale = kTV >= 128;
   static constexpr int kMinBlocks = kWarps == 4 ? 2 : 1; // CTAs per SM the registers allow
-  static_assert(kStages >= 2, "head dims without a kernel (flexjit_fwd_head_dims)");
+  static_assert(kStages >= 2, "head dims no kernel can have (flexjit_fwd_sm80_shape)");
 };
 
 // Addresses in a swizzled [rows][kT] tile of 2-byte elements (kT a multiple of 64): 16-byte

@@ -52,7 +52,7 @@ template <int kDqk, int kDv> struct FwdWsTraits {
   static constexpr bool kLazyRescale = kTV >= 128;
   // 24 x 128 + 240 x 256 registers fit the SM's 64 Ki.
   static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
-  static_assert(kStages >= 2, "head dims without a warp-specialized kernel");
+  static_assert(kStages >= 2, "head dims no kernel can have (flexjit_fwd_ws_shape)");
   static_assert(kThreads == 384 && kM == 128, "a producer and two consumer warpgroups");
   static_assert(kDqk % 16 == 0 && kTV <= 256 && kN % 64 == 0 && kN <= 256,
                 "wgmma and TMA box shapes");
@@ -258,12 +258,8 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
   }
 
 // The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake).
-#ifdef FLEXJIT_ONE_VARIANT
+#ifndef FLEXJIT_ONE_VARIANT
+#error "attention_fwd_ws.cu is built one variant at a time (-DFLEXJIT_ONE_VARIANT ...)"
+#endif
 FLEXJIT_FWD_WS_ENTRY(FLEXJIT_VARIANT_ENTRY(flexjit_attention_fwd_ws), FLEXJIT_VARIANT_BF16,
                      FLEXJIT_VARIANT_DQK, FLEXJIT_VARIANT_DV)
-#else
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d64, false, 64, 64)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_f16_d128, false, 128, 128)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d64, true, 64, 64)
-FLEXJIT_FWD_WS_ENTRY(flexjit_attention_fwd_ws_bf16_d128, true, 128, 128)
-#endif
