@@ -17,6 +17,7 @@
 //   K [64][D]   V [64][D]   Q [2][64][D]   dO [2][64][D]   dS^T [64 kv][64 q]
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_common.h"
+#include "codegen/templates/block_schedule.h"
 
 extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_bwd_smem[];
 
@@ -37,42 +38,8 @@ __device__ __forceinline__ void atomic_add_f32(float* p, float v) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(p), "f"(v) : "memory");
 }
 
-// The q tiles (kM rows each) kv block `kv_block` visits for query head h: the block mask's
-// q-major lists, partial blocks first (t < n_part_tiles), then full ones; without a block
-// mask every q tile, as full. `sub` kernel tiles per block-mask q block.
-template <int kM> struct QTiles {
-  const FlexjitAttentionBwdParams& p;
-  int n_part = 0, n_full = 0, sub = 1, n_tiles = 0, n_part_tiles = 0;
-  int64_t list = 0; // this kv block's row of q_indices / full_q_indices
-
-  __device__ __forceinline__ QTiles(const FlexjitAttentionBwdParams& params, int b, int h,
-                                    int kv_block)
-      : p(params) {
-    if (p.has_mask) {
-      const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
-      const int64_t row = (static_cast<int64_t>(mb) * p.mask_H + mh) * p.num_kv_blocks + kv_block;
-      n_part = p.q_num_blocks[row];
-      n_full = p.full_q_num_blocks ? p.full_q_num_blocks[row] : 0;
-      list = row * p.num_q_blocks;
-      sub = p.q_block_size / kM;
-    } else {
-      n_full = (p.q_len + kM - 1) / kM;
-    }
-    n_tiles = (n_part + n_full) * sub;
-    n_part_tiles = n_part * sub;
-  }
-
-  // The first q row of tile t < n_tiles.
-  __device__ __forceinline__ int start(int t) const {
-    const int blk = t / sub, s = t % sub;
-    int idx = blk;
-    if (blk < n_part)
-      idx = p.q_indices[list + blk];
-    else if (p.has_mask)
-      idx = p.full_q_indices[list + blk - n_part];
-    return (idx * sub + s) * kM;
-  }
-};
+// The q tiles (kM rows each) kv block `kv_block` visits for query head h (block_schedule.h).
+template <int kM> using QTiles = BlockSchedule<kM, QMajor>;
 
 // dK (times scale: S = scale Q K^T) and dV of this thread's two kv rows, kv_row0 and
 // kv_row0 + 8, from accumulators in the mma.m16n8 layout over the head dim.

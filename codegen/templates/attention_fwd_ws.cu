@@ -16,9 +16,9 @@
 //     softmax run under the other's wgmma.
 //
 // Policies (../shared/DESIGN.md): the tile schedule is the grid's (FwdCta: the last q tile
-// first), the kv walk KvTiles (partial tiles, then full ones), the KV source TmaRing below,
-// the products wgmma.h, the score tile apply_mods, the softmax softmax_update / rescale_o,
-// the epilogue store_o_rows.
+// first), the kv walk KvTiles (block_schedule.h: partial tiles, then full ones), the KV source
+// TmaRing below, the products wgmma.h, the score tile apply_mods, the softmax softmax_update /
+// rescale_o, the epilogue store_o_rows.
 //
 // Shared memory (dynamic, 1 KiB aligned), every tile in sm90_tiles.h's layout, which is
 // what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements (kTQ, kTV: the head

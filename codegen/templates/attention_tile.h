@@ -9,6 +9,7 @@
 
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_common.h"
+#include "codegen/templates/block_schedule.h"
 
 namespace flexjit::dev {
 
@@ -164,62 +165,6 @@ store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const fl
           lsum > 0.f ? m[r] + lg2(lsum) * kLn2 : -kInf;
   }
 }
-
-// The kv tiles (kN rows each) one q tile visits: `sub` kernel tiles per block-mask tile,
-// the partial blocks first, then the full ones; without a block mask every tile, as full.
-// Tile (blk, s) starts at kv row (index(blk) * sub + s) * kN. next_start() yields the
-// tiles' first rows in order; the block index of the next mask block is read one block
-// ahead, so its latency never stalls a prefetch.
-template <int kN> struct KvTiles {
-  const FlexjitAttentionParams& p;
-  int n_part = 0, n_full = 0, sub = 1;
-  int64_t list = 0; // this q tile's row of kv_indices / full_kv_indices
-  int n_blocks = 0, n_tiles = 0, n_part_tiles = 0;
-  int blk_next = 0, s_next = 0, idx_next = 0, idx_after = 0;
-
-  __device__ __forceinline__ KvTiles(const FlexjitAttentionParams& params, int b, int h,
-                                     int q_start)
-      : p(params) {
-    if (p.has_mask) {
-      const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
-      const int64_t row =
-          (static_cast<int64_t>(mb) * p.mask_H + mh) * p.num_q_blocks + q_start / p.q_block_size;
-      n_part = p.kv_num_blocks[row];
-      n_full = p.full_kv_num_blocks ? p.full_kv_num_blocks[row] : 0;
-      list = row * p.num_kv_blocks;
-      sub = p.kv_block_size / kN;
-    } else {
-      n_full = (p.kv_len + kN - 1) / kN;
-    }
-    n_blocks = n_part + n_full;
-    n_tiles = n_blocks * sub;
-    n_part_tiles = n_part * sub;
-    if (n_tiles > 0) {
-      idx_next = block_index(0);
-      idx_after = block_index(1);
-    }
-  }
-
-  __device__ __forceinline__ int block_index(int blk) const {
-    int idx = blk;
-    if (blk < n_part)
-      idx = p.kv_indices[list + blk];
-    else if (p.has_mask && blk < n_blocks)
-      idx = p.full_kv_indices[list + blk - n_part];
-    return idx;
-  }
-
-  // The first kv row of tile t; call for t = 0, 1, 2, ... < n_tiles in order.
-  __device__ __forceinline__ int next_start(int t) {
-    if (t > 0 && ++s_next == sub) {
-      s_next = 0;
-      ++blk_next;
-      idx_next = idx_after;
-      idx_after = block_index(blk_next + 1);
-    }
-    return (idx_next * sub + s_next) * kN;
-  }
-};
 
 // What one forward CTA works on: its q tile (the grid's last tile first: under causal-like
 // masks it has the most kv tiles), query head h, batch b and kv head (GQA), the global
