@@ -5,7 +5,7 @@
 // committed in bench/).
 //
 //   flexjit_ptx_digest [threads=2] > digests.txt
-//   flexjit_ptx_digest --ptx ENTRY > kernel.ptx     (one row's PTX, noop mods)
+//   flexjit_ptx_digest --ptx ENTRY [ARCH] > kernel.ptx     (one row's PTX, noop mods)
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -44,15 +44,17 @@ struct Job {
 } // namespace
 
 int main(int argc, char** argv) {
-  // --ptx ENTRY: the PTX of the table row with that entry, noop mods (for scripts/sass_report.sh).
-  if (argc == 3 && std::string(argv[1]) == "--ptx") {
+  // --ptx ENTRY [ARCH]: the PTX of the (first) table row with that entry (and arch), noop mods
+  // (for scripts/sass_report.sh).
+  if ((argc == 3 || argc == 4) && std::string(argv[1]) == "--ptx") {
     for (const KernelVariant& v : kernel_variants())
-      if (std::string(v.main.entry) == argv[2]) {
+      if (std::string(v.main.entry) == argv[2] && (argc == 3 || to_string(v.arch) == argv[3])) {
         const CompiledKernel k = compile_variant(v, *prepare_mods(MaskMod(), noop_score()));
         std::fwrite(k.ptx.data(), 1, k.ptx.size(), stdout);
         return 0;
       }
-    std::fprintf(stderr, "ptx_digest: no variant table row has the entry '%s'\n", argv[2]);
+    std::fprintf(stderr, "ptx_digest: no variant table row has the entry '%s'%s%s\n", argv[2],
+                 argc == 4 ? " for " : "", argc == 4 ? argv[3] : "");
     return 2;
   }
   const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2;

@@ -21,6 +21,7 @@
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_common.h"
 #include "codegen/templates/attention_tile.h"
+#include "codegen/templates/kv_source.h"
 
 // 1 KiB aligned: swizzled addresses are formed with XOR on address bits 4-7.
 extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[];
@@ -230,30 +231,18 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
     KvTiles<kN> tiles(p, b, h, q_start);
     const int n_tiles = tiles.n_tiles;
 
-    // The load side runs kStages - 1 tiles ahead of the compute side. kv_ring[k] is the
-    // first kv row of tile i + k; one cp.async group per tile (empty past the last tile), so
-    // that wait_group<kStages - 2> at tile i means tile i has landed.
-    int load_stage = 0;
-    int kv_ring[kStages - 1];
-    auto issue = [&](int t, int k) { // loads tile t (when it exists), kv_ring[k] = its start
-      if (t < n_tiles) {
-        const int kv = tiles.next_start(t);
-        kv_ring[k] = kv;
-        load_tile<TQ, kN, kDqk>(sk + load_stage * cta.kKStageBytes, kg, p.k_stride_s, kv, p.kv_len,
-                                tid);
-        load_tile<TV, kN, kDv>(sv + load_stage * cta.kVStageBytes, vg, p.v_stride_s, kv, p.kv_len,
-                               tid);
-      }
-      load_stage = load_stage == kStages - 1 ? 0 : load_stage + 1;
-      cp_async_commit();
+    // The load side runs kStages - 1 tiles ahead of the compute side (kv_source.h).
+    CpAsyncKvRing<kStages> ring;
+    auto load = [&](int kv, int stage) {
+      load_tile<TQ, kN, kDqk>(sk + stage * cta.kKStageBytes, kg, p.k_stride_s, kv, p.kv_len, tid);
+      load_tile<TV, kN, kDv>(sv + stage * cta.kVStageBytes, vg, p.v_stride_s, kv, p.kv_len, tid);
     };
 
     load_tile<TQ, kM, kDqk>(sq, qg, p.q_stride_s, 0, p.q_len - q_start, tid);
 #pragma unroll
     for (int k = 0; k < kStages - 1; ++k)
-      issue(k, k); // the Q tile rides in tile 0's group
-    cp_async_wait<kStages - 2>();
-    sync_threads();
+      ring.produce(k, k, tiles, load); // the Q tile rides in tile 0's group
+    ring.acquire();
 
     State st;
     {
@@ -291,18 +280,12 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
     const u32 v_lane = lane_addr<TV>(sv, (lane >> 3) & 1, lane >> 4, lane);
     int stage = 0;
     for (int i = 0; i < n_tiles; ++i) {
-      const int kv0 = kv_ring[0];
-#pragma unroll
-      for (int k = 0; k + 1 < kStages - 1; ++k)
-        kv_ring[k] = kv_ring[k + 1];
-      // Tile i has landed once this thread's copies are done (i == 0: waited above) and
-      // every thread passed the barrier; past it, every warp has also finished tile i - 1,
-      // so its stage is free for the load of tile i + kStages - 1.
-      if (i > 0) {
-        cp_async_wait<kStages - 2>();
-        sync_threads();
-      }
-      issue(i + kStages - 1, kStages - 2);
+      const int kv0 = ring.pop();
+      // Tile i: waited above for i == 0; the stage of tile i - 1 is refilled with tile
+      // i + kStages - 1.
+      if (i > 0)
+        ring.acquire();
+      ring.produce(i + kStages - 1, kStages - 2, tiles, load);
       step(st, k_lane + stage * cta.kKStageBytes, v_lane + stage * cta.kVStageBytes, kv0,
            i<tiles.n_part_tiles, kv0 + kN> p.kv_len, q_hook, lane, b, h, p, args);
       stage = stage == kStages - 1 ? 0 : stage + 1;

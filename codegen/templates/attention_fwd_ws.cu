@@ -26,6 +26,7 @@
 //   Q [BLOCK_M][kTQ]   K [kStages][kN][kTQ]   V [kStages][kN][kTV]   mbarriers
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_tile.h"
+#include "codegen/templates/kv_source.h"
 #include "codegen/templates/sm90_tiles.h"
 #include "codegen/templates/tma.h"
 #include "codegen/templates/wgmma.h"
@@ -60,49 +61,6 @@ template <int kDqk, int kDv> struct FwdWsTraits {
                     (kM * kTQ + kStages * kN * (kTQ + kTV)) * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
                 "launch contract (attention_abi.h)");
   static_assert(8 * (1 + 4 * kStages) <= FLEXJIT_FWD_WS_BARRIER_BYTES, "barrier space");
-};
-
-// The K/V source: kStages stages of one K and one V tile, each with a "full" barrier (the
-// producer's expect-tx arrival plus the copies' bytes) and an "empty" one (one arrival per
-// consumer warp). Stage s of tile t is t % kStages, its phase parity (t / kStages) & 1.
-template <int kStages> struct TmaRing {
-  static constexpr int kConsumerWarps = 8;
-  u32 bars; // Q's barrier, then full K, full V, empty K, empty V (kStages each)
-
-  __device__ __forceinline__ u32 q_full() const { return bars; }
-  __device__ __forceinline__ u32 full_k(int s) const { return bars + 8 * (1 + s); }
-  __device__ __forceinline__ u32 full_v(int s) const { return bars + 8 * (1 + kStages + s); }
-  __device__ __forceinline__ u32 empty_k(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
-  __device__ __forceinline__ u32 empty_v(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
-
-  __device__ __forceinline__ void init() const {
-    mbar_init(q_full(), 1);
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) {
-      mbar_init(full_k(s), 1);
-      mbar_init(full_v(s), 1);
-      mbar_init(empty_k(s), kConsumerWarps);
-      mbar_init(empty_v(s), kConsumerWarps);
-    }
-    mbar_init_fence();
-  }
-  // A consumer warp is done reading a stage (after the wgmma that read it completed).
-  __device__ __forceinline__ void release(u32 bar, int lane) const {
-    if (lane == 0)
-      mbar_arrive(bar);
-  }
-};
-
-// A position in the ring: stage and phase parity, advanced tile by tile.
-template <int kStages> struct RingPos {
-  int stage = 0;
-  u32 phase = 0;
-  __device__ __forceinline__ void advance() {
-    if (++stage == kStages) {
-      stage = 0;
-      phase ^= 1;
-    }
-  }
 };
 
 template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
