@@ -11,10 +11,10 @@
 #                            single flight, the disk cache across processes)
 # FLEXJIT_SANITIZERS=0 skips them. Each step prints how long it took.
 #
-# `bash .ci/run` in a fresh clone on a 2-core machine (2026-12-02, commit 7e2593e): 16.5 min
-# in all: setup + release build 186 s, release tests 59 s, install + layers tests 10 s,
-# ASan+UBSan build 436 s, its tests 163 s, TSan build 131 s, its tests 8 s. (Commit b90974c,
-# the day before: 19.2 min on a slower day of the same machine, release tests 63 s.)
+# `bash scripts/test.sh` in a fresh clone on a 2-core machine (2026-12-02, commit 3c20b8f):
+# 20.1 min in all: setup + release build 210 s, release tests 154 s (the ptxas tests of the 16
+# forward head-dim pairs), install + layers tests 11 s, ASan+UBSan build 448 s, its tests
+# 234 s, TSan build 140 s, its tests 7 s. (Commit 7e2593e, four head-dim rows: 16.5 min.)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FLEXJIT_BUILD_DIR:-$repo/build}"
