@@ -40,6 +40,12 @@ TEST_CASE("variants: every row builds its entry and companions with the table's 
     const CompiledKernel k = compile_variant(v, *prepare_mods(MaskMod(), ScoreMod()));
     CHECK(k.entry == v.main.entry);
     CHECK_THAT(k.ptx, Contains(fmt::format(".target {}", to_string(v.arch))));
+    // The build instantiates a template from the row's variant name alone
+    // (cmake/EmbedTemplates.cmake): it must say the row's dtype and head dims.
+    if (v.is_attention())
+      CHECK(std::string(v.variant) ==
+            fmt::format("{}_d{}{}", to_string(v.dtype), v.dqk,
+                        v.dv == v.dqk ? std::string() : fmt::format("_v{}", v.dv)));
     const int bound = max_threads(k.ptx, v.main.entry);
     CHECK(bound >= 0);
     if (v.kind != TemplateKind::CreateMask)
