@@ -367,11 +367,11 @@ template <bool kBf16, int kD> struct AttentionBwd {
 #define FLEXJIT_BWD_ENTRY(name, bf16, d)                                                           \
   FLEXJIT_BWD_MAIN(name, bf16, d)                                                                  \
   extern "C" __global__ void __launch_bounds__(FLEXJIT_BWD_ROW_THREADS)                            \
-      name##_pre(const FlexjitAttentionBwdParams params, const FlexjitModArgs) {                   \
+      FLEXJIT_PASTE(name, pre)(const FlexjitAttentionBwdParams params, const FlexjitModArgs) {     \
     flexjit::dev::AttentionBwd<bf16, d>::pre(params);                                              \
   }                                                                                                \
   extern "C" __global__ void __launch_bounds__(FLEXJIT_BWD_ROW_THREADS)                            \
-      name##_dq(const FlexjitAttentionBwdParams params, const FlexjitModArgs) {                    \
+      FLEXJIT_PASTE(name, dq)(const FlexjitAttentionBwdParams params, const FlexjitModArgs) {      \
     flexjit::dev::AttentionBwd<bf16, d>::dq(params);                                               \
   }
 
@@ -380,7 +380,5 @@ template <bool kBf16, int kD> struct AttentionBwd {
 #error "attention_bwd.cu is built one variant at a time (-DFLEXJIT_ONE_VARIANT ...)"
 #endif
 static_assert(FLEXJIT_VARIANT_DQK == FLEXJIT_VARIANT_DV, "the backward has one head dim");
-// One level more, so that the name is expanded before FLEXJIT_BWD_ENTRY pastes to it.
-#define FLEXJIT_BWD_ENTRY_EXPANDED(name, bf16, d) FLEXJIT_BWD_ENTRY(name, bf16, d)
-FLEXJIT_BWD_ENTRY_EXPANDED(FLEXJIT_VARIANT_ENTRY(flexjit_attention_bwd), FLEXJIT_VARIANT_BF16,
-                           FLEXJIT_VARIANT_DQK)
+FLEXJIT_BWD_ENTRY(FLEXJIT_VARIANT_ENTRY(flexjit_attention_bwd), FLEXJIT_VARIANT_BF16,
+                  FLEXJIT_VARIANT_DQK)

@@ -44,9 +44,7 @@ template <int kDqk, int kDv> struct FwdSm80Traits {
   // Q's A fragments stay in registers where the tile is narrow (64); wider, Q is re-read
   // from shared memory per kv tile.
   static constexpr bool kQInRegs = kTQ == 64;
-  // Rescale O only when a row max grew (warp vote): pays at D=128 (O is 128 registers per
-  // thread, rescaled per 32-column tile), costs at D=64 (measured, bench/NOTES_fwd_kernel.md).
-  static constexpr bool kLazyRescale = kTV >= 128;
+  static constexpr bool kLazyRescale = lazy_rescale(kTV);
   static constexpr int kMinBlocks = kWarps == 4 ? 2 : 1; // CTAs per SM the registers allow
   static_assert(kStages >= 2, "head dims no kernel can have (flexjit_fwd_sm80_shape)");
 };

@@ -39,12 +39,12 @@ template <int kDqk, int kDv> struct FwdSm90Traits;
 template <> struct FwdSm90Traits<64, 64> {
   static constexpr int kN = FLEXJIT_FWD_V_SM90_N_D64;
   static constexpr int kMinBlocks = FLEXJIT_FWD_V_SM90_MINB_D64;
-  static constexpr bool kLazyRescale = false;
+  static constexpr bool kLazyRescale = lazy_rescale(64);
 };
 template <> struct FwdSm90Traits<128, 128> {
   static constexpr int kN = FLEXJIT_FWD_V_SM90_N_D128;
   static constexpr int kMinBlocks = FLEXJIT_FWD_V_SM90_MINB_D128;
-  static constexpr bool kLazyRescale = true;
+  static constexpr bool kLazyRescale = lazy_rescale(128);
 };
 
 template <bool kBf16, int kD> struct AttentionFwdSm90 {

@@ -17,8 +17,8 @@
 //
 // Policies (../shared/DESIGN.md): the tile schedule is the grid's (FwdCta: the last q tile
 // first), the kv walk KvTiles (block_schedule.h: partial tiles, then full ones), the KV source
-// TmaRing below, the products wgmma.h, the score tile apply_mods, the softmax softmax_update /
-// rescale_o, the epilogue store_o_rows.
+// TmaRing (kv_source.h), the products wgmma.h, the score tile apply_mods, the softmax
+// softmax_update / rescale_o, the epilogue store_o_rows.
 //
 // Shared memory (dynamic, 1 KiB aligned), every tile in sm90_tiles.h's layout, which is
 // what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements (kTQ, kTV: the head
@@ -50,7 +50,7 @@ template <int kDqk, int kDv> struct FwdWsTraits {
   static constexpr int kN = kShape.block_n;      // kv rows per tile
   static constexpr int kStages = kShape.stages;
   static constexpr int kThreads = kShape.threads;
-  static constexpr bool kLazyRescale = kTV >= 128;
+  static constexpr bool kLazyRescale = lazy_rescale(kTV);
   // 24 x 128 + 240 x 256 registers fit the SM's 64 Ki.
   static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
   static_assert(kStages >= 2, "head dims no kernel can have (flexjit_fwd_ws_shape)");

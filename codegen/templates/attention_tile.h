@@ -104,6 +104,13 @@ __device__ __forceinline__ void softmax_update(float (&s)[kMT][kNB][4], float (&
     }
 }
 
+// The rescale rule of every forward kernel's traits: lazy (a warp vote first) for a v tile
+// of 128 columns or more, where O is 64+ registers per thread; eager at 64, where the vote
+// costs more than it saves (measured on both, bench/NOTES_fwd_kernel.md).
+constexpr bool lazy_rescale(int v_tile_dim) {
+  return v_tile_dim >= 128;
+}
+
 template <bool kLazyRescale, int kMT, int kDB>
 __device__ __forceinline__ void rescale_o(float (&o)[kMT][kDB][4], const float (&alphas)[kMT][2]) {
   bool any = true;
