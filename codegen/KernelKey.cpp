@@ -22,7 +22,8 @@ namespace {
 //   1: (implicit) up to the first bump.
 //   2: a negated kernel param reaches a signed min or max as ~x + 1 (fuzz pair 586).
 //   3: no CodeGenPrepare in the NVPTX codegen (codegen/Compiler.cpp).
-constexpr int kCodegenRevision = 3;
+//   4: a buffer load on the GPU is a predicated ld.global (codegen/Lower.cpp).
+constexpr int kCodegenRevision = 4;
 
 // A hash of the template's embedded bitcode, so an edited template never
 // reuses a kernel cached (on disk) from the old one. Hashed once per symbol.

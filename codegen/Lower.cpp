@@ -8,6 +8,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/Intrinsics.h>
@@ -159,10 +160,10 @@ private:
   }
 
   // if (every index in [0, size)) value = data[sum(index * stride)]; else value = 0.
-  // Branch-free: an out-of-range access reads a zero constant instead (the address is
-  // selected, so memory out of range is never touched). Straight-line code keeps the
-  // kernel one basic block per tile step, which is what the JIT's instruction selection
-  // is fastest on.
+  // Branch-free, and memory out of range is never touched: on the GPU a predicated load
+  // (predicated_load), on the host a load from an address selected between the element
+  // and a zero constant. Straight-line code keeps the kernel one basic block per tile
+  // step, which is what the JIT's instruction selection is fastest on.
   Value* lower_load(const Expr& e) {
     const BufferDecl& decl = *e->buffer;
     const uint64_t base = kBufferSize * static_cast<uint64_t>(sig_.buffer_slot(decl));
@@ -179,29 +180,61 @@ private:
       offset = b_.CreateAdd(offset, b_.CreateMul(index, stride));
     }
     Value* data = b_.CreateAlignedLoad(b_.getPtrTy(), args_at(base), llvm::Align(8));
-    const int elem_size = dtype_size(decl.dtype);
-    Value* addr = b_.CreateGEP(b_.getInt8Ty(), data,
-                               b_.CreateMul(offset, b_.getInt64(static_cast<uint64_t>(elem_size))));
+    Value* bytes = b_.CreateMul(offset, b_.getInt64(static_cast<uint64_t>(dtype_size(decl.dtype))));
+    if (target_ == MathTarget::NVPTX) // buffers are device memory: global (one cvta per base)
+      return predicated_load(
+          decl.dtype,
+          b_.CreateGEP(b_.getInt8Ty(), b_.CreateAddrSpaceCast(data, b_.getPtrTy(1)), bytes),
+          in_range);
+    Value* addr = b_.CreateGEP(b_.getInt8Ty(), data, bytes);
     return load_element(decl.dtype, b_.CreateSelect(in_range, addr, zero_element(), decl.name));
   }
 
-  // An 8-byte zero constant every out-of-range load reads (a generic pointer to it; on
-  // NVPTX the constant lives in .global).
+  // On the GPU: `@in_range ld.global` into a register zeroed first. A tile's loads keep
+  // their addresses as a base plus constants (ptxas folds those into the instructions),
+  // and loads of equal addresses are one (the call only reads memory). A select between
+  // each element's address and a zero constant made every load's address a 64-bit value
+  // of its own: the warp-specialized forward spilled 28-68 bytes with document masks.
+  Value* predicated_load(DType dtype, Value* addr, Value* in_range) {
+    const char* op = dtype == DType::I32 || dtype == DType::F32 ? "u32"
+                     : dtype == DType::Bool                     ? "u8"
+                                                                : "u16";
+    auto* type = llvm::FunctionType::get(i32(), {b_.getPtrTy(1), b_.getInt1Ty()}, false);
+    auto* asm_fn = llvm::InlineAsm::get(
+        type, fmt::format("mov.b32 $0, 0;\n\t@$2 ld.global.{} $0, [$1];", op), "=r,l,b",
+        /*hasSideEffects=*/false);
+    llvm::CallInst* bits = b_.CreateCall(type, asm_fn, {addr, in_range});
+    bits->setOnlyReadsMemory();
+    bits->setDoesNotThrow();
+    switch (dtype) {
+    case DType::I32:
+      return bits;
+    case DType::F32:
+      return b_.CreateBitCast(bits, f32());
+    case DType::F16:
+      return b_.CreateFPExt(b_.CreateBitCast(b_.CreateTrunc(bits, b_.getInt16Ty()), b_.getHalfTy()),
+                            f32());
+    case DType::BF16: // the high half of a binary32: shift the bits, never round
+      return b_.CreateBitCast(b_.CreateShl(bits, 16), f32());
+    case DType::Bool:
+      return b_.CreateICmpNE(bits, b_.getInt32(0));
+    }
+    FLEXJIT_ASSERT(false, "unknown dtype {}", static_cast<int>(dtype));
+  }
+
+  // An 8-byte zero constant every out-of-range host load reads.
   Value* zero_element() {
     constexpr const char* kName = "flexjit_zero_element";
     llvm::GlobalVariable* zero = module_.getGlobalVariable(kName, /*AllowInternal=*/true);
     if (!zero) {
-      const unsigned space = target_ == MathTarget::NVPTX ? 1 : 0;
       auto* type = llvm::ArrayType::get(b_.getInt8Ty(), 8);
       zero = new llvm::GlobalVariable(module_, type, /*isConstant=*/true,
                                       llvm::GlobalValue::PrivateLinkage,
-                                      llvm::Constant::getNullValue(type), kName, nullptr,
-                                      llvm::GlobalValue::NotThreadLocal, space);
+                                      llvm::Constant::getNullValue(type), kName);
       zero->setAlignment(llvm::Align(8));
       zero->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
     }
-    return zero->getAddressSpace() == 0 ? static_cast<Value*>(zero)
-                                        : b_.CreateAddrSpaceCast(zero, b_.getPtrTy());
+    return zero;
   }
 
   Value* load_element(DType dtype, Value* addr) {

@@ -27,6 +27,16 @@
 #include "flexjit/support/Timing.h"
 
 namespace flexjit {
+
+int spill_bytes(const std::string& ptxas_log) {
+  static const std::regex spills(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
+  int bytes = 0;
+  for (auto it = std::sregex_iterator(ptxas_log.begin(), ptxas_log.end(), spills);
+       it != std::sregex_iterator(); ++it)
+    bytes += std::stoi((*it)[1].str()) + std::stoi((*it)[2].str());
+  return bytes;
+}
+
 namespace cuda {
 namespace {
 
@@ -134,11 +144,6 @@ bool load_module(const std::string& cubin, CUmodule* module) {
 }
 
 // The spill stores ptxas reported in a verbose link log (0 when none).
-int spill_store_bytes(const std::string& info_log) {
-  static const std::regex spills(R"(([1-9]\d*) bytes spill stores)");
-  std::smatch m;
-  return std::regex_search(info_log, m, spills) ? std::stoi(m[1].str()) : 0;
-}
 
 void finish(LoadedKernel& k, const std::string& info_log) {
   const Driver& d = driver();
@@ -148,9 +153,10 @@ void finish(LoadedKernel& k, const std::string& info_log) {
   check(d.cuFuncGetAttribute(&k.local_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, k.function),
         "cuFuncGetAttribute(LOCAL_SIZE_BYTES)");
   // The linker's verbose log names spills; a cubin from disk has only the attribute.
-  if (const int bytes = spill_store_bytes(info_log); bytes > 0)
-    k.warnings.push_back(fmt::format("kernel {} ({}) spills registers: {} bytes spill stores",
-                                     k.entry(), k.key.substr(0, 12), bytes));
+  if (const int bytes = spill_bytes(info_log); bytes > 0)
+    k.warnings.push_back(
+        fmt::format("kernel {} ({}) spills registers: {} bytes spill stores + loads", k.entry(),
+                    k.key.substr(0, 12), bytes));
   else if (k.local_bytes > 0)
     k.warnings.push_back(fmt::format("kernel {} ({}) uses {} bytes of local memory per thread "
                                      "(register spills)",
@@ -224,13 +230,13 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
     if (roomy.valid()) {
       const auto waited = Clock::now();
       roomy.wait();
-      if (const int bytes = spill_store_bytes(built.info_log); bytes > kMaxSpillBytes) {
+      if (const int bytes = spill_bytes(built.info_log); bytes > kMaxSpillBytes) {
         built = roomy.get();
         times->ptx_to_cubin_ms += ms_since(waited);
         k->warnings.push_back(fmt::format(
             "kernel {} ({}) spills {} bytes at the template's CTAs per SM; using its build for "
             "one CTA per SM ({} bytes spill)",
-            k->entry(), key.substr(0, 12), bytes, spill_store_bytes(built.info_log)));
+            k->entry(), key.substr(0, 12), bytes, spill_bytes(built.info_log)));
       }
     }
     info_log = built.info_log;

@@ -14,11 +14,15 @@
 
 namespace flexjit {
 
-// A kernel whose ptxas build spills more than this many bytes (stores) at the template's
-// launch bounds is replaced by its one-CTA-per-SM build, where the variant table gives it
-// one (KernelVariant::one_cta_build: the sm_90a forward, whose template asks for two
-// CTAs per SM).
+// A kernel whose ptxas build spills more than this many bytes (stores + loads, spill_bytes)
+// at the template's launch bounds is replaced by its one-CTA-per-SM build, where the variant
+// table gives it one (KernelVariant::one_cta_build: the sm_90a v2 forward, whose template
+// asks for two CTAs per SM).
 inline constexpr int kMaxSpillBytes = 64;
+
+// The spill stores plus spill loads a ptxas log (ptxas -v, or the JIT's verbose info log)
+// reports, over every function.
+int spill_bytes(const std::string& ptxas_log);
 
 namespace cuda {
 
