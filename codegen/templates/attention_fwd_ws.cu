@@ -51,8 +51,14 @@ template <int kDqk, int kDv> struct FwdWsTraits {
   static constexpr int kStages = kShape.stages;
   static constexpr int kThreads = kShape.threads;
   static constexpr bool kLazyRescale = lazy_rescale(kTV);
-  // 24 x 128 + 240 x 256 registers fit the SM's 64 Ki.
+  // setmaxnreg moves registers between the warpgroups of the CTA's launch allocation only,
+  // kLaunchRegs per thread (65536 / 384 in units of 8: 168), so the three warpgroups' counts
+  // may sum to 3 x 168 = 504 at most; past that setmaxnreg.inc waits forever (a persistent
+  // variant at 32 + 2 x 240 hung: bench/NOTES_fwd_kernel.md).
+  static constexpr int kLaunchRegs = 65536 / kShape.threads / 8 * 8;
   static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+  static_assert(kProducerRegs + 2 * kConsumerRegs <= 3 * kLaunchRegs,
+                "setmaxnreg asks for more registers than the CTA holds");
   static_assert(kStages >= 2, "head dims no kernel can have (flexjit_fwd_ws_shape)");
   static_assert(kThreads == 384 && kM == 128, "a producer and two consumer warpgroups");
   static_assert(kDqk % 16 == 0 && kTV <= 256 && kN % 64 == 0 && kN <= 256,
