@@ -3,7 +3,8 @@
 # (tools/ptx_digest.cpp: every template, dtype, head dim and arch, the seed masks with
 # the noop score_mod and the seed score_mods with the causal mask) and compares its
 # listing with bench/ptx_digests.txt, committed from the tree whose PTX is the reference
-# (see that file's first line). Exit 0 and "identical" when every kernel's PTX matches.
+# (see that file's first line). Exit 0 and "identical" when every kernel's PTX matches up to
+# the numbering of its virtual registers (the digest renumbers them: tools/ptx_digest.cpp).
 #   FLEXJIT_BUILD_DIR  build directory (default: build)
 # After a deliberate kernel change: flexjit_ptx_digest > bench/ptx_digests.txt, and say
 # so in the commit.

@@ -11,6 +11,11 @@
 // longest rows start first. See attention_abi.h for the launch contract; the hooks are
 // flexjit_mask_mod / flexjit_score_mod (flexjit_abi.h).
 //
+// Policies (../shared/DESIGN.md): the tile schedule is the grid's (FwdCta: the last q tile
+// first), the kv walk KvTiles (block_schedule.h), the KV source CpAsyncKvRing (kv_source.h),
+// the products sm80_qk / sm80_pv (sm80_tiles.h), the score tile apply_mods, the softmax
+// online_softmax (attention_tile.h); the epilogue stages O in shared memory.
+//
 // Shared memory (dynamic), in the input dtype, rows of D elements in 16-byte chunks whose
 // index is XOR-swizzled with (row % 8) so that ldmatrix and cp.async are conflict free:
 //   Q [BLOCK_M][D]  (reused to stage the output)   K [STAGES][BLOCK_N][D]   V [STAGES][BLOCK_N][D]
@@ -22,6 +27,7 @@
 #include "codegen/templates/attention_common.h"
 #include "codegen/templates/attention_tile.h"
 #include "codegen/templates/kv_source.h"
+#include "codegen/templates/sm80_tiles.h"
 
 // 1 KiB aligned: swizzled addresses are formed with XOR on address bits 4-7.
 extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_fwd_smem[];
@@ -47,27 +53,6 @@ template <int kDqk, int kDv> struct FwdSm80Traits {
   static constexpr bool kLazyRescale = lazy_rescale(kTV);
   static constexpr int kMinBlocks = kWarps == 4 ? 2 : 1; // CTAs per SM the registers allow
   static_assert(kStages >= 2, "head dims no kernel can have (flexjit_fwd_sm80_shape)");
-};
-
-// Addresses in a swizzled [rows][kT] tile of 2-byte elements (kT a multiple of 64): 16-byte
-// chunk c of row r sits at chunk c ^ (r % 8) -- the XOR flips only the chunk's low three
-// bits, so every 64-element column block keeps its chunks -- conflict free for ldmatrix and
-// cp.async.
-template <int kT> struct Sm80Tile {
-  static constexpr int kChunks = kT / 8;
-  static constexpr u32 kRowBytes = kT * 2;
-  static __device__ __forceinline__ u32 swz(int row, int chunk) {
-    return static_cast<u32>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
-  }
-  // An ldmatrix address of chunk pair 0 (see lane_addr) moved to chunk pair kk (16 columns
-  // on): the pair's position inside its 128-byte block is the XOR, the block an add (one
-  // XOR when a row is a power of two of bytes, since the row offset then has no bits there).
-  static __device__ __forceinline__ u32 pair(u32 addr, int kk) {
-    if constexpr ((kRowBytes & (kRowBytes - 1)) == 0)
-      return addr ^ (kk * 32);
-    else
-      return (addr ^ ((kk & 3) * 32)) + (kk >> 2) * 128;
-  }
 };
 
 template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
@@ -129,15 +114,6 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
     }
   }
 
-  // The address lane `lane` gives ldmatrix for the 16 x 16 block (row 0, chunks 0-1) of a
-  // swizzled tile at `base` (1 KiB aligned) when its rows are (lane & 7) + 8 * row_bit and
-  // its chunk is chunk_bit; chunk pair kk is T::pair of it, row block n this address plus
-  // n * 16 rows.
-  template <class T>
-  static __device__ __forceinline__ u32 lane_addr(u32 base, int row_bit, int chunk_bit, int lane) {
-    return base + T::swz((lane & 7) + 8 * row_bit, chunk_bit);
-  }
-
   struct State {
     u32 q[kQInRegs ? kMT : 1][kQInRegs ? kDqk / 16 : 1][4]; // A fragments of this warp's Q rows
     u32 q_addr;               // else: where this lane's ldmatrix reads them (m-tile 0)
@@ -161,61 +137,11 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
         for (int e = 0; e < 4; ++e)
           s[mt][j][e] = 0.f;
 
-          // K tile rows are B's columns: non-transposed ldmatrix gives col-major B fragments.
-          // k_lane / v_lane: this lane's ldmatrix address for 16-row block 0 and chunk pair 0
-          // (see lane_addr); chunk pair kk is T::pair of it, row block n an add. Only the head
-          // dims' own columns are read (kDqk / 16 and kDv / 16 steps), never a tile's padding.
-#pragma unroll
-    for (int kk = 0; kk < kDqk / 16; ++kk) {
-      u32 qf[kMT][4];
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        if constexpr (kQInRegs) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            qf[mt][e] = st.q[mt][kk][e];
-        } else {
-          ldmatrix_x4(qf[mt], TQ::pair(st.q_addr + mt * 16 * TQ::kRowBytes, kk));
-        }
-      }
-#pragma unroll
-      for (int np = 0; np < kN / 16; ++np) {
-        u32 bf[4];
-        ldmatrix_x4(bf, TQ::pair(k_lane, kk) + np * 16 * TQ::kRowBytes);
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          mma_16816<kBf16>(s[mt][2 * np], qf[mt], bf[0], bf[1]);
-          mma_16816<kBf16>(s[mt][2 * np + 1], qf[mt], bf[2], bf[3]);
-        }
-      }
-    }
-
+    sm80_qk<kBf16, TQ, kMT, kN, kDqk, kQInRegs>(s, st.q, st.q_addr, k_lane);
     apply_mods(s, mask, check, kv0, q_hook, lane, b, h, p, args);
     online_softmax<kLazyRescale>(s, st.m, st.l, st.o);
 
-    // O += P V. The S accumulator layout is the A-fragment layout of the next mma; V rows
-    // are B's rows (k-major), so the transposing ldmatrix gives col-major B fragments.
-#pragma unroll
-    for (int kk = 0; kk < kN / 16; ++kk) {
-      u32 a[kMT][4];
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        a[mt][0] = pack2<kBf16>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        a[mt][1] = pack2<kBf16>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        a[mt][2] = pack2<kBf16>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        a[mt][3] = pack2<kBf16>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
-#pragma unroll
-      for (int dp = 0; dp < kDv / 16; ++dp) {
-        u32 bf[4];
-        ldmatrix_x4_trans(bf, TV::pair(v_lane, dp) + kk * 16 * TV::kRowBytes);
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          mma_16816<kBf16>(st.o[mt][2 * dp], a[mt], bf[0], bf[1]);
-          mma_16816<kBf16>(st.o[mt][2 * dp + 1], a[mt], bf[2], bf[3]);
-        }
-      }
-    }
+    sm80_pv<kBf16, TV, kMT, kN, kDv>(st.o, s, v_lane);
   }
 
   static __device__ __forceinline__ void run(const FlexjitAttentionParams& p,
@@ -274,8 +200,8 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
     }
     // K: row bit = lane bit 4, chunk bit = lane bit 3 (B fragments of two n8 blocks);
     // V (transposed): row bit = lane bit 3, chunk bit = lane bit 4.
-    const u32 k_lane = lane_addr<TQ>(sk, (lane >> 4) & 1, (lane >> 3) & 1, lane);
-    const u32 v_lane = lane_addr<TV>(sv, (lane >> 3) & 1, lane >> 4, lane);
+    const u32 k_lane = TQ::lane_addr(sk, (lane >> 4) & 1, (lane >> 3) & 1, lane);
+    const u32 v_lane = TV::lane_addr(sv, (lane >> 3) & 1, lane >> 4, lane);
     int stage = 0;
     for (int i = 0; i < n_tiles; ++i) {
       const int kv0 = ring.pop();
