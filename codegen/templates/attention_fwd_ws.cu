@@ -97,18 +97,14 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
     for (int t = 0; t < tiles.n_tiles; ++t) {
       const int kv0 = tiles.next_start(t);
       const u32 off_k = pos.stage * kKTileBytes, off_v = pos.stage * kVTileBytes;
-      mbar_wait(ring.empty_k(pos.stage), pos.phase ^ 1);
-      mbar_arrive_expect_tx(ring.full_k(pos.stage), kKTileBytes);
+      const u32 full_k = ring.produce_k(pos, kKTileBytes);
 #pragma unroll
       for (int cb = 0; cb < kTQ / 64; ++cb)
-        tma_load_4d(cta.sk + off_k + cb * kN * 128, &maps.k, ring.full_k(pos.stage), cb * 64, kv0,
-                    cta.h_kv, cta.b);
-      mbar_wait(ring.empty_v(pos.stage), pos.phase ^ 1);
-      mbar_arrive_expect_tx(ring.full_v(pos.stage), kVTileBytes);
+        tma_load_4d(cta.sk + off_k + cb * kN * 128, &maps.k, full_k, cb * 64, kv0, cta.h_kv, cta.b);
+      const u32 full_v = ring.produce_v(pos, kVTileBytes);
 #pragma unroll
       for (int cb = 0; cb < kTV / 64; ++cb)
-        tma_load_4d(cta.sv + off_v + cb * kN * 128, &maps.v, ring.full_v(pos.stage), cb * 64, kv0,
-                    cta.h_kv, cta.b);
+        tma_load_4d(cta.sv + off_v + cb * kN * 128, &maps.v, full_v, cb * 64, kv0, cta.h_kv, cta.b);
       pos.advance();
     }
   }
@@ -161,32 +157,32 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
       for (int i = 0; i < n_tiles; ++i) {
         const int kv0 = tiles.next_start(i);
         rescale_o<Tr::kLazyRescale>(o, alphas);
-        mbar_wait(ring.full_k(pos.stage), pos.phase);
+        ring.acquire_k(pos);
         turn_sync();
         issue_qk<kBf16, kM, kN, kDqk>(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
-        mbar_wait(ring.full_v(prev.stage), prev.phase);
+        ring.acquire_v(prev);
         issue_pv<kBf16, kN, kTV>(o[0], a, cta.sv + prev.stage * kVTileBytes);
         turn_pass();
         wgmma_wait<1>(); // S of tile i; P V still runs
         fence_operand(s[0]);
-        ring.release(ring.empty_k(pos.stage), lane);
+        ring.release_k(pos, lane);
         apply_mods(s, i<tiles.n_part_tiles, kv0 + kN> p.kv_len, kv0, q_hook, lane, b, h, p, args);
         softmax_update(s, m, l, alphas);
         fence_operand(s[0]);
         wgmma_wait<0>(); // P V of tile i - 1
         fence_operand(o[0]);
         if (i > 0)
-          ring.release(ring.empty_v(prev.stage), lane);
+          ring.release_v(prev, lane);
         pack_frags<kBf16>(s[0], a);
         prev = pos;
         pos.advance();
       }
       rescale_o<Tr::kLazyRescale>(o, alphas);
-      mbar_wait(ring.full_v(prev.stage), prev.phase);
+      ring.acquire_v(prev);
       issue_pv<kBf16, kN, kTV>(o[0], a, cta.sv + prev.stage * kVTileBytes);
       wgmma_wait<0>();
       fence_operand(o[0]);
-      ring.release(ring.empty_v(prev.stage), lane);
+      ring.release_v(prev, lane);
     }
     if (c == 0)
       turn_sync(); // takes consumer 1's last pass, so no arrival outlives the CTA

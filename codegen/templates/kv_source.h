@@ -5,7 +5,9 @@
 //     tile, kStages - 1 tiles ahead; acquire waits for this thread's copies of the tile and
 //     passes a CTA barrier, which is also every warp's release of the tile before.
 //   TmaRing (sm_90a warp-specialized forward): one producer thread's TMA copies complete on
-//     per-stage "full" mbarriers; consumers release a stage on its "empty" mbarrier.
+//     per-stage "full" mbarriers (produce_k / produce_v, then the copies); consumers wait for
+//     a tile there (acquire_k / acquire_v) and release its stage on its "empty" mbarrier
+//     (release_k / release_v).
 // Strided K/V today (the tensors' own strides); a paged source is the next policy.
 #pragma once
 
@@ -50,6 +52,18 @@ template <int kStages> struct CpAsyncKvRing {
   }
 };
 
+// A position in the ring: stage and phase parity, advanced tile by tile.
+template <int kStages> struct RingPos {
+  int stage = 0;
+  u32 phase = 0;
+  __device__ __forceinline__ void advance() {
+    if (++stage == kStages) {
+      stage = 0;
+      phase ^= 1;
+    }
+  }
+};
+
 // The K/V source: kStages stages of one K and one V tile, each with a "full" barrier (the
 // producer's expect-tx arrival plus the copies' bytes) and an "empty" one (one arrival per
 // consumer warp). Stage s of tile t is t % kStages, its phase parity (t / kStages) & 1.
@@ -79,17 +93,33 @@ template <int kStages> struct TmaRing {
     if (lane == 0)
       mbar_arrive(bar);
   }
-};
 
-// A position in the ring: stage and phase parity, advanced tile by tile.
-template <int kStages> struct RingPos {
-  int stage = 0;
-  u32 phase = 0;
-  __device__ __forceinline__ void advance() {
-    if (++stage == kStages) {
-      stage = 0;
-      phase ^= 1;
-    }
+  // The pipeline, per stage of K and of V (pos: the tile's stage and phase):
+  //   producer: produce_k / produce_v wait until the stage is empty and expect its bytes;
+  //     the copies then complete on the barrier returned (full_k / full_v);
+  //   consumers: acquire_k / acquire_v wait until the tile landed; release_k / release_v
+  //     (each warp, once the products that read it completed) free the stage.
+  __device__ __forceinline__ u32 produce_k(const RingPos<kStages>& pos, u32 bytes) const {
+    mbar_wait(empty_k(pos.stage), pos.phase ^ 1);
+    mbar_arrive_expect_tx(full_k(pos.stage), bytes);
+    return full_k(pos.stage);
+  }
+  __device__ __forceinline__ u32 produce_v(const RingPos<kStages>& pos, u32 bytes) const {
+    mbar_wait(empty_v(pos.stage), pos.phase ^ 1);
+    mbar_arrive_expect_tx(full_v(pos.stage), bytes);
+    return full_v(pos.stage);
+  }
+  __device__ __forceinline__ void acquire_k(const RingPos<kStages>& pos) const {
+    mbar_wait(full_k(pos.stage), pos.phase);
+  }
+  __device__ __forceinline__ void acquire_v(const RingPos<kStages>& pos) const {
+    mbar_wait(full_v(pos.stage), pos.phase);
+  }
+  __device__ __forceinline__ void release_k(const RingPos<kStages>& pos, int lane) const {
+    release(empty_k(pos.stage), lane);
+  }
+  __device__ __forceinline__ void release_v(const RingPos<kStages>& pos, int lane) const {
+    release(empty_v(pos.stage), lane);
   }
 };
 
