@@ -6,6 +6,11 @@ file(GLOB FLEXJIT_TEMPLATE_HEADERS CONFIGURE_DEPENDS
 set(gen ${CMAKE_CURRENT_BINARY_DIR}/generated)
 file(MAKE_DIRECTORY ${gen})
 
+# FLEXJIT_TEMPLATE_BITCODE_DIR: embed the bitcode another build of the same tree compiled (its
+# generated/ directory) instead of compiling it again: the bitcode is device code, the same for
+# every host build type and sanitizer (scripts/test.sh's sanitizer builds use it).
+set(FLEXJIT_TEMPLATE_BITCODE_DIR "" CACHE PATH
+    "embed the template bitcode of this directory (another build's generated/) instead of compiling it")
 set(bitcode_files)
 set(asm "\t.section .rodata\n")
 set(index "")
@@ -55,15 +60,25 @@ foreach(row ${rows})
                 -DFLEXJIT_VARIANT_BF16=${bf16} -DFLEXJIT_VARIANT_DQK=${dqk} -DFLEXJIT_VARIANT_DV=${dv})
   endif()
   set(bc ${gen}/${stem}.${arch}.bc)
+  if(FLEXJIT_TEMPLATE_BITCODE_DIR)
+    set(bc ${FLEXJIT_TEMPLATE_BITCODE_DIR}/${stem}.${arch}.bc)
+  endif()
   if(bc IN_LIST bitcode_files)
     message(FATAL_ERROR "codegen/Variants.cpp lists ${stem} for ${arch} twice")
   endif()
-  add_custom_command(OUTPUT ${bc}
-    COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
-            -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
-            ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
-    DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
-    COMMENT "clang-19: ${name}.cu -> ${stem}.${arch}.bc" VERBATIM)
+  if(FLEXJIT_TEMPLATE_BITCODE_DIR)
+    if(NOT EXISTS ${bc})
+      message(FATAL_ERROR "FLEXJIT_TEMPLATE_BITCODE_DIR has no ${stem}.${arch}.bc: build that "
+                          "tree first (its flexjit_templates target)")
+    endif()
+  else()
+    add_custom_command(OUTPUT ${bc}
+      COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
+              -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
+              ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
+      DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
+      COMMENT "clang-19: ${name}.cu -> ${stem}.${arch}.bc" VERBATIM)
+  endif()
   list(APPEND bitcode_files ${bc})
   flexjit_embed(flexjit_bc_${stem}_${arch} ${bc})
 endforeach()

@@ -37,8 +37,11 @@ if [ "${FLEXJIT_SANITIZERS:-1}" = 0 ]; then
 fi
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 sanitized_build() { # dir, sanitizers, target
+  # The release build's template bitcode (device code: no sanitizer reaches it) is embedded
+  # as it is, not compiled again.
   cmake -S "$repo" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLEXJIT_SANITIZE="$2" \
-    -DFLEXJIT_BUILD_EXAMPLES=OFF -DCUDAToolkit_ROOT="${CUDA_HOME:-/usr/local/cuda}"
+    -DFLEXJIT_BUILD_EXAMPLES=OFF -DCUDAToolkit_ROOT="${CUDA_HOME:-/usr/local/cuda}" \
+    -DFLEXJIT_TEMPLATE_BITCODE_DIR="$build_dir/generated"
   cmake --build "$1" -j "$jobs" --target "$3"
 }
 
