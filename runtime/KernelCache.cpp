@@ -143,8 +143,6 @@ bool load_module(const std::string& cubin, CUmodule* module) {
   return driver().cuModuleLoadData(module, cubin.data()) == CUDA_SUCCESS;
 }
 
-// The spill stores ptxas reported in a verbose link log (0 when none).
-
 void finish(LoadedKernel& k, const std::string& info_log) {
   const Driver& d = driver();
   check(d.cuModuleGetFunction(&k.function, k.module, k.entry()), "cuModuleGetFunction");
