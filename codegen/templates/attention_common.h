@@ -79,15 +79,19 @@ template <bool kBf16> __device__ __forceinline__ u32 pack2(float lo, float hi) {
 // Packs an m16 x (8 kNB) fp32 accumulator tile into mma/wgmma A fragments (m16 x k16 each):
 // the accumulator layout of n8 blocks 2 kk and 2 kk + 1 is the A-fragment layout of k-step
 // kk (the forward's P, the backward's P^T and dS^T).
+// One k-step: n8 blocks x0 and x1 (2 kk and 2 kk + 1) into the A fragment a.
+template <bool kBf16>
+__device__ __forceinline__ void pack_frag(const float (&x0)[4], const float (&x1)[4], u32 (&a)[4]) {
+  a[0] = pack2<kBf16>(x0[0], x0[1]);
+  a[1] = pack2<kBf16>(x0[2], x0[3]);
+  a[2] = pack2<kBf16>(x1[0], x1[1]);
+  a[3] = pack2<kBf16>(x1[2], x1[3]);
+}
 template <bool kBf16, int kNB>
 __device__ __forceinline__ void pack_frags(const float (&x)[kNB][4], u32 (&a)[kNB / 2][4]) {
 #pragma unroll
-  for (int kk = 0; kk < kNB / 2; ++kk) {
-    a[kk][0] = pack2<kBf16>(x[2 * kk][0], x[2 * kk][1]);
-    a[kk][1] = pack2<kBf16>(x[2 * kk][2], x[2 * kk][3]);
-    a[kk][2] = pack2<kBf16>(x[2 * kk + 1][0], x[2 * kk + 1][1]);
-    a[kk][3] = pack2<kBf16>(x[2 * kk + 1][2], x[2 * kk + 1][3]);
-  }
+  for (int kk = 0; kk < kNB / 2; ++kk)
+    pack_frag<kBf16>(x[2 * kk], x[2 * kk + 1], a[kk]);
 }
 
 __device__ __forceinline__ float ex2(float x) {

@@ -78,12 +78,8 @@ __device__ __forceinline__ void sm80_pv(float (&o)[kMT][kDB][4], const float (&p
   for (int kk = 0; kk < kN / 16; ++kk) {
     u32 a[kMT][4];
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-      a[mt][0] = pack2<kBf16>(p[mt][2 * kk][0], p[mt][2 * kk][1]);
-      a[mt][1] = pack2<kBf16>(p[mt][2 * kk][2], p[mt][2 * kk][3]);
-      a[mt][2] = pack2<kBf16>(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
-      a[mt][3] = pack2<kBf16>(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
-    }
+    for (int mt = 0; mt < kMT; ++mt)
+      pack_frag<kBf16>(p[mt][2 * kk], p[mt][2 * kk + 1], a[mt]);
 #pragma unroll
     for (int dp = 0; dp < kDv / 16; ++dp) {
       u32 bf[4];
