@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "flexjit/testing/SeedMods.h"
@@ -37,6 +38,19 @@ struct SeedCatalog {
       seeds::checkerboard(),
       seeds::causal_bias(),
   };
+
+  // The attention pairs the forward tests and the compile bench compile: every seed mask
+  // with the identity score, every seed score mod under causal, and the heaviest known
+  // pair (document mask + ALiBi slopes from a buffer), last.
+  std::vector<std::pair<MaskMod, ScoreMod>> attention_pairs() const {
+    std::vector<std::pair<MaskMod, ScoreMod>> pairs;
+    for (const MaskMod& mask : masks)
+      pairs.emplace_back(mask, noop_score());
+    for (const ScoreMod& score : scores)
+      pairs.emplace_back(seeds::causal(), score);
+    pairs.emplace_back(masks[3], scores[2]); // document x alibi_buffer
+    return pairs;
+  }
 
   SeedCatalog() = default;
   SeedCatalog(const SeedCatalog&) = delete;

@@ -300,19 +300,6 @@ TEST_CASE("ptx: random mods of every node kind and buffer dtype pass ptxas", "[c
 
 namespace {
 
-// The attention pairs the forward test compiles: every seed mask with the
-// identity score, every seed score mod under causal, and the heaviest known
-// pair (document mask + ALiBi slopes from a buffer).
-std::vector<std::pair<MaskMod, ScoreMod>> attention_pairs(const SeedCatalog& seeds) {
-  std::vector<std::pair<MaskMod, ScoreMod>> pairs;
-  for (const MaskMod& mask : seeds.masks)
-    pairs.emplace_back(mask, noop_score());
-  for (const ScoreMod& score : seeds.scores)
-    pairs.emplace_back(seeds::causal(), score);
-  pairs.emplace_back(seeds.masks[3], seeds.scores[2]); // document x alibi_buffer
-  return pairs;
-}
-
 // Compiles one attention instantiation and runs ptxas, with the runtime's policy: an
 // sm_90a kernel that spills more than kMaxSpillBytes at the template's launch bounds is
 // replaced by its build for one CTA per SM (runtime/KernelCache.cpp). A spill left is reported
@@ -389,7 +376,7 @@ TEST_CASE("ptx: every attention forward kernel without mods passes ptxas without
 // them. A spill of more than 64 bytes left after the runtime's rebuild policy fails.
 TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][attention]") {
   const SeedCatalog seeds;
-  const auto pairs = attention_pairs(seeds);
+  const auto pairs = seeds.attention_pairs();
   int compiled = 0, spilling = 0;
   for (Arch arch : {Arch::SM80, Arch::SM90a}) {
     const std::vector<const KernelVariant*> rows = forward_rows(arch);
@@ -413,7 +400,7 @@ TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][att
 TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spills",
           "[codegen][attention]") {
   const SeedCatalog seeds;
-  const auto pairs = attention_pairs(seeds);
+  const auto pairs = seeds.attention_pairs();
   int compiled = 0;
   // One dtype per head-dim pair: f16 and bf16 differ only in the products' and packs' types
   // (their spills were the same, byte for byte, when both ran).
@@ -439,7 +426,7 @@ TEST_CASE("ptx: every attention instantiation x every seed pair", "[.][attention
   int spills = 0;
   for (const KernelVariant& v : kernel_variants())
     if (v.kind == TemplateKind::AttentionForward)
-      for (const auto& [mask, score] : attention_pairs(seeds))
+      for (const auto& [mask, score] : seeds.attention_pairs())
         spills += attention_spills(v, mask, score);
   REQUIRE(spills == 0);
 }
