@@ -59,6 +59,7 @@
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/HalfFloat.h"
 #include "flexjit/testing/SeedMods.h"
+#include "flexjit/testing/VariantRows.h"
 
 using namespace flexjit;
 
@@ -215,11 +216,9 @@ std::vector<Shape> shapes_for(const Options& opt) {
                              {4, 16, 8192, 128, 128, DType::BF16}};
   if (opt.head_dims) { // the variant table's forward pairs, in the order it lists them
     base.clear();
-    for (const KernelVariant& v : kernel_variants())
-      if (v.kind == TemplateKind::AttentionForward && v.dtype == DType::BF16 &&
-          std::none_of(base.begin(), base.end(),
-                       [&](const Shape& sh) { return sh.D == v.dqk && sh.Dv == v.dv; }))
-        base.push_back({4, 16, 8192, v.dqk, v.dv, DType::BF16});
+    for (const KernelVariant* v : testing::forward_rows_per_head_dims(
+             [](const KernelVariant& r) { return r.dtype == DType::BF16; }))
+      base.push_back({4, 16, 8192, v->dqk, v->dv, DType::BF16});
   }
   for (Shape sh : base) {
     if (opt.D != 0 && opt.D != sh.D)

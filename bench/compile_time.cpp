@@ -14,6 +14,7 @@
 
 #include "flexjit/codegen/Build.h"
 #include "flexjit/testing/SeedCatalog.h"
+#include "flexjit/testing/VariantRows.h"
 
 using namespace flexjit;
 
@@ -55,12 +56,9 @@ double measure_ws_forward(const testing::SeedCatalog& seeds, int repeats) {
   fmt::print("\n{:38} {:>8} {:>8}  {}\n", "warp-specialized forward (sm_90a)", "median", "slowest",
              "slowest pair (its lower / link / opt / codegen)");
   double worst = 0;
-  std::vector<std::pair<int, int>> dims;
-  for (const KernelVariant& v : kernel_variants()) {
-    if (v.kind != TemplateKind::AttentionForward || !v.whole_program ||
-        std::find(dims.begin(), dims.end(), std::pair{v.dqk, v.dv}) != dims.end())
-      continue;
-    dims.emplace_back(v.dqk, v.dv);
+  for (const KernelVariant* row : testing::forward_rows_per_head_dims(
+           [](const KernelVariant& v) { return v.whole_program; })) {
+    const KernelVariant& v = *row;
     std::vector<double> medians;
     Row slowest{};
     std::string slowest_pair;

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <set>
 #include <thread>
 
 #include "flexjit/codegen/Build.h"
@@ -24,9 +23,11 @@
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/testing/RandomMods.h"
 #include "flexjit/testing/SeedCatalog.h"
+#include "flexjit/testing/VariantRows.h"
 #include "flexjit/testing/WideMod.h"
 
 using namespace flexjit;
+using flexjit::testing::forward_rows_per_head_dims;
 using flexjit::testing::SeedCatalog;
 
 namespace {
@@ -404,18 +405,18 @@ TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spill
   int compiled = 0;
   // One dtype per head-dim pair: f16 and bf16 differ only in the products' and packs' types
   // (their spills were the same, byte for byte, when both ran).
-  std::set<std::pair<int, int>> dims;
-  for (const KernelVariant& v : kernel_variants())
-    if (v.kind == TemplateKind::AttentionForward && v.whole_program &&
-        dims.insert({v.dqk, v.dv}).second)
-      for (size_t i = 0; i < pairs.size(); ++i) {
-        const int bytes = attention_spills(v, pairs[i].first, pairs[i].second);
-        if (i + 1 == pairs.size() && v.dv == 256)
-          CHECK(bytes <= 96);
-        else
-          CHECK(bytes == 0);
-        ++compiled;
-      }
+  for (const KernelVariant* row :
+       forward_rows_per_head_dims([](const KernelVariant& v) { return v.whole_program; })) {
+    const KernelVariant& v = *row;
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      const int bytes = attention_spills(v, pairs[i].first, pairs[i].second);
+      if (i + 1 == pairs.size() && v.dv == 256)
+        CHECK(bytes <= 96);
+      else
+        CHECK(bytes == 0);
+      ++compiled;
+    }
+  }
   REQUIRE(compiled >= 8 * static_cast<int>(pairs.size()));
 }
 
