@@ -7,7 +7,11 @@
 // (scripts/ptx_identity.sh compares them with the listing committed in bench/).
 //
 //   flexjit_ptx_digest [threads=2] > digests.txt
-//   flexjit_ptx_digest --ptx ENTRY [ARCH] > kernel.ptx     (one row's PTX, noop mods)
+//   flexjit_ptx_digest --ptx ENTRY [ARCH [MASK [SCORE]]] > kernel.ptx
+//     one row's PTX (ARCH "-": the first row with that entry), with the seed mask and score_mod
+//     of those names (default: noop mods), e.g. for one pair's spills:
+//     flexjit_ptx_digest --ptx flexjit_attention_fwd_ws_f16_d80 - document alibi_buffer > k.ptx
+//     ptxas -arch=sm_90a -v k.ptx
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -74,22 +78,56 @@ struct Job {
   std::string line;
 };
 
+// The seed mod named `name` among `mods` (MaskMod or ScoreMod), or null after listing the names.
+template <class Mod>
+const Mod* seed_named(const std::vector<Mod>& mods, const char* what, const std::string& name) {
+  for (const Mod& m : mods)
+    if (m.name() == name)
+      return &m;
+  std::string names;
+  for (const Mod& m : mods)
+    names += " " + m.name();
+  std::fprintf(stderr, "ptx_digest: no seed %s named '%s'; the seeds:%s\n", what, name.c_str(),
+               names.c_str());
+  return nullptr;
+}
+
+// --ptx's arguments: ENTRY [ARCH [MASK [SCORE]]].
+int print_ptx(int argc, char** argv) {
+  const std::string entry = argv[0], arch = argc > 1 ? argv[1] : "-";
+  const testing::SeedCatalog seeds;
+  MaskMod mask;
+  ScoreMod score = noop_score();
+  if (argc > 2) {
+    const MaskMod* m = seed_named(seeds.masks, "mask", argv[2]);
+    if (!m)
+      return 2;
+    mask = *m;
+  }
+  if (argc > 3) {
+    const ScoreMod* m = seed_named(seeds.scores, "score_mod", argv[3]);
+    if (!m)
+      return 2;
+    score = *m;
+  }
+  for (const KernelVariant& v : kernel_variants())
+    if (v.main.entry == entry && (arch == "-" || to_string(v.arch) == arch)) {
+      const CompiledKernel k = compile_variant(v, *prepare_mods(mask, score));
+      std::fwrite(k.ptx.data(), 1, k.ptx.size(), stdout);
+      return 0;
+    }
+  std::fprintf(stderr, "ptx_digest: no variant table row has the entry '%s'%s%s\n", entry.c_str(),
+               arch == "-" ? "" : " for ", arch == "-" ? "" : arch.c_str());
+  return 2;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-  // --ptx ENTRY [ARCH]: the PTX of the (first) table row with that entry (and arch), noop mods
-  // (for scripts/sass_report.sh).
-  if ((argc == 3 || argc == 4) && std::string(argv[1]) == "--ptx") {
-    for (const KernelVariant& v : kernel_variants())
-      if (std::string(v.main.entry) == argv[2] && (argc == 3 || to_string(v.arch) == argv[3])) {
-        const CompiledKernel k = compile_variant(v, *prepare_mods(MaskMod(), noop_score()));
-        std::fwrite(k.ptx.data(), 1, k.ptx.size(), stdout);
-        return 0;
-      }
-    std::fprintf(stderr, "ptx_digest: no variant table row has the entry '%s'%s%s\n", argv[2],
-                 argc == 4 ? " for " : "", argc == 4 ? argv[3] : "");
-    return 2;
-  }
+  // --ptx ENTRY [ARCH [MASK [SCORE]]]: the PTX of the (first) table row with that entry (and
+  // arch), for the named seed mods (for scripts/sass_report.sh and per-pair spill checks).
+  if (argc >= 3 && argc <= 6 && std::string(argv[1]) == "--ptx")
+    return print_ptx(argc - 2, argv + 2);
   const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2;
   const testing::SeedCatalog seeds;
   std::vector<std::pair<MaskMod, ScoreMod>> pairs;
