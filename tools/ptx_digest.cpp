@@ -96,23 +96,15 @@ const Mod* seed_named(const std::vector<Mod>& mods, const char* what, const std:
 int print_ptx(int argc, char** argv) {
   const std::string entry = argv[0], arch = argc > 1 ? argv[1] : "-";
   const testing::SeedCatalog seeds;
-  MaskMod mask;
-  ScoreMod score = noop_score();
-  if (argc > 2) {
-    const MaskMod* m = seed_named(seeds.masks, "mask", argv[2]);
-    if (!m)
-      return 2;
-    mask = *m;
-  }
-  if (argc > 3) {
-    const ScoreMod* m = seed_named(seeds.scores, "score_mod", argv[3]);
-    if (!m)
-      return 2;
-    score = *m;
-  }
+  const MaskMod no_mask;
+  const ScoreMod noop = noop_score();
+  const MaskMod* mask = argc > 2 ? seed_named(seeds.masks, "mask", argv[2]) : &no_mask;
+  const ScoreMod* score = argc > 3 ? seed_named(seeds.scores, "score_mod", argv[3]) : &noop;
+  if (!mask || !score)
+    return 2;
   for (const KernelVariant& v : kernel_variants())
     if (v.main.entry == entry && (arch == "-" || to_string(v.arch) == arch)) {
-      const CompiledKernel k = compile_variant(v, *prepare_mods(mask, score));
+      const CompiledKernel k = compile_variant(v, *prepare_mods(*mask, *score));
       std::fwrite(k.ptx.data(), 1, k.ptx.size(), stdout);
       return 0;
     }
