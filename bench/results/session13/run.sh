@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# session 13: one-tile HEAD (f378a28) vs persistent_ws_v2 patch (both modes), same run
+# session 13: one-tile HEAD (f378a28) vs persistent_ws_v2 patch (both modes), same run.
+# Copy it into a folder beside dist_head.tgz and dist_v2.tgz (each `tar czf X.tgz dist` of a
+# `cmake --install build --prefix dist --strip`: HEAD's, and HEAD + persistent_ws_v2.patch's),
+# carry that folder to the H200 and run it there with $OUT set (the device tool sets it).
 set -u
 cd "$(dirname "$0")"
 for t in head v2; do mkdir -p $t && tar xzf dist_$t.tgz -C $t; done
