@@ -75,8 +75,9 @@ foreach(row ${rows})
     add_custom_command(OUTPUT ${bc}
       COMMAND ${FLEXJIT_CLANG} -x cuda --cuda-device-only --cuda-gpu-arch=${arch}
               -nocudainc -nocudalib -Wno-unknown-cuda-version -std=c++20 -O3 -emit-llvm -c
-              ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc}
+              ${defines} -I${CMAKE_CURRENT_SOURCE_DIR} ${cu} -o ${bc} -MD -MF ${bc}.d
       DEPENDS ${cu} ${FLEXJIT_TEMPLATE_HEADERS}
+      DEPFILE ${bc}.d # what the .cu includes, a .cu too (attention_fwd_ws_persistent.cu)
       COMMENT "clang-19: ${name}.cu -> ${stem}.${arch}.bc" VERBATIM)
   endif()
   list(APPEND bitcode_files ${bc})
