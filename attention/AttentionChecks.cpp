@@ -17,6 +17,16 @@ constexpr int kAlignBytes = 16;
 constexpr int kStrideMultiple = 8; // elements: 16 bytes of f16/bf16
 constexpr int64_t kMaxGridDim = 65535;
 
+// Auto's widest q/k head dim that always takes the persistent grid, and the longest rows
+// that take it at wider head dims under a block mask (persistent_schedule).
+constexpr int kPersistentAnyLenMaxDim = 64;
+constexpr int kPersistentMaxKvLen = 4096;
+
+// The work tiles of a persistent forward (tile_scheduler.h counts them in int32).
+int64_t work_tiles(const KernelVariant& v, const AttentionProblem& p) {
+  return (static_cast<int64_t>(p.q_len) + v.main.q_rows - 1) / v.main.q_rows * p.Hq * p.B;
+}
+
 void check_tensor(const char* name, const TensorView& t) {
   if (t.rank != 4)
     fail("flex_attention: {} must be a 4-D [B, H, S, D] view, got rank {}", name, t.rank);
@@ -97,6 +107,11 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
 // The block-mask constraint of `v` the mask fails ("block mask q_block 64 must be a
 // multiple of 128"), or "" when it meets them all.
 std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) {
+  if (v.persistent() && !p.persistent)
+    return "the schedule is not persistent";
+  if (v.persistent() && work_tiles(v, p) > INT32_MAX)
+    return fmt::format("{} work tiles are more than a persistent grid counts ({})",
+                       work_tiles(v, p), INT32_MAX);
   if (v.tensor_maps && !p.nonzero_strides)
     return "q, k or v has a zero stride over a dimension of size > 1 (a TMA tensor map needs "
            "non-zero strides)";
@@ -116,8 +131,8 @@ std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) 
 // (rows run from the most to the least demanding) and, with a target, that it is this GPU's.
 const KernelVariant& first_met(const std::vector<const KernelVariant*>& rows,
                                const AttentionProblem& p, const Target* target = nullptr) {
-  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}/{}", to_string(p.dtype),
-                 p.head_dim, p.head_dim_v);
+  FLEXJIT_ASSERT(!rows.empty(), "no attention kernel for {} d{}/{}", to_string(p.dtype), p.head_dim,
+                 p.head_dim_v);
   std::string unmet;
   for (const KernelVariant* v : rows) {
     unmet = unmet_constraint(*v, p);
@@ -250,6 +265,7 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   if (o.lse)
     check_lse(*o.lse, p.B, p.Hq, p.q_len);
   p.block_mask = o.block_mask;
+  p.persistent = persistent_schedule(o.schedule, p);
   if (o.block_mask)
     check_block_mask(*o.block_mask, p);
   first_met(forward, p);
@@ -257,6 +273,14 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   p.args = resolve_device_args(p.mods->signature, o.bindings, "flex_attention");
   check_buffer_extents(p);
   return p;
+}
+
+bool persistent_schedule(FlexAttentionOptions::Schedule schedule, const AttentionProblem& p) {
+  using Schedule = FlexAttentionOptions::Schedule;
+  return schedule == Schedule::Persistent ||
+         (schedule == Schedule::Auto &&
+          (p.head_dim <= kPersistentAnyLenMaxDim ||
+           (p.block_mask != nullptr && p.kv_len <= kPersistentMaxKvLen)));
 }
 
 const KernelVariant& select_variant(TemplateKind kind, const Target& target,

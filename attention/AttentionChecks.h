@@ -18,12 +18,22 @@ struct AttentionProblem {
   float scale = 1.0f;
   // q, k and v step no dimension with a zero stride (what TMA tensor maps need).
   bool nonzero_strides = true;
+  // Whether the forward takes a persistent kernel where the table has one (persistent_schedule).
+  bool persistent = false;
   const BlockMask* block_mask = nullptr;
   std::shared_ptr<const PreparedMods> mods; // the block mask's mask_mod (or noop), score_mod
   ResolvedArgs args;                        // every buffer device memory
 
   LaunchSizes launch_sizes() const;
 };
+
+// Whether a forward of p's sizes runs on a persistent grid where the table has a kernel for
+// it: as `schedule` says; for Auto at q/k head dims up to 64 (measured faster at every
+// length), and at wider ones under a block mask when kv_len <= 4096 (the next work tile's
+// copies overlap this one's epilogue, and short uneven tiles pack the SMs; on long rows at
+// D = 128 its static order loses L2 locality to the hardware's CTA order: causal at S =
+// 32768 -13%, and without a mask it is 1-2% slower): bench/NOTES_fwd_kernel.md, session 14.
+bool persistent_schedule(FlexAttentionOptions::Schedule schedule, const AttentionProblem& p);
 
 // Throws Error naming the first bad value. The dtype, head dim and block-mask tiles are
 // checked against every forward kernel of the variant table (some arch's must take them).

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "flexjit/attention/AttentionChecks.h"
@@ -13,6 +14,7 @@
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/runtime/Target.h"
 #include "flexjit/support/Error.h"
 
 namespace flexjit {
@@ -99,14 +101,31 @@ FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
   return out;
 }
 
-void launch(CUfunction f, const char* what, const KernelShape& shape, const AttentionProblem& p,
+void launch(CUfunction f, const char* what, const KernelShape& shape, const LaunchSizes& sizes,
             void* stream, void** args) {
-  const GridDims grid = grid_dims(shape, p.launch_sizes());
+  const GridDims grid = grid_dims(shape, sizes);
   cuda::check(cuda::driver().cuLaunchKernel(f, grid.x, grid.y, grid.z,
                                             static_cast<unsigned>(shape.threads), 1, 1,
                                             static_cast<unsigned>(shape.smem_bytes),
                                             static_cast<CUstream>(stream), args, nullptr),
               what);
+}
+
+void launch(CUfunction f, const char* what, const KernelShape& shape, const AttentionProblem& p,
+            void* stream, void** args) {
+  launch(f, what, shape, p.launch_sizes(), stream, args);
+}
+
+// A persistent forward's schedule (codegen/templates/tile_scheduler.h): a CTA per SM (the
+// warp-specialized forward holds a whole SM), and sections of (b, h) planes -- whole GQA
+// groups, which share K and V -- whose K and V fit in half the L2.
+void schedule_work_tiles(const AttentionProblem& p, const KernelVariant& variant,
+                         const Target& target, FlexjitAttentionParams* params, LaunchSizes* sizes) {
+  const int64_t group = p.Hq / p.Hkv;
+  const int64_t kv_bytes = static_cast<int64_t>(p.kv_len) * (variant.dqk + variant.dv) * 2;
+  const int64_t groups = std::max<int64_t>(1, target.l2_bytes / 2 / kv_bytes);
+  params->sched_planes = static_cast<int32_t>(std::min<int64_t>(groups * group, p.B * p.Hq));
+  sizes->resident_ctas = target.sm_count;
 }
 
 } // namespace
@@ -140,8 +159,11 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
     maps.k = tensor_map("k", k, variant.main.kv_rows);
     maps.v = tensor_map("v", v, variant.main.kv_rows);
   }
+  LaunchSizes sizes = p.launch_sizes();
+  if (variant.persistent())
+    schedule_work_tiles(p, variant, current_target(), &params, &sizes);
   void* args[] = {&params, &mod_args, &maps};
-  launch(kernel->function, kernel->entry(), variant.main, p, o.stream, args);
+  launch(kernel->function, kernel->entry(), variant.main, sizes, o.stream, args);
 }
 
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,

@@ -18,6 +18,11 @@ struct FlexAttentionOptions {
   const TensorView* lse = nullptr; // float32 [B, Hq, q_len] (q stride 1), natural log; may be null
   void* stream = nullptr;          // a CUstream; null: the legacy default stream
   Bindings bindings;               // call-time buffers and params of the mods
+  // The forward's tile schedule where the kernel has both (sm_90a): OneTilePerCta launches a
+  // CTA per (q tile, h, b) work tile, Persistent a CTA per SM looping over its work tiles
+  // (the next tile's copies overlap this one's epilogue), Auto the library's choice by the
+  // problem (select_variant). Every choice gives the same result; other kernels ignore it.
+  enum class Schedule : uint8_t { Auto, OneTilePerCta, Persistent } schedule = Schedule::Auto;
 };
 
 // out = softmax(score_mod(q . k * scale) where mask_mod, else -inf) v, per (b, h, q).

@@ -31,7 +31,8 @@
 //
 // Usage: flexjit_attention_bench [--json FILE] [--quick] [--case NAME[,NAME...]]
 //          [--S N] [--B N] [--D 64|128] [--ways sparse,dense,score] [--reps N]
-//          [--dense-max-S N] [--compile-only] [--bwd]
+//          [--dense-max-S N] [--compile-only] [--bwd] [--schedule auto|one|persistent]
+//   --schedule     the forward's tile schedule (FlexAttentionOptions::schedule; default auto)
 //   --bwd          also time flex_attention_backward for the sparse way (TF/s by
 //                  10 * density * B*H*S^2*D / t; gradients checked for non-finite values;
 //                  their correctness is the [gpu][backward] tests')
@@ -201,6 +202,7 @@ struct Options {
   int reps = 30;
   int dense_max_S = 16384;
   bool bwd = false; // also time flex_attention_backward (sparse way)
+  FlexAttentionOptions::Schedule schedule = FlexAttentionOptions::Schedule::Auto;
 };
 
 bool selected(const Options& opt, const std::string& name) {
@@ -381,7 +383,23 @@ int main(int argc, char** argv) {
       opt.reps = parse_int(argv[++i], "--reps");
     else if (a == "--dense-max-S" && has_value)
       opt.dense_max_S = parse_int(argv[++i], "--dense-max-S");
-    else if (a == "--ways" && has_value) {
+    else if (a == "--schedule" && has_value) {
+      const std::string v = argv[++i];
+      using Schedule = FlexAttentionOptions::Schedule;
+      if (v == "auto")
+        opt.schedule = Schedule::Auto;
+      else if (v == "one")
+        opt.schedule = Schedule::OneTilePerCta;
+      else if (v == "persistent")
+        opt.schedule = Schedule::Persistent;
+      else {
+        std::fprintf(stderr,
+                     "flexjit_attention_bench: --schedule %s: expected auto, one or "
+                     "persistent\n",
+                     v.c_str());
+        return 2;
+      }
+    } else if (a == "--ways" && has_value) {
       std::fill(std::begin(opt.ways), std::end(opt.ways), false);
       for (const std::string& w : split(argv[++i])) {
         const auto* it = std::find_if(std::begin(kWayNames), std::end(kWayNames),
@@ -396,7 +414,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: flexjit_attention_bench [--json FILE] [--quick] [--case A,B] [--S N] "
                    "[--B N] [--D N] [--head-dims] [--ways sparse,dense,score] [--reps N] "
-                   "[--dense-max-S N] [--compile-only]\n");
+                   "[--dense-max-S N] [--compile-only] [--bwd] [--schedule auto|one|persistent]\n");
       return 2;
     }
   }
@@ -498,7 +516,8 @@ int main(int argc, char** argv) {
       const testing::AttentionRows ref = testing::attention_reference(
           in, c.mask, c.score, 1.0 / std::sqrt(double(sh.D)), {}, rows);
 
-      auto measure = [&](const FlexAttentionOptions& o, WayResult& r) {
+      auto measure = [&](FlexAttentionOptions o, WayResult& r) {
+        o.schedule = opt.schedule;
         auto call = [&] { flex_attention(qv, kv, vv, ov, o); };
         out.fill(0xff); // NaN: every element must be written
         const size_t log_size = kernel_build_log().size();

@@ -576,7 +576,8 @@ def main():
         cases = [c for c in cases if c["case"] in a.case.split(",")]
     unique = {}  # one torch measurement per shape (the head-dim rows repeat an anchor's)
     for c in cases:
-        unique.setdefault(key(c), c)["bwd"] = unique[key(c)].get("bwd") or c.get("bwd")
+        kept = unique.setdefault(key(c), c)
+        kept["bwd"] = kept.get("bwd") or c.get("bwd")
     cases = list(unique.values())
     if a.no_torch:
         torch_rows, device = [], "torch not measured"

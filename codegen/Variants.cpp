@@ -81,6 +81,12 @@ constexpr KernelShape fwd_ws(const char* entry, int dqk, int dv) {
   const FlexjitFwdShape s = flexjit_fwd_ws_shape(dqk, dv);
   return {entry, s.threads, s.smem_bytes, GridRule::QTiles, FLEXJIT_FWD_BLOCK_M, s.block_n};
 }
+// Its persistent build (attention_fwd_ws_persistent.cu): a CTA per SM loops over work tiles.
+constexpr KernelShape fwd_ws_persistent(const char* entry, int dqk, int dv) {
+  KernelShape shape = fwd_ws(entry, dqk, dv);
+  shape.grid = GridRule::WorkTiles;
+  return shape;
+}
 // The warp-specialized forward: TMA tensor maps, one CTA per SM, kv tiles of its own.
 constexpr KernelVariant forward_ws(const char* stem, const char* variant, Arch arch, DType dtype,
                                    int dqk, int dv, KernelShape main) {
@@ -122,40 +128,56 @@ const KernelVariant kVariants[] = {
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_90a), elements("flexjit_eval_points")),
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
 
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d32, sm_90a), f16, 32, 32, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d32", 32, 32)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d32, sm_90a), f16, 32, 32, fwd_ws("flexjit_attention_fwd_ws_f16_d32", 32, 32)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d32, sm_80), f16, 32, 32, fwd_sm80("flexjit_attention_fwd_f16_d32", 32, 32), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d64, sm_90a), f16, 64, 64, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d64", 64, 64)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d64, sm_90a), f16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_f16_d64", 64, 64)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_90a), f16, 64, 64, fwd_sm90("flexjit_attention_fwd_f16_d64", 64), true),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_80), f16, 64, 64, fwd_sm80("flexjit_attention_fwd_f16_d64", 64, 64), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d80, sm_90a), f16, 80, 80, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d80", 80, 80)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d80, sm_90a), f16, 80, 80, fwd_ws("flexjit_attention_fwd_ws_f16_d80", 80, 80)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d80, sm_80), f16, 80, 80, fwd_sm80("flexjit_attention_fwd_f16_d80", 80, 80), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d96, sm_90a), f16, 96, 96, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d96", 96, 96)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d96, sm_90a), f16, 96, 96, fwd_ws("flexjit_attention_fwd_ws_f16_d96", 96, 96)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d96, sm_80), f16, 96, 96, fwd_sm80("flexjit_attention_fwd_f16_d96", 96, 96), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d128, sm_90a), f16, 128, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d128", 128, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d128, sm_90a), f16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d128", 128, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_90a), f16, 128, 128, fwd_sm90("flexjit_attention_fwd_f16_d128", 128), true),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_80), f16, 128, 128, fwd_sm80("flexjit_attention_fwd_f16_d128", 128, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d192_v128, sm_90a), f16, 192, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d192_v128", 192, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d192_v128, sm_90a), f16, 192, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d192_v128", 192, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d192_v128, sm_80), f16, 192, 128, fwd_sm80("flexjit_attention_fwd_f16_d192_v128", 192, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d192, sm_90a), f16, 192, 192, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d192", 192, 192)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d192, sm_90a), f16, 192, 192, fwd_ws("flexjit_attention_fwd_ws_f16_d192", 192, 192)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d192, sm_80), f16, 192, 192, fwd_sm80("flexjit_attention_fwd_f16_d192", 192, 192), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d256, sm_90a), f16, 256, 256, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d256", 256, 256)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d256, sm_90a), f16, 256, 256, fwd_ws("flexjit_attention_fwd_ws_f16_d256", 256, 256)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d256, sm_80), f16, 256, 256, fwd_sm80("flexjit_attention_fwd_f16_d256", 256, 256), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d32, sm_90a), bf16, 32, 32, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d32", 32, 32)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d32, sm_90a), bf16, 32, 32, fwd_ws("flexjit_attention_fwd_ws_bf16_d32", 32, 32)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d32, sm_80), bf16, 32, 32, fwd_sm80("flexjit_attention_fwd_bf16_d32", 32, 32), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d64, sm_90a), bf16, 64, 64, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d64", 64, 64)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d64, sm_90a), bf16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_bf16_d64", 64, 64)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_90a), bf16, 64, 64, fwd_sm90("flexjit_attention_fwd_bf16_d64", 64), true),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_80), bf16, 64, 64, fwd_sm80("flexjit_attention_fwd_bf16_d64", 64, 64), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d80, sm_90a), bf16, 80, 80, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d80", 80, 80)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d80, sm_90a), bf16, 80, 80, fwd_ws("flexjit_attention_fwd_ws_bf16_d80", 80, 80)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d80, sm_80), bf16, 80, 80, fwd_sm80("flexjit_attention_fwd_bf16_d80", 80, 80), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d96, sm_90a), bf16, 96, 96, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d96", 96, 96)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d96, sm_90a), bf16, 96, 96, fwd_ws("flexjit_attention_fwd_ws_bf16_d96", 96, 96)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d96, sm_80), bf16, 96, 96, fwd_sm80("flexjit_attention_fwd_bf16_d96", 96, 96), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d128, sm_90a), bf16, 128, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d128", 128, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d128, sm_90a), bf16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d128", 128, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_90a), bf16, 128, 128, fwd_sm90("flexjit_attention_fwd_bf16_d128", 128), true),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_80), bf16, 128, 128, fwd_sm80("flexjit_attention_fwd_bf16_d128", 128, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d192_v128, sm_90a), bf16, 192, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d192_v128", 192, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d192_v128, sm_90a), bf16, 192, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d192_v128", 192, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d192_v128, sm_80), bf16, 192, 128, fwd_sm80("flexjit_attention_fwd_bf16_d192_v128", 192, 128), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d192, sm_90a), bf16, 192, 192, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d192", 192, 192)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d192, sm_90a), bf16, 192, 192, fwd_ws("flexjit_attention_fwd_ws_bf16_d192", 192, 192)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d192, sm_80), bf16, 192, 192, fwd_sm80("flexjit_attention_fwd_bf16_d192", 192, 192), false),
+  forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d256, sm_90a), bf16, 256, 256, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d256", 256, 256)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d256, sm_90a), bf16, 256, 256, fwd_ws("flexjit_attention_fwd_ws_bf16_d256", 256, 256)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d256, sm_80), bf16, 256, 256, fwd_sm80("flexjit_attention_fwd_bf16_d256", 256, 256), false),
 
@@ -246,7 +268,7 @@ const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int
       dtypes.push_back(to_string(v.dtype));
     dtype_known = dtype_known || v.dtype == dtype;
     dim_known = dim_known || (v.dqk == dqk && v.dv == want_dv);
-    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == want_dv)
+    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == want_dv && !v.persistent())
       return v;
   }
   if (dtypes.empty())
@@ -277,6 +299,10 @@ GridDims grid_dims(const KernelShape& shape, const LaunchSizes& s) {
   case GridRule::Tiles:
     return {static_cast<unsigned>(s.num_kv_blocks), static_cast<unsigned>(s.num_q_blocks),
             static_cast<unsigned>(s.B * s.Hq)};
+  case GridRule::WorkTiles: {
+    const int64_t tiles = (s.q_len + shape.q_rows - 1) / shape.q_rows * s.Hq * s.B;
+    return {static_cast<unsigned>(s.resident_ctas > 0 ? std::min(tiles, s.resident_ctas) : tiles)};
+  }
   case GridRule::Elements:
     return {static_cast<unsigned>(
         std::min<int64_t>((s.elements + shape.threads - 1) / shape.threads, kMaxElementBlocks))};

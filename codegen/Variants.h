@@ -20,6 +20,9 @@ enum class GridRule : uint8_t {
   KvTiles,  // (ceil(kv_len / kv_rows), Hkv, B)
   Tiles,    // (num_kv_blocks, num_q_blocks, B * H): one CTA per block-mask tile
   Elements, // (min(ceil(elements / threads), kMaxElementBlocks), 1, 1), grid-stride loops
+  // (min(tiles, resident_ctas), 1, 1), tiles = ceil(q_len / q_rows) * Hq * B: a persistent
+  // grid whose CTAs loop over the work tiles (codegen/templates/tile_scheduler.h)
+  WorkTiles,
 };
 inline constexpr int64_t kMaxElementBlocks = 65536;
 
@@ -72,6 +75,9 @@ struct KernelVariant {
   bool whole_program = false;
 
   bool is_attention() const { return dqk > 0; }
+  // A persistent kernel (GridRule::WorkTiles): taken where the schedule chooses it
+  // (attention/AttentionChecks.cpp), else the next row.
+  bool persistent() const { return main.grid == GridRule::WorkTiles; }
   // The embedded bitcode: flexjit_bc_<stem>[_<variant>]_<arch>.
   std::string bitcode_symbol() const;
   // "attention_fwd bf16 d128 sm_90a" (messages, the kernel key).
@@ -88,7 +94,9 @@ std::span<const KernelVariant> kernel_variants();
 bool runs_on(Arch kernel, Arch target);
 
 // The row of a non-attention template for `arch`, or of an attention template for
-// (arch, dtype, dqk, dv); Error naming what is supported when there is none.
+// (arch, dtype, dqk, dv) -- one tile per CTA: a persistent row is only the forward's choice
+// of schedule (attention/AttentionChecks.h, select_variant); Error naming what is supported
+// when there is none.
 const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype = DType::F16,
                                   int dqk = 0, int dv = 0);
 // The row a KernelSpec names (find_variant of its fields).
@@ -105,6 +113,7 @@ struct LaunchSizes {
   int64_t B = 1, Hq = 1, Hkv = 1, q_len = 0, kv_len = 0;
   int64_t num_q_blocks = 0, num_kv_blocks = 0; // Tiles
   int64_t elements = 0;                        // Elements
+  int64_t resident_ctas = 0;                   // WorkTiles: the most CTAs resident at once
 };
 struct GridDims {
   unsigned x = 1, y = 1, z = 1;

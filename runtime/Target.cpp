@@ -48,6 +48,12 @@ const Target& current_target() {
   cuda::check(
       d.cuDeviceGetAttribute(&t.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
       "cuDeviceGetAttribute(compute capability minor)");
+  cuda::check(d.cuDeviceGetAttribute(&t.sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+              "cuDeviceGetAttribute(multiprocessor count)");
+  int l2 = 0;
+  cuda::check(d.cuDeviceGetAttribute(&l2, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device),
+              "cuDeviceGetAttribute(L2 cache size)");
+  t.l2_bytes = l2;
   cuda::check(d.cuDriverGetVersion(&t.driver_version), "cuDriverGetVersion");
   t.arch = target_arch(t.major, t.minor, std::getenv("FLEXJIT_ARCH")); // throws: not stored
   return targets->emplace(device, t).first->second;

@@ -15,6 +15,8 @@ struct Target {
   int major = 0, minor = 0; // compute capability
   int driver_version = 0;   // cuDriverGetVersion, e.g. 13000
   Arch arch = Arch::SM80;   // the kernels' arch: the device's, or FLEXJIT_ARCH's
+  int sm_count = 1;         // multiprocessors (a persistent grid's CTAs)
+  int64_t l2_bytes = 0;     // the L2 cache's size
   // The device part of a kernel's cache key: the cubin is the driver's ptxas output
   // for this compute capability.
   std::string key_text() const;

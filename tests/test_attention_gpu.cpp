@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <latch>
@@ -40,7 +41,13 @@ struct Case {
   int sample_rows = 0;    // > 0: compare only this many random rows
   uint32_t seed = 1;
   bool gpu_block_mask = false; // build the block mask on the GPU (and compare with the CPU's)
+  FlexAttentionOptions::Schedule schedule = FlexAttentionOptions::Schedule::Auto;
 };
+
+FlexAttentionOptions::Schedule schedule_of(const Instantiation& kernel) {
+  return kernel.persistent ? FlexAttentionOptions::Schedule::Persistent
+                           : FlexAttentionOptions::Schedule::OneTilePerCta;
+}
 
 struct Outcome {
   double out_error = 0, lse_error = 0;
@@ -52,7 +59,9 @@ double tolerance(DType dtype) {
   return dtype == DType::BF16 ? 1e-2 : 3e-3;
 }
 
-Outcome run_case(const Case& c) {
+// raw_out, raw_lse: where given, the kernel's out (element bits, the views' layout) and lse.
+Outcome run_case(const Case& c, std::vector<uint16_t>* raw_out = nullptr,
+                 std::vector<float>* raw_lse = nullptr) {
   const int Dv = c.v_dim();
   std::mt19937 rng(c.seed * 7919 + c.q_len * 31 + c.kv_len + c.D + Dv + (c.dtype == DType::BF16));
   DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
@@ -81,12 +90,17 @@ Outcome run_case(const Case& c) {
   o.block_mask = c.use_block_mask ? &bm : nullptr;
   o.lse = &lse_view;
   o.bindings = device.bindings;
+  o.schedule = c.schedule;
   flex_attention(q.view, k.view, v.view, out.view, o);
   Stream{}.synchronize();
 
   std::vector<uint16_t> stored(static_cast<size_t>(c.B) * c.Hq * c.q_len * Dv);
   out.buffer.download(stored.data(), stored.size() * 2);
   lse_buf.download(lse.data(), rows * 4);
+  if (raw_out)
+    *raw_out = stored;
+  if (raw_lse)
+    *raw_lse = lse;
 
   std::vector<int64_t> pick;
   if (c.sample_rows > 0) {
@@ -165,7 +179,7 @@ struct Variant {
 
 namespace {
 
-void check_variants(DType dtype, int D, int Dv) {
+void check_variants(const Instantiation& kernel) {
   const int S = 384;
   std::vector<int32_t> doc_ids(S);
   for (int i = 0; i < S; ++i)
@@ -189,9 +203,10 @@ void check_variants(DType dtype, int D, int Dv) {
   for (const Variant& var : variants) {
     Case c;
     c.q_len = c.kv_len = S;
-    c.D = D;
-    c.Dv = Dv;
-    c.dtype = dtype;
+    c.D = kernel.head_dim;
+    c.Dv = kernel.head_dim_v;
+    c.dtype = kernel.dtype;
+    c.schedule = schedule_of(kernel);
     c.mask = var.mask;
     c.score = var.score;
     c.use_block_mask = var.use_block_mask;
@@ -207,7 +222,7 @@ TEST_CASE("gpu: every seed-003 variant matches the float64 reference", "[gpu][at
   SKIP_WITHOUT_CUDA();
   const Instantiation kernel = GENERATE(from_range(instantiations(TemplateKind::AttentionForward)));
   SECTION(kernel.name()) {
-    check_variants(kernel.dtype, kernel.head_dim, kernel.head_dim_v);
+    check_variants(kernel);
   }
 }
 
@@ -230,6 +245,7 @@ TEST_CASE("gpu: lengths 1, 127, 129 and 1000 with GQA 32/4 on every head dim", "
       c.D = kernel.head_dim;
       c.Dv = kernel.head_dim_v;
       c.dtype = kernel.dtype;
+      c.schedule = schedule_of(kernel);
       c.bshd = i % 2 == 1;
       c.mask = i % 3 == 0 ? MaskMod() : seeds::causal();
       c.use_block_mask = i % 3 != 0;
@@ -276,6 +292,7 @@ TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu][
     c.D = kernel.head_dim;
     c.Dv = kernel.head_dim_v;
     c.dtype = kernel.dtype;
+    c.schedule = schedule_of(kernel);
     c.mask = seeds::vision_cross_attention(image_of_token, intervals);
     const Outcome r = run_case(c);
     CHECK(r.empty_rows == 10 * c.B * c.Hq);
@@ -375,6 +392,63 @@ TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles",
   const KernelCacheStats after = kernel_cache_stats();
   CHECK(after.compiles == before.compiles + 1);
   CHECK(after.disk_hits == before.disk_hits);
+}
+
+// The persistent grid against one tile per CTA: the same kernel code per work tile, so the
+// same bits, over many work tiles per CTA (the ring, Q's refill and the work records cycle
+// through both parities many times), sections of the (b, h) planes smaller than the problem
+// (S = 32768: one GQA group's K and V fill half the L2), GQA, uneven documents (partial and
+// full tiles, rows of every length), BSHD and Q != KV; and against the reference on rows.
+TEST_CASE("gpu: the persistent grid gives one tile per CTA's bits", "[gpu][attention]") {
+  SKIP_WITHOUT_CUDA();
+  std::vector<Case> cases;
+  auto documents = [](int S, int first) {
+    std::vector<int32_t> ids(static_cast<size_t>(S));
+    int doc = 0, end = first;
+    for (int i = 0; i < S; ++i) {
+      if (i == end)
+        end += first + 997 * ++doc % 1531; // uneven lengths
+      ids[static_cast<size_t>(i)] = doc;
+    }
+    return ids;
+  };
+  const std::vector<int32_t> long_docs = documents(32768, 700), short_docs = documents(1500, 90);
+  const std::vector<float> slopes = seeds::alibi_slopes(6);
+  {
+    Case c; // 512 work tiles over the SMs, GQA 16 / 4
+    c.B = 2, c.Hq = 16, c.Hkv = 4, c.q_len = c.kv_len = 2048, c.D = 64;
+    c.mask = seeds::causal();
+    c.sample_rows = 200;
+    cases.push_back(c);
+  }
+  {
+    Case c; // 2048 work tiles, sections of one GQA group (4 of the 8 planes)
+    c.B = 1, c.Hq = 8, c.Hkv = 2, c.q_len = c.kv_len = 32768, c.D = 128;
+    c.dtype = DType::BF16;
+    c.mask = seeds::document(long_docs);
+    c.sample_rows = 64;
+    cases.push_back(c);
+  }
+  {
+    Case c; // Dqk != Dv, BSHD, Q != KV, a score_mod reading a buffer
+    c.B = 3, c.Hq = 6, c.Hkv = 3, c.q_len = 1000, c.kv_len = 1500, c.D = 192, c.Dv = 128;
+    c.bshd = true;
+    c.mask = seeds::document(short_docs);
+    c.score = seeds::alibi_buffer(slopes);
+    c.sample_rows = 150;
+    cases.push_back(c);
+  }
+  for (Case& c : cases) {
+    std::vector<uint16_t> out[2];
+    std::vector<float> lse[2];
+    c.schedule = FlexAttentionOptions::Schedule::OneTilePerCta;
+    run_case(c, &out[0], &lse[0]);
+    c.schedule = FlexAttentionOptions::Schedule::Persistent;
+    const Outcome r = run_case(c, &out[1], &lse[1]);
+    check_outcome(c, "persistent", r);
+    CHECK(out[1] == out[0]);
+    CHECK(std::memcmp(lse[1].data(), lse[0].data(), lse[0].size() * 4) == 0);
+  }
 }
 
 TEST_CASE("gpu: S = 2048 spot check on random rows", "[gpu][attention]") {

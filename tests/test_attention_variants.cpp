@@ -73,3 +73,58 @@ TEST_CASE("select_variant: the device's kernels first, sm_80 where the tiles nee
                       Contains("flex_attention: block mask kv_block 32 must be a multiple of 64 "
                                "on this GPU (sm_90a kernels)"));
 }
+
+TEST_CASE("select_variant: the persistent grid where the schedule takes it",
+          "[attention][variants]") {
+  using Schedule = FlexAttentionOptions::Schedule;
+  const BlockMask bm = create_block_mask(seeds::causal(), 1, 1, 1024, 1024);
+  // Auto: D <= 64 always; wider under a block mask up to kv_len 4096.
+  for (int kv_len : {1, 4096, 4097, 32768}) {
+    INFO("kv_len " << kv_len);
+    AttentionProblem narrow = problem(DType::F16, 64, nullptr),
+                     wide = problem(DType::BF16, 128, &bm);
+    narrow.kv_len = wide.kv_len = kv_len;
+    CHECK(persistent_schedule(Schedule::Auto, narrow));
+    CHECK(persistent_schedule(Schedule::Auto, wide) == (kv_len <= 4096));
+    wide.block_mask = nullptr;
+    CHECK_FALSE(persistent_schedule(Schedule::Auto, wide));
+    for (const AttentionProblem* p : {&narrow, &wide}) {
+      CHECK(persistent_schedule(Schedule::Persistent, *p));
+      CHECK_FALSE(persistent_schedule(Schedule::OneTilePerCta, *p));
+    }
+  }
+
+  for (DType dtype : {DType::F16, DType::BF16})
+    for (int d : {32, 64, 80, 96, 128, 192, 256}) {
+      INFO(to_string(dtype) << " d" << d);
+      AttentionProblem q = problem(dtype, d, nullptr);
+      q.persistent = true;
+      const KernelVariant& persistent =
+          select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), q);
+      CHECK(persistent.persistent());
+      CHECK(persistent.main.grid == GridRule::WorkTiles);
+      CHECK(std::string(persistent.main.entry).find("_persistent_") != std::string::npos);
+      // sm_80 has no persistent kernel: the schedule does not apply there.
+      CHECK_FALSE(
+          select_variant(TemplateKind::AttentionForward, target(Arch::SM80), q).persistent());
+      q.persistent = false;
+      const KernelVariant& one =
+          select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), q);
+      CHECK_FALSE(one.persistent());
+      CHECK(one.arch == Arch::SM90a);
+      CHECK(one.main.smem_bytes == persistent.main.smem_bytes); // one shape, two schedules
+    }
+}
+
+TEST_CASE("grid_dims: a persistent grid has at most the resident CTAs", "[attention][variants]") {
+  const KernelShape shape{"w", 384, 0, GridRule::WorkTiles, 128, 128};
+  LaunchSizes s;
+  s.B = 2, s.Hq = 3, s.q_len = 129; // 2 q tiles x 6 planes = 12 work tiles
+  CHECK(grid_dims(shape, s).x == 12);
+  s.resident_ctas = 132;
+  CHECK(grid_dims(shape, s).x == 12);
+  s.resident_ctas = 5;
+  CHECK(grid_dims(shape, s).x == 5);
+  CHECK(grid_dims(shape, s).y == 1);
+  CHECK(grid_dims(shape, s).z == 1);
+}

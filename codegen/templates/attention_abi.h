@@ -4,7 +4,9 @@
 // Forward kernels, one per (dtype, q/k head dim, v head dim) and arch:
 //   extern "C" __global__ void flexjit_attention_fwd[_ws]_<dt>_d<Dqk>[_v<Dv>](
 //       FlexjitAttentionParams params, FlexjitModArgs mod_args[, FlexjitTensorMaps maps]);
-// Launch: grid (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B); threads, kv tile and dynamic
+// Launch: grid (ceil(q_len / FLEXJIT_FWD_BLOCK_M), Hq, B), or for the persistent
+// flexjit_attention_fwd_ws_persistent_* (min(work tiles, SMs), 1, 1) with work tiles
+// ceil(q_len / FLEXJIT_FWD_BLOCK_M) * Hq * B; threads, kv tile and dynamic
 // shared memory per kernel from flexjit_fwd_ws_shape / flexjit_fwd_sm80_shape (sm_90a v2:
 // FLEXJIT_FWD_SM90_*): the variant table (codegen/Variants.cpp) states each kernel's launch
 // from them, and the templates take their tiles from the same functions.
@@ -45,7 +47,7 @@
 #define FLEXJIT_FWD_SM90_BLOCK_N 64
 #define FLEXJIT_FWD_SM90_STAGES 2
 #define FLEXJIT_FWD_SM90_SMEM_BYTES(head_dim)                                                      \
-  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim)*2)
+  ((FLEXJIT_FWD_BLOCK_M + 2 * FLEXJIT_FWD_SM90_STAGES * FLEXJIT_FWD_SM90_BLOCK_N) * (head_dim) * 2)
 
 // sm_90a warp-specialized kernels (attention_fwd_ws.cu), FlashAttention-3's shape: a
 // producer warpgroup (one thread issues TMA copies of Q, K, V into a ring of `stages` K
@@ -53,8 +55,8 @@
 // (BLOCK_M 128 as above) in ping-pong; kv tiles of `block_n` rows, so the block mask's
 // kv_block must be a multiple of it. One CTA per SM. Shared memory: the Q tile
 // [BLOCK_M][Dqk], the K stages [block_n][Dqk], the V stages [block_n][Dv] (each head dim
-// rounded up to a tile width, flexjit_tile_dim), then the barriers
-// (FLEXJIT_FWD_WS_BARRIER_BYTES). The kernels take a third parameter, FlexjitTensorMaps.
+// rounded up to a tile width, flexjit_tile_dim), then the barriers and, in the persistent
+// kernels, their work records (FLEXJIT_FWD_WS_BARRIER_BYTES). The kernels take a third parameter, FlexjitTensorMaps.
 #define FLEXJIT_FWD_WS_THREADS 384
 #define FLEXJIT_FWD_WS_BARRIER_BYTES 256
 #define FLEXJIT_SMEM_PER_CTA_MAX 232448      // 227 KiB: sm_90's opt-in shared memory per CTA
@@ -140,6 +142,9 @@ struct FlexjitAttentionParams {
   int32_t q_block_size, kv_block_size; // block-mask tile, 128 x 128 by default
   int32_t has_mask;                    // 0: no block mask, every kv tile is full
   float scale;                         // score = (q . k) * scale, then score_mod(score, ...)
+  // The persistent forward (GridRule::WorkTiles, tile_scheduler.h): (b, h) planes per
+  // section of its work-tile order, a multiple of Hq / Hkv, >= 1. Other kernels ignore it.
+  int32_t sched_planes;
 };
 
 // A CUDA tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned), encoded on the host.
@@ -172,7 +177,7 @@ struct FlexjitTensorMaps {
 #define FLEXJIT_BWD_BLOCK_M 64
 #define FLEXJIT_BWD_ROW_THREADS 256
 #define FLEXJIT_BWD_SMEM_BYTES(head_dim)                                                           \
-  ((2 * FLEXJIT_BWD_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim)*2 +                            \
+  ((2 * FLEXJIT_BWD_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                          \
    FLEXJIT_BWD_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2)
 
 // sm_90a (attention_bwd_sm90.h): per CTA FLEXJIT_BWD_SM90_BLOCK_N kv rows (two warpgroups),
@@ -181,7 +186,7 @@ struct FlexjitTensorMaps {
 #define FLEXJIT_BWD_SM90_THREADS 256
 #define FLEXJIT_BWD_SM90_BLOCK_N 128
 #define FLEXJIT_BWD_SM90_SMEM_BYTES(head_dim)                                                      \
-  ((2 * FLEXJIT_BWD_SM90_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim)*2 +                       \
+  ((2 * FLEXJIT_BWD_SM90_BLOCK_N + 4 * FLEXJIT_BWD_BLOCK_M) * (head_dim) * 2 +                     \
    FLEXJIT_BWD_SM90_BLOCK_N * FLEXJIT_BWD_BLOCK_M * 2 + 4 * FLEXJIT_BWD_BLOCK_M * 4)
 
 struct FlexjitAttentionBwdParams {

@@ -2,7 +2,7 @@
 // warpgroups computes BLOCK_M = 128 query rows of one (batch, query head).
 //
 //   producer (warpgroup 0, setmaxnreg down to kProducerRegs; one thread works): copies Q
-//     once and every kv tile's K and V with TMA (tensor maps, attention_abi.h) into a ring
+//     (once per work tile) and every kv tile's K and V with TMA (tensor maps, attention_abi.h) into a ring
 //     of kStages stages; each copy completes on its stage's "full" mbarrier, and a stage
 //     is refilled once both consumers released it on its "empty" mbarrier.
 //   consumers (warpgroups 1 and 2, setmaxnreg up to kConsumerRegs; 64 query rows each):
@@ -15,8 +15,11 @@
 //     barriers passes the turn to issue products (ping-pong): one warpgroup's mods and
 //     softmax run under the other's wgmma.
 //
-// Policies (../shared/DESIGN.md): the tile schedule is the grid's (FwdCta: the last q tile
-// first), the kv walk KvTiles (block_schedule.h: partial tiles, then full ones), the KV source
+// Policies (../shared/DESIGN.md): the tile scheduler (tile_scheduler.h) one work tile per CTA
+// (grid_work: the last q tile first) or, kPersistent (attention_fwd_ws_persistent.cu), a
+// persistent grid (PersistentTiles: the producer refills Q and the ring runs on across work
+// tiles, so the next tile's copies overlap this one's last products and epilogue), the kv
+// walk KvTiles (block_schedule.h: partial tiles, then full ones), the KV source
 // TmaRing (kv_source.h), the products wgmma.h, the score tile apply_mods, the softmax
 // softmax_update / rescale_o, the epilogue store_o_rows.
 //
@@ -24,10 +27,12 @@
 // what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements (kTQ, kTV: the head
 // dims rounded up to whole boxes; TMA fills what lies past a head dim with zeros):
 //   Q [BLOCK_M][kTQ]   K [kStages][kN][kTQ]   V [kStages][kN][kTV]   mbarriers
+//   (persistent: then the work records, WorkRecords)
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_tile.h"
 #include "codegen/templates/kv_source.h"
 #include "codegen/templates/sm90_tiles.h"
+#include "codegen/templates/tile_scheduler.h"
 #include "codegen/templates/tma.h"
 #include "codegen/templates/wgmma.h"
 
@@ -66,38 +71,47 @@ template <int kDqk, int kDv> struct FwdWsTraits {
   static_assert(kShape.smem_bytes ==
                     (kM * kTQ + kStages * kN * (kTQ + kTV)) * 2 + FLEXJIT_FWD_WS_BARRIER_BYTES,
                 "launch contract (attention_abi.h)");
-  static_assert(8 * (1 + 4 * kStages) <= FLEXJIT_FWD_WS_BARRIER_BYTES, "barrier space");
+  static_assert(8 * TmaRing<kStages>::kBarriers <= FLEXJIT_FWD_WS_BARRIER_BYTES, "barrier space");
 };
 
-template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
+template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs {
   using Tr = FwdWsTraits<kDqk, kDv>;
   static constexpr int kM = Tr::kM, kN = Tr::kN, kStages = Tr::kStages;
   static constexpr int kTQ = Tr::kTQ, kTV = Tr::kTV;
   using Cta = FwdCta<kM, kN, kTQ, kTV, kStages>; // the q tile and heads; sq, sk, sv
   static constexpr u32 kKTileBytes = Cta::kKStageBytes, kVTileBytes = Cta::kVStageBytes;
-  using Ring = TmaRing<kStages>;
+  using Ring = TmaRing<kStages, kPersistent>;
   using Pos = RingPos<kStages>;
+  using Work = PersistentTiles<kM>;
+  static constexpr u32 kQBytes = kM * kTQ * 2; // boxes count whole, padding too
+  // The persistent kernel's work records (WorkRecords) follow the ring's barriers.
+  static constexpr u32 kRecordOffset = (8 * Ring::kBarriers + 15) / 16 * 16;
+  static_assert(kRecordOffset + WorkRecords::kBytes<kStages> <= FLEXJIT_FWD_WS_BARRIER_BYTES,
+                "work records' space");
   // Named barriers: consumer c may issue its products once bar kTurn + c completes (its
   // 128 threads' sync plus the other consumer's 128 arrivals).
   static constexpr int kTurn = 1;
 
-  static __device__ __forceinline__ void producer(const FlexjitAttentionParams& p,
-                                                  const FlexjitTensorMaps& maps, const Cta& cta,
-                                                  const Ring& ring) {
-    tma_prefetch_map(&maps.q);
-    tma_prefetch_map(&maps.k);
-    tma_prefetch_map(&maps.v);
-    mbar_arrive_expect_tx(ring.q_full(), kM * kTQ * 2); // boxes count whole, padding too
+  // One work tile's copies into the ring from pos on: Q (its barrier armed by the caller),
+  // then its kv tiles in the walk's order. A persistent producer posts each kv tile's first
+  // row into its stage's slot (WorkRecords) before arming the stage, for the consumers.
+  static __device__ __forceinline__ void load_q(const FlexjitTensorMaps& maps, const Cta& cta,
+                                                const Ring& ring) {
 #pragma unroll
     for (int cb = 0; cb < kTQ / 64; ++cb)
       tma_load_4d(cta.sq + cb * kM * 128, &maps.q, ring.q_full(), cb * 64, cta.q_start, cta.h,
                   cta.b);
-    KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
-    Pos pos;
+  }
+  static __device__ __forceinline__ void load_kv(const FlexjitTensorMaps& maps, const Cta& cta,
+                                                 KvTiles<kN>& tiles, const Ring& ring, Pos& pos,
+                                                 const WorkRecords& records) {
     for (int t = 0; t < tiles.n_tiles; ++t) {
       const int kv0 = tiles.next_start(t);
       const u32 off_k = pos.stage * kKTileBytes, off_v = pos.stage * kVTileBytes;
-      const u32 full_k = ring.produce_k(pos, kKTileBytes);
+      const u32 full_k = ring.produce_k(pos, kKTileBytes, [&]() __attribute__((always_inline)) {
+        if constexpr (kPersistent)
+          records.post_kv(pos.stage, kv0);
+      });
 #pragma unroll
       for (int cb = 0; cb < kTQ / 64; ++cb)
         tma_load_4d(cta.sk + off_k + cb * kN * 128, &maps.k, full_k, cb * 64, kv0, cta.h_kv, cta.b);
@@ -109,14 +123,50 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
     }
   }
 
-  static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
-                                                  const FlexjitModArgs* args, const Cta& cta,
-                                                  const Ring& ring, int c, int ctid) {
+  static __device__ __forceinline__ void producer(const FlexjitAttentionParams& p,
+                                                  const FlexjitTensorMaps& maps, const Cta& cta,
+                                                  const Ring& ring) {
+    tma_prefetch_map(&maps.q);
+    tma_prefetch_map(&maps.k);
+    tma_prefetch_map(&maps.v);
+    Pos pos;
+    const WorkRecords records{ring.bars + kRecordOffset};
+    if constexpr (kPersistent) {
+      const Work work(p);
+      u32 q_phase = 0;
+      for (int w = block_x(); w < work.total; w += grid_dim_x()) {
+        const FwdWork tile = work.work(p, w);
+        const Cta here(p, cta.sq, tile);
+        KvTiles<kN> tiles(p, here.b, here.h, here.q_start);
+        ring.wait_q_empty(q_phase);
+        records.post(q_phase, tile, tiles.n_tiles, tiles.n_part_tiles);
+        mbar_arrive_expect_tx(ring.q_full(), kQBytes);
+        load_q(maps, here, ring);
+        load_kv(maps, here, tiles, ring, pos, records);
+        q_phase ^= 1;
+      }
+      ring.wait_q_empty(q_phase);
+      records.post_end(q_phase);
+      mbar_arrive(ring.q_full());
+    } else {
+      mbar_arrive_expect_tx(ring.q_full(), kQBytes);
+      load_q(maps, cta, ring);
+      KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
+      load_kv(maps, cta, tiles, ring, pos, records);
+    }
+  }
+
+  // Consumer c's 64 rows of work tile t (HeldTile or PostedTile: q_start(), h(), b()). pos:
+  // the ring position of its first kv tile, advanced past its last. A one-tile kernel waits
+  // for Q here; a persistent one has waited (q_phase) to read t's record.
+  template <class Tile>
+  static __device__ __forceinline__ void
+  consume_tile(const FlexjitAttentionParams& p, const FlexjitModArgs* args, const Tile& t,
+               const Cta& cta, const Ring& ring, int c, int ctid, Pos& pos) {
     const int lane = ctid & 31, warp = ctid >> 5;
-    const int q_start = cta.q_start, h = cta.h, b = cta.b;
     const int row0 = c * 64 + warp * 16 + (lane >> 2); // this thread's rows: row0, row0 + 8
     const int q_hook[1][2] = {
-        {min_i(q_start + row0, p.q_len - 1), min_i(q_start + row0 + 8, p.q_len - 1)}};
+        {min_i(t.q_start() + row0, p.q_len - 1), min_i(t.q_start() + row0 + 8, p.q_len - 1)}};
     const u32 q_base = cta.sq + c * 64 * 128; // this warpgroup's rows of every 64-column block
     auto turn_sync = [&]() __attribute__((always_inline)) {
       named_bar_sync(kTurn + c, 256);
@@ -124,7 +174,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
     auto turn_pass = [&]() __attribute__((always_inline)) {
       named_bar_arrive(kTurn + (c ^ 1), 256);
     };
-    if (c == 1)
+    if (!kPersistent && c == 1)
       named_bar_arrive(kTurn, 256); // consumer 0 issues first
 
     float o[1][kTV / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
@@ -134,9 +184,10 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
       for (int e = 0; e < 4; ++e)
         o[0][d][e] = 0.f;
 
-    KvTiles<kN> tiles(p, b, h, q_start);
-    const int n_tiles = tiles.n_tiles;
-    mbar_wait(ring.q_full(), 0); // always: no copy may outlive the CTA
+    auto tiles = t.template kv_walk<kN>(p);
+    const int n_tiles = tiles.count();
+    if constexpr (!kPersistent)
+      mbar_wait(ring.q_full(), 0); // always: no copy may outlive the CTA
     if (n_tiles > 0) {
       float s[1][kN / 8][4];
       u32 a[kN / 16][4];
@@ -153,11 +204,15 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
         for (int e = 0; e < 4; ++e)
           a[kk][e] = 0u;
       alphas[0][0] = alphas[0][1] = 1.f;
-      Pos pos, prev; // tile i's stage, and the stage of the V the product reads
+      Pos prev = pos; // the stage of the V the product reads (pos: tile i's)
       for (int i = 0; i < n_tiles; ++i) {
-        const int kv0 = tiles.next_start(i);
+        int kv0 = 0;
+        if constexpr (!kPersistent)
+          kv0 = tiles.next_start(i); // the walk's block-mask reads run ahead of the wait
         rescale_o<Tr::kLazyRescale>(o, alphas);
         ring.acquire_k(pos);
+        if constexpr (kPersistent)
+          kv0 = tiles.start_at(pos.stage, lane); // posted before the stage was armed
         turn_sync();
         issue_qk<kBf16, kM, kN, kDqk>(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
         ring.acquire_v(prev);
@@ -166,7 +221,8 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
         wgmma_wait<1>(); // S of tile i; P V still runs
         fence_operand(s[0]);
         ring.release_k(pos, lane);
-        apply_mods(s, i<tiles.n_part_tiles, kv0 + kN> p.kv_len, kv0, q_hook, lane, b, h, p, args);
+        apply_mods(s, tiles.partial(i), kv0 + kN > p.kv_len, kv0, q_hook, lane, t.b(), t.h(), p,
+                   args);
         softmax_update(s, m, l, alphas);
         fence_operand(s[0]);
         wgmma_wait<0>(); // P V of tile i - 1
@@ -177,16 +233,46 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
         prev = pos;
         pos.advance();
       }
+      if constexpr (kPersistent)
+        ring.release_q(lane); // every S = Q K^T of the work tile completed
       rescale_o<Tr::kLazyRescale>(o, alphas);
       ring.acquire_v(prev);
       issue_pv<kBf16, kN, kTV>(o[0], a, cta.sv + prev.stage * kVTileBytes);
       wgmma_wait<0>();
       fence_operand(o[0]);
       ring.release_v(prev, lane);
+    } else if constexpr (kPersistent) {
+      ring.release_q(lane);
     }
-    if (c == 0)
+    if (!kPersistent && c == 0)
       turn_sync(); // takes consumer 1's last pass, so no arrival outlives the CTA
-    store_o_rows<kBf16, kDv / 8>(p, o[0], m[0], l[0], q_start, row0, lane, b, h);
+    store_o_rows<kBf16, kDv / 8>(p, o[0], m[0], l[0], t.q_start(), row0, lane, t.b(), t.h());
+  }
+
+  static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
+                                                  const FlexjitModArgs* args, const Cta& cta,
+                                                  const Ring& ring, int c, int ctid) {
+    Pos pos;
+    if constexpr (kPersistent) {
+      // The turn runs on across work tiles: both consumers walk the same kv tiles of each.
+      if (c == 1)
+        named_bar_arrive(kTurn, 256); // consumer 0 issues first
+      const WorkRecords records{ring.bars + kRecordOffset};
+      for (u32 q_phase = 0;; q_phase ^= 1) {
+        mbar_wait(ring.q_full(), q_phase); // always: no copy may outlive the CTA
+        const PostedTile<kM> t{records, q_phase};
+        if (!t.live())
+          break;
+        // The thread's index read afresh per work tile: nothing derived from it is kept in
+        // registers across the tile loop (LLVM would hoist it; ptxas re-reads it for free).
+        const int tid = thread_x_opaque();
+        consume_tile(p, args, t, cta, ring, (tid >> 7) - 1, tid & 127, pos);
+      }
+      if (c == 0)
+        named_bar_sync(kTurn, 256); // consumer 1's last pass, so no arrival outlives the CTA
+    } else {
+      consume_tile(p, args, HeldTile{cta.q_start, cta.h, cta.b}, cta, ring, c, ctid, pos);
+    }
   }
 
   static __device__ __forceinline__ void
@@ -210,16 +296,22 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwdWs {
 
 } // namespace flexjit::dev
 
-#define FLEXJIT_FWD_WS_ENTRY(name, bf16, dqk, dv)                                                  \
-  extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_FWD_WS_THREADS, 1)))             \
-  name(const FlexjitAttentionParams params, const FlexjitModArgs mod_args,                         \
-       const FlexjitTensorMaps maps) {                                                             \
-    flexjit::dev::AttentionFwdWs<bf16, dqk, dv>::run(params, &mod_args, maps);                     \
+#define FLEXJIT_FWD_WS_ENTRY(name, bf16, dqk, dv, persistent)                                      \
+  extern "C" __global__ void __attribute__((launch_bounds(FLEXJIT_FWD_WS_THREADS, 1))) name(       \
+      const FlexjitAttentionParams params, const FlexjitModArgs mod_args,                          \
+      const FlexjitTensorMaps maps) {                                                              \
+    flexjit::dev::AttentionFwdWs<bf16, dqk, dv, persistent>::run(params, &mod_args, maps);         \
   }
 
 // The build compiles one bitcode per kernel (cmake/EmbedTemplates.cmake).
 #ifndef FLEXJIT_ONE_VARIANT
 #error "attention_fwd_ws.cu is built one variant at a time (-DFLEXJIT_ONE_VARIANT ...)"
 #endif
+// attention_fwd_ws_persistent.cu includes this file with FLEXJIT_FWD_WS_PERSISTENT defined.
+#ifdef FLEXJIT_FWD_WS_PERSISTENT
+FLEXJIT_FWD_WS_ENTRY(FLEXJIT_VARIANT_ENTRY(flexjit_attention_fwd_ws_persistent),
+                     FLEXJIT_VARIANT_BF16, FLEXJIT_VARIANT_DQK, FLEXJIT_VARIANT_DV, true)
+#else
 FLEXJIT_FWD_WS_ENTRY(FLEXJIT_VARIANT_ENTRY(flexjit_attention_fwd_ws), FLEXJIT_VARIANT_BF16,
-                     FLEXJIT_VARIANT_DQK, FLEXJIT_VARIANT_DV)
+                     FLEXJIT_VARIANT_DQK, FLEXJIT_VARIANT_DV, false)
+#endif

@@ -10,6 +10,7 @@
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_common.h"
 #include "codegen/templates/block_schedule.h"
+#include "codegen/templates/tile_scheduler.h"
 
 namespace flexjit::dev {
 
@@ -173,11 +174,10 @@ store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const fl
   }
 }
 
-// What one forward CTA works on: its q tile (the grid's last tile first: under causal-like
-// masks it has the most kv tiles), query head h, batch b and kv head (GQA), the global
-// Q / K / V at that tile and heads, and its shared memory: Q [kM][kTQ], then kStages K
-// tiles [kN][kTQ] and kStages V tiles [kN][kTV], all 2-byte elements (kTQ, kTV: the q/k
-// and v head dims' tile widths, flexjit_tile_dim).
+// What one forward CTA works on: its work tile (tile_scheduler.h: q tile, query head h,
+// batch b) and kv head (GQA), the global Q / K / V at that tile and heads, and its shared
+// memory: Q [kM][kTQ], then kStages K tiles [kN][kTQ] and kStages V tiles [kN][kTV], all
+// 2-byte elements (kTQ, kTV: the q/k and v head dims' tile widths, flexjit_tile_dim).
 template <int kM, int kN, int kTQ, int kTV, int kStages> struct FwdCta {
   using Elem = unsigned short; // f16 or bf16 bits
   static constexpr u32 kKStageBytes = kN * kTQ * 2, kVStageBytes = kN * kTV * 2;
@@ -185,11 +185,13 @@ template <int kM, int kN, int kTQ, int kTV, int kStages> struct FwdCta {
   const Elem *qg, *kg, *vg;
   u32 sq, sk, sv;
 
-  __device__ __forceinline__ FwdCta(const FlexjitAttentionParams& p, u32 smem) {
-    const int q_tile = static_cast<int>(__nvvm_read_ptx_sreg_nctaid_x()) - 1 - block_x();
-    q_start = q_tile * kM;
-    h = block_y();
-    b = block_z();
+  // The grid's work tile: one per CTA.
+  __device__ __forceinline__ FwdCta(const FlexjitAttentionParams& p, u32 smem)
+      : FwdCta(p, smem, grid_work()) {}
+  __device__ __forceinline__ FwdCta(const FlexjitAttentionParams& p, u32 smem, FwdWork w) {
+    q_start = w.q_tile * kM;
+    h = w.h;
+    b = w.b;
     h_kv = h / (p.Hq / p.Hkv);
     qg = static_cast<const Elem*>(p.q) + b * p.q_stride_b + h * p.q_stride_h +
          q_start * p.q_stride_s;

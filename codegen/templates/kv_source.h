@@ -67,11 +67,17 @@ template <int kStages> struct RingPos {
 // The K/V source: kStages stages of one K and one V tile, each with a "full" barrier (the
 // producer's expect-tx arrival plus the copies' bytes) and an "empty" one (one arrival per
 // consumer warp). Stage s of tile t is t % kStages, its phase parity (t / kStages) & 1.
-template <int kStages> struct TmaRing {
+// kPersistent: Q is refilled per work tile (Q has an empty barrier too), and the producer
+// posts each work tile's coordinates in shared memory (WorkRecords, tile_scheduler.h), which
+// every consumer lane reads: a warp syncs its lanes before lane 0's arrival releases Q, so
+// the release orders every lane's reads of the records before the producer's next writes.
+template <int kStages, bool kPersistent = false> struct TmaRing {
   static constexpr int kConsumerWarps = 8;
-  u32 bars; // Q's barrier, then full K, full V, empty K, empty V (kStages each)
+  u32 bars; // Q's barrier, then full K, full V, empty K, empty V (kStages each), Q's empty
+  static constexpr int kBarriers = 2 + 4 * kStages;
 
   __device__ __forceinline__ u32 q_full() const { return bars; }
+  __device__ __forceinline__ u32 q_empty() const { return bars + 8 * (1 + 4 * kStages); }
   __device__ __forceinline__ u32 full_k(int s) const { return bars + 8 * (1 + s); }
   __device__ __forceinline__ u32 full_v(int s) const { return bars + 8 * (1 + kStages + s); }
   __device__ __forceinline__ u32 empty_k(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
@@ -79,6 +85,8 @@ template <int kStages> struct TmaRing {
 
   __device__ __forceinline__ void init() const {
     mbar_init(q_full(), 1);
+    if constexpr (kPersistent)
+      mbar_init(q_empty(), kConsumerWarps);
 #pragma unroll
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full_k(s), 1);
@@ -99,8 +107,13 @@ template <int kStages> struct TmaRing {
   //     the copies then complete on the barrier returned (full_k / full_v);
   //   consumers: acquire_k / acquire_v wait until the tile landed; release_k / release_v
   //     (each warp, once the products that read it completed) free the stage.
-  __device__ __forceinline__ u32 produce_k(const RingPos<kStages>& pos, u32 bytes) const {
+  // before_arm runs once the stage is empty and before its full barrier is armed (what the
+  // consumers read with the tile after acquire_k: WorkRecords::post_kv).
+  template <class BeforeArm>
+  __device__ __forceinline__ u32 produce_k(const RingPos<kStages>& pos, u32 bytes,
+                                           const BeforeArm& before_arm) const {
     mbar_wait(empty_k(pos.stage), pos.phase ^ 1);
+    before_arm();
     mbar_arrive_expect_tx(full_k(pos.stage), bytes);
     return full_k(pos.stage);
   }
@@ -120,6 +133,17 @@ template <int kStages> struct TmaRing {
   }
   __device__ __forceinline__ void release_v(const RingPos<kStages>& pos, int lane) const {
     release(empty_v(pos.stage), lane);
+  }
+  // Q, for a kernel that refills it (kPersistent): the producer waits until the consumers
+  // are done with the last work tile's Q (q_phase: the work tile's parity; the first wait
+  // passes), then arms q_full for the next; each consumer warp releases Q once its last
+  // S = Q K^T of the work tile completed.
+  __device__ __forceinline__ void wait_q_empty(u32 q_phase) const {
+    mbar_wait(q_empty(), q_phase ^ 1);
+  }
+  __device__ __forceinline__ void release_q(int lane) const {
+    sync_warp(); // every lane's reads of the work records (WorkRecords) before the arrival
+    release(q_empty(), lane);
   }
 };
 

@@ -42,6 +42,18 @@ inline constexpr unsigned kFullWarp = 0xffffffffu;
 __device__ __forceinline__ int thread_x() {
   return __nvvm_read_ptx_sreg_tid_x();
 }
+// The same, where LLVM may not hoist it or what follows from it out of a loop (a volatile
+// read of %tid.x): a persistent kernel's per-tile code keeps no value derived from the
+// thread index in registers across its inner loops.
+__device__ __forceinline__ int thread_x_opaque() {
+  int tid;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(tid));
+  return tid;
+}
+// Orders the warp's lanes: every lane's accesses before it happen before any lane's after.
+__device__ __forceinline__ void sync_warp() {
+  asm volatile("bar.warp.sync 0xffffffff;" ::: "memory");
+}
 __device__ __forceinline__ int block_x() {
   return __nvvm_read_ptx_sreg_ctaid_x();
 }
@@ -96,6 +108,9 @@ __device__ __forceinline__ bool warp_all(bool p) {
 }
 __device__ __forceinline__ float shfl_xor(float v, int lane_mask) {
   return __nvvm_shfl_sync_bfly_f32(kFullWarp, v, lane_mask, 0x1f);
+}
+__device__ __forceinline__ int shfl_lane0(int v) {
+  return __nvvm_shfl_sync_idx_i32(kFullWarp, v, 0, 0x1f);
 }
 __device__ __forceinline__ int shfl_xor(int v, int lane_mask) {
   return __nvvm_shfl_sync_bfly_i32(kFullWarp, v, lane_mask, 0x1f);
