@@ -26,8 +26,9 @@ struct FlexAttentionOptions {
 };
 
 // out = softmax(score_mod(q . k * scale) where mask_mod, else -inf) v, per (b, h, q).
-// q, out: [B, Hq, q_len, D]; k, v: [B, Hkv, kv_len, D]; views with element
-// strides (BHSD, BSHD, ...), f16 or bf16, device memory; D 64 or 128; Hq a
+// q: [B, Hq, q_len, Dqk]; k: [B, Hkv, kv_len, Dqk]; v: [B, Hkv, kv_len, Dv]; out:
+// [B, Hq, q_len, Dv]; views with element strides (BHSD, BSHD, ...), f16 or bf16, device
+// memory; the (Dqk, Dv) pairs of the variant table (an Error lists them); Hq a
 // multiple of Hkv (GQA). The mask is block_mask->mask_mod; a row nothing may
 // attend gets out 0 and lse -inf. Asynchronous on `stream`.
 //
