@@ -22,11 +22,6 @@ constexpr int64_t kMaxGridDim = 65535;
 constexpr int kPersistentAnyLenMaxDim = 64;
 constexpr int kPersistentMaxKvLen = 4096;
 
-// The work tiles of a persistent forward (tile_scheduler.h counts them in int32).
-int64_t work_tiles(const KernelVariant& v, const AttentionProblem& p) {
-  return (static_cast<int64_t>(p.q_len) + v.main.q_rows - 1) / v.main.q_rows * p.Hq * p.B;
-}
-
 void check_tensor(const char* name, const TensorView& t) {
   if (t.rank != 4)
     fail("flex_attention: {} must be a 4-D [B, H, S, D] view, got rank {}", name, t.rank);
@@ -109,9 +104,11 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
 std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) {
   if (v.persistent() && !p.persistent)
     return "the schedule is not persistent";
-  if (v.persistent() && work_tiles(v, p) > INT32_MAX)
-    return fmt::format("{} work tiles are more than a persistent grid counts ({})",
-                       work_tiles(v, p), INT32_MAX);
+  // tile_scheduler.h counts the work tiles in int32.
+  if (const int64_t tiles = v.persistent() ? work_tiles(v.main, p.launch_sizes()) : 0;
+      tiles > INT32_MAX)
+    return fmt::format("{} work tiles are more than a persistent grid counts ({})", tiles,
+                       INT32_MAX);
   if (v.tensor_maps && !p.nonzero_strides)
     return "q, k or v has a zero stride over a dimension of size > 1 (a TMA tensor map needs "
            "non-zero strides)";

@@ -287,6 +287,10 @@ const KernelVariant& find_variant(const KernelSpec& spec) {
   return find_variant(spec.kind, spec.arch, spec.dtype, spec.head_dim, spec.head_dim_v);
 }
 
+int64_t work_tiles(const KernelShape& shape, const LaunchSizes& s) {
+  return (s.q_len + shape.q_rows - 1) / shape.q_rows * s.Hq * s.B;
+}
+
 GridDims grid_dims(const KernelShape& shape, const LaunchSizes& s) {
   auto ceil_div = [](int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); };
   switch (shape.grid) {
@@ -300,7 +304,7 @@ GridDims grid_dims(const KernelShape& shape, const LaunchSizes& s) {
     return {static_cast<unsigned>(s.num_kv_blocks), static_cast<unsigned>(s.num_q_blocks),
             static_cast<unsigned>(s.B * s.Hq)};
   case GridRule::WorkTiles: {
-    const int64_t tiles = (s.q_len + shape.q_rows - 1) / shape.q_rows * s.Hq * s.B;
+    const int64_t tiles = work_tiles(shape, s);
     return {static_cast<unsigned>(s.resident_ctas > 0 ? std::min(tiles, s.resident_ctas) : tiles)};
   }
   case GridRule::Elements:

@@ -119,5 +119,7 @@ struct GridDims {
   unsigned x = 1, y = 1, z = 1;
 };
 GridDims grid_dims(const KernelShape& shape, const LaunchSizes& sizes);
+// A persistent kernel's work tiles, ceil(q_len / q_rows) * Hq * B (GridRule::WorkTiles).
+int64_t work_tiles(const KernelShape& shape, const LaunchSizes& sizes);
 
 } // namespace flexjit

@@ -113,6 +113,12 @@ TEST_CASE("select_variant: the persistent grid where the schedule takes it",
       CHECK_FALSE(one.persistent());
       CHECK(one.arch == Arch::SM90a);
       CHECK(one.main.smem_bytes == persistent.main.smem_bytes); // one shape, two schedules
+      // More work tiles than the kernel counts in int32: one tile per CTA.
+      q.persistent = true;
+      q.B = q.Hq = q.Hkv = 65535;
+      q.q_len = 129;
+      CHECK_FALSE(
+          select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), q).persistent());
     }
 }
 
