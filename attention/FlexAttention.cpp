@@ -57,10 +57,11 @@ void set_common(Params& params, const AttentionProblem& p, const TensorView& q, 
   }
 }
 
-// The kernel of `kind` for a checked problem on this device, and its packed mod arguments.
-std::shared_ptr<const cuda::LoadedKernel>
-attention_kernel(TemplateKind kind, const AttentionProblem& p, FlexjitModArgs* mod_args) {
-  const Target& target = current_target();
+// The kernel of `kind` for a checked problem on `target` (this device: current_target()),
+// and its packed mod arguments.
+std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind, const Target& target,
+                                                           const AttentionProblem& p,
+                                                           FlexjitModArgs* mod_args) {
   auto kernel = cuda::get_kernel(target, select_variant(kind, target, p), *p.mods);
   *mod_args = pack_mod_args(p.mods->signature, p.args);
   return kernel;
@@ -134,7 +135,8 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
                     const TensorView& out, const FlexAttentionOptions& o) {
   const AttentionProblem p = check_attention(q, k, v, out, o);
   FlexjitModArgs mod_args;
-  const auto kernel = attention_kernel(TemplateKind::AttentionForward, p, &mod_args);
+  const Target& target = current_target(); // once per call: its lookup takes a lock
+  const auto kernel = attention_kernel(TemplateKind::AttentionForward, target, p, &mod_args);
 
   FlexjitAttentionParams params{};
   params.q = q.data;
@@ -161,7 +163,7 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   }
   LaunchSizes sizes = p.launch_sizes();
   if (variant.persistent())
-    schedule_work_tiles(p, variant, current_target(), &params, &sizes);
+    schedule_work_tiles(p, variant, target, &params, &sizes);
   void* args[] = {&params, &mod_args, &maps};
   launch(kernel->function, kernel->entry(), variant.main, sizes, o.stream, args);
 }
@@ -174,7 +176,8 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   FlexjitModArgs mod_args;
   // The sm_90a kernel owns 128 kv rows per CTA; a block mask with a finer kv_block (a
   // multiple of 64) runs the sm_80 kernel, on any GPU (select_variant).
-  const auto kernel = attention_kernel(TemplateKind::AttentionBackward, p, &mod_args);
+  const auto kernel =
+      attention_kernel(TemplateKind::AttentionBackward, current_target(), p, &mod_args);
   const KernelVariant& variant = *kernel->variant;
 
   // Workspace: delta [B, Hq, q_len] and dq_acc [B, Hq, q_len, D], fp32, grow-only per thread.

@@ -56,7 +56,8 @@
 // kv_block must be a multiple of it. One CTA per SM. Shared memory: the Q tile
 // [BLOCK_M][Dqk], the K stages [block_n][Dqk], the V stages [block_n][Dv] (each head dim
 // rounded up to a tile width, flexjit_tile_dim), then the barriers and, in the persistent
-// kernels, their work records (FLEXJIT_FWD_WS_BARRIER_BYTES). The kernels take a third parameter, FlexjitTensorMaps.
+// kernels, their work records (FLEXJIT_FWD_WS_BARRIER_BYTES). The kernels take a third
+// parameter, FlexjitTensorMaps.
 #define FLEXJIT_FWD_WS_THREADS 384
 #define FLEXJIT_FWD_WS_BARRIER_BYTES 256
 #define FLEXJIT_SMEM_PER_CTA_MAX 232448      // 227 KiB: sm_90's opt-in shared memory per CTA

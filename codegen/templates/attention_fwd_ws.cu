@@ -2,9 +2,9 @@
 // warpgroups computes BLOCK_M = 128 query rows of one (batch, query head).
 //
 //   producer (warpgroup 0, setmaxnreg down to kProducerRegs; one thread works): copies Q
-//     (once per work tile) and every kv tile's K and V with TMA (tensor maps, attention_abi.h) into a ring
-//     of kStages stages; each copy completes on its stage's "full" mbarrier, and a stage
-//     is refilled once both consumers released it on its "empty" mbarrier.
+//     (once per work tile) and every kv tile's K and V with TMA (tensor maps, attention_abi.h)
+//     into a ring of kStages stages; each copy completes on its stage's "full" mbarrier, and a
+//     stage is refilled once both consumers released it on its "empty" mbarrier.
 //   consumers (warpgroups 1 and 2, setmaxnreg up to kConsumerRegs; 64 query rows each):
 //     per kv tile, S = Q K^T (wgmma, both operands in shared memory), the mods and the mask
 //     (attention_tile.h: full tiles skip the mask), the online softmax, O += P V (wgmma,
