@@ -147,11 +147,12 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   if (o.lse)
     params.lse = static_cast<float*>(const_cast<void*>(o.lse->data));
   if (const BlockMask* bm = o.block_mask) {
-    const BlockMaskDeviceArrays arrays = device_arrays(*bm);
+    const BlockMaskDeviceArrays arrays = device_arrays(*bm, false, FLEXJIT_FWD_BLOCK_M);
     params.kv_num_blocks = arrays.kv_num_blocks;
     params.kv_indices = arrays.kv_indices;
     params.full_kv_num_blocks = arrays.full_kv_num_blocks;
     params.full_kv_indices = arrays.full_kv_indices;
+    params.q_tile_order = arrays.q_tile_order;
   }
 
   const KernelVariant& variant = *kernel->variant;
@@ -205,7 +206,8 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   set_strides(dk, &params.dk_stride_b, &params.dk_stride_h, &params.dk_stride_s);
   set_strides(dv, &params.dv_stride_b, &params.dv_stride_h, &params.dv_stride_s);
   if (const BlockMask* bm = o.block_mask) {
-    const BlockMaskDeviceArrays arrays = device_arrays(*bm, /*backward=*/true);
+    // The forward's tile rows too: one device copy serves both directions.
+    const BlockMaskDeviceArrays arrays = device_arrays(*bm, /*backward=*/true, FLEXJIT_FWD_BLOCK_M);
     params.q_num_blocks = arrays.q_num_blocks;
     params.q_indices = arrays.q_indices;
     params.full_q_num_blocks = arrays.full_q_num_blocks;

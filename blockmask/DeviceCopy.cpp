@@ -2,7 +2,9 @@
 // the forward's first use, and the q-major ones in another, on the backward's, once per
 // (mask, context); re-uploaded only when the host arrays were reallocated (their addresses
 // and sizes are the copy's key).
+#include <algorithm>
 #include <mutex>
+#include <numeric>
 #include <tuple>
 
 #include "flexjit/blockmask/DeviceCopy.h"
@@ -15,12 +17,14 @@
 namespace flexjit {
 
 using Key =
-    std::tuple<CUcontext, const void*, const void*, const void*, const void*, size_t, size_t>;
+    std::tuple<CUcontext, const void*, const void*, const void*, const void*, size_t, size_t, int>;
 
-// One direction's four arrays (counts, indices, full counts, full indices) in one buffer.
+// One direction's arrays (counts, indices, full counts, full indices; the forward's q-tile
+// order) in one buffer.
 struct Half {
+  static constexpr size_t kMaxParts = 5;
   DeviceBuffer buffer;
-  const int32_t* base[4] = {};
+  const int32_t* base[kMaxParts] = {};
   bool uploaded = false;
 };
 
@@ -33,8 +37,10 @@ struct BlockMaskDeviceCopy::State {
 
 namespace {
 
-void upload(Half& half, const std::vector<int32_t>* const (&parts)[4], const BlockMask& mask,
+template <size_t N>
+void upload(Half& half, const std::vector<int32_t>* const (&parts)[N], const BlockMask& mask,
             const char* which) {
+  static_assert(N <= Half::kMaxParts);
   size_t total = 0;
   for (const auto* p : parts)
     total += p->size() * sizeof(int32_t);
@@ -45,7 +51,7 @@ void upload(Half& half, const std::vector<int32_t>* const (&parts)[4], const Blo
                         static_cast<int64_t>(total));
   half.buffer = DeviceBuffer(std::max<size_t>(total, sizeof(int32_t)));
   size_t offset = 0;
-  for (int i = 0; i < 4; ++i) {
+  for (size_t i = 0; i < N; ++i) {
     const size_t bytes = parts[i]->size() * sizeof(int32_t);
     half.buffer.upload(parts[i]->data(), bytes, offset);
     half.base[i] =
@@ -59,6 +65,26 @@ void upload(Half& half, const std::vector<int32_t>* const (&parts)[4], const Blo
 }
 
 } // namespace
+
+std::vector<int32_t> heaviest_q_tiles_first(const BlockMask& mask, int q_tile_rows) {
+  FLEXJIT_ASSERT(q_tile_rows > 0 && mask.q_block % q_tile_rows == 0,
+                 "q tiles of {} rows in q blocks of {}", q_tile_rows, mask.q_block);
+  const int sub = mask.q_block / q_tile_rows;
+  const int tiles = (mask.q_len + q_tile_rows - 1) / q_tile_rows;
+  std::vector<int64_t> work(static_cast<size_t>(mask.num_q_blocks), 0);
+  for (size_t row = 0; row < mask.kv_num_blocks.size(); ++row) {
+    const size_t qb = row % static_cast<size_t>(mask.num_q_blocks);
+    work[qb] += mask.kv_num_blocks[row] +
+                (mask.full_kv_num_blocks.empty() ? 0 : mask.full_kv_num_blocks[row]);
+  }
+  std::vector<int32_t> order(static_cast<size_t>(tiles));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    const int64_t wa = work[static_cast<size_t>(a / sub)], wb = work[static_cast<size_t>(b / sub)];
+    return wa != wb ? wa > wb : a > b;
+  });
+  return order;
+}
 
 BlockMaskDeviceCopy::BlockMaskDeviceCopy() : state_(std::make_shared<State>()) {}
 BlockMaskDeviceCopy::BlockMaskDeviceCopy(const BlockMaskDeviceCopy&)
@@ -82,7 +108,7 @@ int device_copy_uploads(const BlockMask& mask) {
   return s->uploads;
 }
 
-BlockMaskDeviceArrays device_arrays(const BlockMask& mask, bool backward) {
+BlockMaskDeviceArrays device_arrays(const BlockMask& mask, bool backward, int q_tile_rows) {
   const CUcontext ctx = cuda::ensure_context();
   if (!mask.device_copy.state()) // moved from
     const_cast<BlockMaskDeviceCopy&>(mask.device_copy).reset();
@@ -94,15 +120,21 @@ BlockMaskDeviceArrays device_arrays(const BlockMask& mask, bool backward) {
                 mask.full_kv_num_blocks.data(),
                 mask.full_kv_indices.data(),
                 mask.kv_num_blocks.size(),
-                mask.kv_indices.size()};
+                mask.kv_indices.size(),
+                q_tile_rows};
   if (s.key != key) {
     s.forward = Half();
     s.backward = Half();
     s.key = key;
   }
   if (!s.forward.uploaded) {
+    // A q_block finer than the tiles (the backward's 64) has no forward order: null.
+    const std::vector<int32_t> order = mask.q_block % q_tile_rows == 0
+                                           ? heaviest_q_tiles_first(mask, q_tile_rows)
+                                           : std::vector<int32_t>();
     upload(s.forward,
-           {&mask.kv_num_blocks, &mask.kv_indices, &mask.full_kv_num_blocks, &mask.full_kv_indices},
+           {&mask.kv_num_blocks, &mask.kv_indices, &mask.full_kv_num_blocks, &mask.full_kv_indices,
+            &order},
            mask, "forward");
     ++s.uploads;
   }
@@ -114,7 +146,8 @@ BlockMaskDeviceArrays device_arrays(const BlockMask& mask, bool backward) {
   }
   const auto& f = s.forward.base;
   const auto& g = s.backward.base; // null until the backward asked
-  return {f[0], f[1], f[2], f[3], g[0], g[1], g[2], g[3]};
+  const bool ordered = mask.q_block % q_tile_rows == 0;
+  return {f[0], f[1], f[2], f[3], g[0], g[1], g[2], g[3], ordered ? f[4] : nullptr};
 }
 
 } // namespace flexjit

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "flexjit/blockmask/BlockMask.h"
+#include "flexjit/blockmask/DeviceCopy.h"
 #include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
@@ -300,4 +301,37 @@ TEST_CASE("block mask argument errors name the bad value", "[blockmask]") {
   REQUIRE_THROWS_WITH(create_mask(causal, 1, 1, 0, 10), Catch::Contains("got 0"));
   REQUIRE_THROWS_WITH(create_mask(causal, 64, 64, 65536, 65536),
                       Catch::Contains("17592186044416 bytes"));
+}
+
+// The persistent forward's q-tile order (blockmask/DeviceCopy.h): heaviest first by the
+// mask's kv blocks per q block, ties the later tile first.
+TEST_CASE("blockmask: q tiles heaviest first for the persistent forward", "[blockmask]") {
+  const BlockMask causal = create_block_mask(seeds::causal(), 1, 1, 1000, 1000);
+  CHECK(heaviest_q_tiles_first(causal, 128) == std::vector<int32_t>{7, 6, 5, 4, 3, 2, 1, 0});
+  // Documents of 300, 100 and 600 tokens: q block 2 (rows 256..383, docs 0 and 1) visits kv
+  // blocks 0-2, more than blocks 3 and 4 (kv blocks 2-3 and 3-4).
+  std::vector<int32_t> ids(1000);
+  for (int i = 0; i < 1000; ++i)
+    ids[static_cast<size_t>(i)] = i < 300 ? 0 : i < 400 ? 1 : 2;
+  const BlockMask doc = create_block_mask(seeds::document(ids), 1, 1, 1000, 1000);
+  std::vector<int64_t> work(static_cast<size_t>(doc.num_q_blocks));
+  for (int qb = 0; qb < doc.num_q_blocks; ++qb)
+    work[static_cast<size_t>(qb)] = doc.kv_num_blocks[static_cast<size_t>(qb)] +
+                                    doc.full_kv_num_blocks[static_cast<size_t>(qb)];
+  const std::vector<int32_t> order = heaviest_q_tiles_first(doc, 128);
+  REQUIRE(order.size() == 8);
+  for (size_t i = 0; i + 1 < order.size(); ++i) {
+    const int64_t a = work[static_cast<size_t>(order[i])],
+                  b = work[static_cast<size_t>(order[i + 1])];
+    CHECK((a > b || (a == b && order[i] > order[i + 1])));
+  }
+  CHECK(order == std::vector<int32_t>{7, 6, 5, 2, 4, 3, 1, 0});
+  // q blocks of 256 rows: two tiles of 128 each, the later first.
+  BlockMaskOptions wide;
+  wide.q_block = 256;
+  const BlockMask coarse = create_block_mask(seeds::causal(), 1, 1, 1000, 1000, wide);
+  CHECK(heaviest_q_tiles_first(coarse, 128) == std::vector<int32_t>{7, 6, 5, 4, 3, 2, 1, 0});
+  // Per-(b, h) masks count every row: batch 1's longer rows decide.
+  const BlockMask two = create_block_mask(seeds::causal(), 2, 1, 256, 256);
+  CHECK(heaviest_q_tiles_first(two, 128) == std::vector<int32_t>{1, 0});
 }

@@ -43,7 +43,9 @@ struct PtxasResult {
 PtxasResult run_ptxas(const std::string& ptx, Arch arch, std::string_view gpu = {}) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
-  { std::ofstream(stem + ".ptx") << ptx; }
+  {
+    std::ofstream(stem + ".ptx") << ptx;
+  }
   const std::string command =
       fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1", FLEXJIT_PTXAS,
                   gpu.empty() ? to_string(arch) : gpu, stem, stem);
@@ -395,29 +397,35 @@ TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][att
 }
 
 // The warp-specialized sm_90a forward (one CTA per SM, setmaxnreg: 240 registers per consumer
-// thread) with every seed pair, at every head-dim pair: no spill at all. One exception, the
-// composed heaviest pair (document x alibi_buffer, not a seed mod of its own) at Dv = 256, where
-// O alone holds 128 of the 240 registers: 96 bytes today, held to that (WARNed).
+// thread) with every seed pair, at every head-dim pair, in both schedules: no spill at all. One
+// exception, the composed heaviest pair (document x alibi_buffer, not a seed mod of its own) in
+// the persistent kernel at Dv = 256, where O alone holds 128 of the 240 registers: 40 bytes
+// today, held to that (WARNed); the one-tile kernel takes it without spills since its consumers
+// read the posted kv walk (session 14, bench/NOTES_fwd_kernel.md).
 TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spills",
           "[codegen][attention]") {
   const SeedCatalog seeds;
   const auto pairs = seeds.attention_pairs();
   int compiled = 0;
-  // One dtype per head-dim pair: f16 and bf16 differ only in the products' and packs' types
-  // (their spills were the same, byte for byte, when both ran).
-  for (const KernelVariant* row :
-       forward_rows_per_head_dims([](const KernelVariant& v) { return v.whole_program; })) {
-    const KernelVariant& v = *row;
-    for (size_t i = 0; i < pairs.size(); ++i) {
-      const int bytes = attention_spills(v, pairs[i].first, pairs[i].second);
-      if (i + 1 == pairs.size() && v.dv == 256)
-        CHECK(bytes <= 96);
-      else
-        CHECK(bytes == 0);
-      ++compiled;
+  // One dtype per head-dim pair and schedule (f16 persistent, bf16 one tile per CTA): f16 and
+  // bf16 differ only in the products' and packs' types (their spills were the same, byte for
+  // byte, when both ran).
+  for (const bool persistent : {true, false})
+    for (const KernelVariant* row : forward_rows_per_head_dims([&](const KernelVariant& v) {
+           return v.whole_program && v.persistent() == persistent &&
+                  v.dtype == (persistent ? DType::F16 : DType::BF16);
+         })) {
+      const KernelVariant& v = *row;
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        const int bytes = attention_spills(v, pairs[i].first, pairs[i].second);
+        if (persistent && i + 1 == pairs.size() && v.dv == 256)
+          CHECK(bytes <= 40);
+        else
+          CHECK(bytes == 0);
+        ++compiled;
+      }
     }
-  }
-  REQUIRE(compiled >= 8 * static_cast<int>(pairs.size()));
+  REQUIRE(compiled >= 2 * 8 * static_cast<int>(pairs.size()));
 }
 
 // The full product (4 instantiations x 2 archs x every pair): minutes of ptxas,

@@ -144,8 +144,11 @@ struct FlexjitAttentionParams {
   int32_t has_mask;                    // 0: no block mask, every kv tile is full
   float scale;                         // score = (q . k) * scale, then score_mod(score, ...)
   // The persistent forward (GridRule::WorkTiles, tile_scheduler.h): (b, h) planes per
-  // section of its work-tile order, a multiple of Hq / Hkv, >= 1. Other kernels ignore it.
+  // section of its work-tile order, a multiple of Hq / Hkv, >= 1; and with a block mask the
+  // q tiles heaviest first (ceil(q_len / FLEXJIT_FWD_BLOCK_M) tile indices, device memory), or
+  // null: the last q tile first. Other kernels ignore both.
   int32_t sched_planes;
+  const int32_t* q_tile_order;
 };
 
 // A CUDA tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned), encoded on the host.

@@ -27,7 +27,8 @@
 // what TMA's 128-byte swizzle writes for boxes of 64 head-dim elements (kTQ, kTV: the head
 // dims rounded up to whole boxes; TMA fills what lies past a head dim with zeros):
 //   Q [BLOCK_M][kTQ]   K [kStages][kN][kTQ]   V [kStages][kN][kTV]   mbarriers
-//   (persistent: then the work records, WorkRecords)
+//   then the work records (WorkRecords): the producer alone walks the schedule and the block
+//   mask; the consumers read the work tile and its kv walk from these records.
 #include "codegen/templates/attention_abi.h"
 #include "codegen/templates/attention_tile.h"
 #include "codegen/templates/kv_source.h"
@@ -84,7 +85,7 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
   using Pos = RingPos<kStages>;
   using Work = PersistentTiles<kM>;
   static constexpr u32 kQBytes = kM * kTQ * 2; // boxes count whole, padding too
-  // The persistent kernel's work records (WorkRecords) follow the ring's barriers.
+  // The work records (WorkRecords) follow the ring's barriers.
   static constexpr u32 kRecordOffset = (8 * Ring::kBarriers + 15) / 16 * 16;
   static_assert(kRecordOffset + WorkRecords::kBytes<kStages> <= FLEXJIT_FWD_WS_BARRIER_BYTES,
                 "work records' space");
@@ -93,8 +94,8 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
   static constexpr int kTurn = 1;
 
   // One work tile's copies into the ring from pos on: Q (its barrier armed by the caller),
-  // then its kv tiles in the walk's order. A persistent producer posts each kv tile's first
-  // row into its stage's slot (WorkRecords) before arming the stage, for the consumers.
+  // then its kv tiles in the walk's order. The producer posts each kv tile's first row into
+  // its stage's slot (WorkRecords) before arming the stage, for the consumers.
   static __device__ __forceinline__ void load_q(const FlexjitTensorMaps& maps, const Cta& cta,
                                                 const Ring& ring) {
 #pragma unroll
@@ -109,8 +110,7 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
       const int kv0 = tiles.next_start(t);
       const u32 off_k = pos.stage * kKTileBytes, off_v = pos.stage * kVTileBytes;
       const u32 full_k = ring.produce_k(pos, kKTileBytes, [&]() __attribute__((always_inline)) {
-        if constexpr (kPersistent)
-          records.post_kv(pos.stage, kv0);
+        records.post_kv(pos.stage, kv0);
       });
 #pragma unroll
       for (int cb = 0; cb < kTQ / 64; ++cb)
@@ -149,33 +149,29 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
       records.post_end(q_phase);
       mbar_arrive(ring.q_full());
     } else {
+      KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
+      records.post(0, FwdWork{cta.q_start / kM, cta.h, cta.b}, tiles.n_tiles, tiles.n_part_tiles);
       mbar_arrive_expect_tx(ring.q_full(), kQBytes);
       load_q(maps, cta, ring);
-      KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
       load_kv(maps, cta, tiles, ring, pos, records);
     }
   }
 
-  // Consumer c's 64 rows of work tile t (HeldTile or PostedTile: q_start(), h(), b()). pos:
-  // the ring position of its first kv tile, advanced past its last. A one-tile kernel waits
-  // for Q here; a persistent one has waited (q_phase) to read t's record.
-  template <class Tile>
-  static __device__ __forceinline__ void
-  consume_tile(const FlexjitAttentionParams& p, const FlexjitModArgs* args, const Tile& t,
-               const Cta& cta, const Ring& ring, int c, int ctid, Pos& pos) {
+  // Consumer c's 64 rows of work tile t, whose record the producer posted (Q's full barrier,
+  // which the caller waited for, made it visible). pos: the ring position of its first kv
+  // tile, advanced past its last.
+  static __device__ __forceinline__ void consume_tile(const FlexjitAttentionParams& p,
+                                                      const FlexjitModArgs* args,
+                                                      const PostedTile<kM>& t, const Cta& cta,
+                                                      const Ring& ring, int c, int ctid, Pos& pos) {
     const int lane = ctid & 31, warp = ctid >> 5;
     const int row0 = c * 64 + warp * 16 + (lane >> 2); // this thread's rows: row0, row0 + 8
     const int q_hook[1][2] = {
         {min_i(t.q_start() + row0, p.q_len - 1), min_i(t.q_start() + row0 + 8, p.q_len - 1)}};
     const u32 q_base = cta.sq + c * 64 * 128; // this warpgroup's rows of every 64-column block
-    auto turn_sync = [&]() __attribute__((always_inline)) {
-      named_bar_sync(kTurn + c, 256);
-    };
-    auto turn_pass = [&]() __attribute__((always_inline)) {
-      named_bar_arrive(kTurn + (c ^ 1), 256);
-    };
-    if (!kPersistent && c == 1)
-      named_bar_arrive(kTurn, 256); // consumer 0 issues first
+    auto turn_sync = [&]() __attribute__((always_inline)) { named_bar_sync(kTurn + c, 256); };
+    auto turn_pass = [&]()
+                         __attribute__((always_inline)) { named_bar_arrive(kTurn + (c ^ 1), 256); };
 
     float o[1][kTV / 8][4], m[1][2] = {{-kInf, -kInf}}, l[1][2] = {{0.f, 0.f}};
 #pragma unroll
@@ -184,10 +180,8 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
       for (int e = 0; e < 4; ++e)
         o[0][d][e] = 0.f;
 
-    auto tiles = t.template kv_walk<kN>(p);
+    const auto tiles = t.walk();
     const int n_tiles = tiles.count();
-    if constexpr (!kPersistent)
-      mbar_wait(ring.q_full(), 0); // always: no copy may outlive the CTA
     if (n_tiles > 0) {
       float s[1][kN / 8][4];
       u32 a[kN / 16][4];
@@ -206,13 +200,9 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
       alphas[0][0] = alphas[0][1] = 1.f;
       Pos prev = pos; // the stage of the V the product reads (pos: tile i's)
       for (int i = 0; i < n_tiles; ++i) {
-        int kv0 = 0;
-        if constexpr (!kPersistent)
-          kv0 = tiles.next_start(i); // the walk's block-mask reads run ahead of the wait
         rescale_o<Tr::kLazyRescale>(o, alphas);
         ring.acquire_k(pos);
-        if constexpr (kPersistent)
-          kv0 = tiles.start_at(pos.stage, lane); // posted before the stage was armed
+        const int kv0 = tiles.start_at(pos.stage, lane); // posted before the stage was armed
         turn_sync();
         issue_qk<kBf16, kM, kN, kDqk>(s[0], q_base, cta.sk + pos.stage * kKTileBytes);
         ring.acquire_v(prev);
@@ -244,20 +234,18 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
     } else if constexpr (kPersistent) {
       ring.release_q(lane);
     }
-    if (!kPersistent && c == 0)
-      turn_sync(); // takes consumer 1's last pass, so no arrival outlives the CTA
     store_o_rows<kBf16, kDv / 8>(p, o[0], m[0], l[0], t.q_start(), row0, lane, t.b(), t.h());
   }
 
+  // The turn runs on across work tiles: both consumers walk the same kv tiles of each.
   static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
                                                   const FlexjitModArgs* args, const Cta& cta,
                                                   const Ring& ring, int c, int ctid) {
     Pos pos;
+    if (c == 1)
+      named_bar_arrive(kTurn, 256); // consumer 0 issues first
+    const WorkRecords records{ring.bars + kRecordOffset};
     if constexpr (kPersistent) {
-      // The turn runs on across work tiles: both consumers walk the same kv tiles of each.
-      if (c == 1)
-        named_bar_arrive(kTurn, 256); // consumer 0 issues first
-      const WorkRecords records{ring.bars + kRecordOffset};
       for (u32 q_phase = 0;; q_phase ^= 1) {
         mbar_wait(ring.q_full(), q_phase); // always: no copy may outlive the CTA
         const PostedTile<kM> t{records, q_phase};
@@ -268,11 +256,12 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
         const int tid = thread_x_opaque();
         consume_tile(p, args, t, cta, ring, (tid >> 7) - 1, tid & 127, pos);
       }
-      if (c == 0)
-        named_bar_sync(kTurn, 256); // consumer 1's last pass, so no arrival outlives the CTA
     } else {
-      consume_tile(p, args, HeldTile{cta.q_start, cta.h, cta.b}, cta, ring, c, ctid, pos);
+      mbar_wait(ring.q_full(), 0); // always: no copy may outlive the CTA
+      consume_tile(p, args, PostedTile<kM>{records, 0}, cta, ring, c, ctid, pos);
     }
+    if (c == 0)
+      named_bar_sync(kTurn, 256); // consumer 1's last pass, so no arrival outlives the CTA
   }
 
   static __device__ __forceinline__ void

@@ -105,8 +105,6 @@ template <int kN> struct KvTiles : BlockSchedule<kN, KvMajor> {
       idx_after = this->template index<true>(1);
     }
   }
-  __device__ __forceinline__ int count() const { return this->n_tiles; }
-  __device__ __forceinline__ bool partial(int t) const { return t < this->n_part_tiles; }
   // The first kv row of tile t; call for t = 0, 1, 2, ... < n_tiles in order.
   __device__ __forceinline__ int next_start(int t) {
     if (t > 0 && ++s_next == this->sub) {

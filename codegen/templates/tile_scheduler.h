@@ -6,9 +6,10 @@
 //   PersistentTiles: a grid of min(tiles, SMs) CTAs; CTA c takes work tiles c, c + nctaid.x,
 //     c + 2 nctaid.x, ... of one order. The (b, h) planes go in sections of p.sched_planes
 //     (whole GQA groups whose K and V fit in half the L2, chosen by the host); within a
-//     section the last q tile of every plane first, then the one before, so each wave of
-//     the grid starts the heaviest tiles left. A work tile is a whole kv walk today; a
-//     split-KV schedule would add the kv range to FwdWork.
+//     section the heaviest q tile of every plane first, then the next, so each wave of the
+//     grid starts the heaviest tiles left: p.q_tile_order (the block mask's kv blocks per q
+//     block, blockmask/DeviceCopy.h) or, without one, the last q tile first. A work tile is a whole
+//     kv walk today; a split-KV schedule would add the kv range to FwdWork.
 #pragma once
 
 #include "codegen/templates/attention_abi.h"
@@ -40,12 +41,13 @@ template <int kM> struct PersistentTiles {
     const int here = min_i(section_planes, planes - first_plane); // the last may be short
     const int j = r / here, plane = first_plane + r - j * here;
     const int b = plane / p.Hq;
-    return {n_q_tiles - 1 - j, plane - b * p.Hq, b};
+    return {p.q_tile_order ? p.q_tile_order[j] : n_q_tiles - 1 - j, plane - b * p.Hq, b};
   }
 };
 
-// How the producer of a persistent kernel tells the consumers their next work tile and
-// its kv walk, in shared memory at `base` (16-byte aligned, kBytes):
+// How the producer of the warp-specialized forward tells the consumers their next work tile
+// and its kv walk, in shared memory at `base` (16-byte aligned, kBytes; a one-tile kernel
+// posts its one tile into record 0 and never posts live = 0):
 //   two work records {q_tile, h, b, live, n_tiles, n_part_tiles, -, -}, one per parity of
 //     Q's fill. The producer posts work tile n into record n & 1 after Q's empty barrier (so
 //     every consumer is done with tile n - 2, the record's last user) and before it arms
@@ -55,7 +57,8 @@ template <int kM> struct PersistentTiles {
 //     empty barrier and before its full barrier is armed (TmaRing::produce_k).
 // The consumers read the fields with volatile loads (PostedTile), most where they use them:
 // the kv walk's state and the work tile's arithmetic stay out of their registers during the
-// kv loop (a one-tile consumer keeps KvTiles there; the producer's copy of it is enough).
+// kv loop (the producer's KvTiles is the only copy: session 14's posted walk took the
+// composed pair's spills at Dv = 256 from 96 B to 0, bench/NOTES_fwd_kernel.md).
 struct WorkRecords {
   static constexpr u32 kRecordBytes = 32;
   template <int kStages> static constexpr u32 kBytes = 2 * kRecordBytes + 4 * kStages;
@@ -90,22 +93,8 @@ struct WorkRecords {
   }
 };
 
-// A one-tile consumer's work tile: the CTA's, held in registers; it walks the block mask
-// itself (KvTiles).
-struct HeldTile {
-  int q_start_, h_, b_;
-  __device__ __forceinline__ int q_start() const { return q_start_; }
-  __device__ __forceinline__ int h() const { return h_; }
-  __device__ __forceinline__ int b() const { return b_; }
-  template <int kN>
-  __device__ __forceinline__ KvTiles<kN> kv_walk(const FlexjitAttentionParams& p) const {
-    return KvTiles<kN>(p, b_, h_, q_start_);
-  }
-};
-
-// A persistent consumer's work tile and kv walk, read from the producer's records: h and b
-// once per work tile (the mods' per-row values then stay out of the kv loop, as in a one-tile
-// kernel), the rest where it is used.
+// A consumer's work tile and kv walk, read from the producer's records: h and b once per work
+// tile (the mods' per-row values then stay out of the kv loop), the rest where it is used.
 template <int kM> struct PostedTile {
   WorkRecords records;
   u32 phase;
@@ -126,9 +115,7 @@ template <int kM> struct PostedTile {
       return shfl_lane0(lane == 0 ? records.kv_start(stage) : 0);
     }
   };
-  template <int kN> __device__ __forceinline__ Walk kv_walk(const FlexjitAttentionParams&) const {
-    return {records, phase};
-  }
+  __device__ __forceinline__ Walk walk() const { return {records, phase}; }
 };
 
 } // namespace flexjit::dev
