@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "flexjit/codegen/templates/attention_abi.h"
 #include "flexjit/runtime/DeviceArgs.h"
 #include "flexjit/support/Error.h"
 
@@ -104,6 +105,16 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
 std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) {
   if (v.persistent() && !p.persistent)
     return "the schedule is not persistent";
+  if (v.decode()) {
+    if (!p.decode)
+      return "the schedule is not split-KV decoding";
+    if (p.decode_heads == 0)
+      return fmt::format("q_len {} is more than the decode kernel's {} rows", p.q_len,
+                         FLEXJIT_DECODE_ROWS);
+    if (p.block_mask && p.block_mask->q_block < p.q_len)
+      return fmt::format("block mask q_block {} must hold all q_len {} rows for the decode kernel",
+                         p.block_mask->q_block, p.q_len);
+  }
   // tile_scheduler.h counts the work tiles in int32.
   if (const int64_t tiles = v.persistent() ? work_tiles(v.main, p.launch_sizes()) : 0;
       tiles > INT32_MAX)
@@ -263,6 +274,8 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
     check_lse(*o.lse, p.B, p.Hq, p.q_len);
   p.block_mask = o.block_mask;
   p.persistent = persistent_schedule(o.schedule, p);
+  p.decode = decode_schedule(o.schedule, p);
+  p.decode_heads = decode_heads(p);
   if (o.block_mask)
     check_block_mask(*o.block_mask, p);
   first_met(forward, p);
@@ -280,6 +293,42 @@ bool persistent_schedule(FlexAttentionOptions::Schedule schedule, const Attentio
            (p.block_mask != nullptr && p.kv_len <= kPersistentMaxKvLen)));
 }
 
+bool decode_schedule(FlexAttentionOptions::Schedule schedule, const AttentionProblem& p) {
+  using Schedule = FlexAttentionOptions::Schedule;
+  return schedule == Schedule::SplitKv ||
+         (schedule == Schedule::Auto && p.q_len <= FLEXJIT_DECODE_MAX_Q_LEN);
+}
+
+int decode_heads(const AttentionProblem& p) {
+  if (p.q_len > FLEXJIT_DECODE_ROWS)
+    return 0;
+  if (p.block_mask && p.block_mask->H > 1)
+    return 1;
+  const int group = p.Hq / p.Hkv;
+  int heads = 1;
+  for (int d = 1; d <= group; ++d)
+    if (group % d == 0 && d * p.q_len <= FLEXJIT_DECODE_ROWS)
+      heads = d;
+  return heads;
+}
+
+int decode_splits(const AttentionProblem& p, int kv_tile, int sm_count) {
+  const int64_t ctas = static_cast<int64_t>(p.B) * (p.Hq / std::max(p.decode_heads, 1));
+  const int64_t tiles = (p.kv_len + kv_tile - 1) / kv_tile;
+  const int64_t fewest = std::min<int64_t>(tiles, (sm_count + ctas - 1) / ctas);
+  int64_t best = fewest;
+  double best_fill = 0;
+  for (int64_t s = fewest; s <= std::min<int64_t>(tiles, 4 * fewest); ++s) {
+    const int64_t total = ctas * s, waves = (total + sm_count - 1) / sm_count;
+    const double fill = static_cast<double>(total) / static_cast<double>(waves * sm_count);
+    if (fill > best_fill + 1e-9) {
+      best = s;
+      best_fill = fill;
+    }
+  }
+  return static_cast<int>(std::max<int64_t>(best, 1));
+}
+
 const KernelVariant& select_variant(TemplateKind kind, const Target& target,
                                     const AttentionProblem& p) {
   return first_met(rows_for(kind, p, &target.arch), p, &target);
@@ -292,6 +341,7 @@ LaunchSizes AttentionProblem::launch_sizes() const {
   s.Hkv = Hkv;
   s.q_len = q_len;
   s.kv_len = kv_len;
+  s.decode_heads = std::max(decode_heads, 1);
   return s;
 }
 

@@ -20,6 +20,10 @@ struct AttentionProblem {
   bool nonzero_strides = true;
   // Whether the forward takes a persistent kernel where the table has one (persistent_schedule).
   bool persistent = false;
+  // Whether it takes the split-KV decode kernel where the table has one (decode_schedule), and
+  // the query heads that kernel packs per CTA (decode_heads; 0: q_len too long to pack).
+  bool decode = false;
+  int decode_heads = 0;
   const BlockMask* block_mask = nullptr;
   std::shared_ptr<const PreparedMods> mods; // the block mask's mask_mod (or noop), score_mod
   ResolvedArgs args;                        // every buffer device memory
@@ -34,6 +38,19 @@ struct AttentionProblem {
 // D = 128 its static order loses L2 locality to the hardware's CTA order: causal at S =
 // 32768 -13%, and without a mask it is 1-2% slower): bench/NOTES_fwd_kernel.md, session 14.
 bool persistent_schedule(FlexAttentionOptions::Schedule schedule, const AttentionProblem& p);
+
+// Whether a forward of p's sizes runs the split-KV decode kernel where the table has one: as
+// `schedule` says (SplitKv), and for Auto when q_len <= FLEXJIT_DECODE_MAX_Q_LEN (the rows of
+// a query tile are few: a forward kernel would read K and V once per query head and q tile).
+bool decode_schedule(FlexAttentionOptions::Schedule schedule, const AttentionProblem& p);
+// The query heads of one kv head the decode kernel packs into a CTA's FLEXJIT_DECODE_ROWS
+// rows: the largest divisor of Hq / Hkv with heads * q_len <= FLEXJIT_DECODE_ROWS; 1 under a
+// block mask with per-head rows (the packed heads walk one mask row); 0 when q_len is longer.
+int decode_heads(const AttentionProblem& p);
+// How many kv splits the decode kernel takes for p (its kv tile kv_tile rows, on sm_count
+// SMs, a CTA each): the fewest that fill every SM once, then within four times that the
+// count whose last wave is fullest (ties: fewer); never more splits than kv tiles.
+int decode_splits(const AttentionProblem& p, int kv_tile, int sm_count);
 
 // Throws Error naming the first bad value. The dtype, head dim and block-mask tiles are
 // checked against every forward kernel of the variant table (some arch's must take them).

@@ -67,27 +67,17 @@ std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind, co
   return kernel;
 }
 
-// A rank-4 tensor map over t with dims (D, S, H, B) in t's own strides and boxes of 64
-// head-dim elements (128 bytes, 128-byte swizzle) by `rows` rows (attention_abi.h).
-FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
-  constexpr int64_t kElemBytes = 2;
-  const cuuint64_t dims[4] = {
-      static_cast<cuuint64_t>(t.sizes[3]), static_cast<cuuint64_t>(t.sizes[2]),
-      static_cast<cuuint64_t>(t.sizes[1]), static_cast<cuuint64_t>(t.sizes[0])};
-  // A dimension of size 1 is never stepped; its stride may be anything, so 16 bytes stands in
-  // for one TMA would reject (0); check_attention sends zero strides of larger dimensions to
-  // kernels without tensor maps.
-  auto stride = [&](int d) {
-    return static_cast<cuuint64_t>(t.sizes[d] == 1 ? 16 : t.strides[d] * kElemBytes);
-  };
-  const cuuint64_t strides[3] = {stride(2), stride(1), stride(0)};
-  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(rows), 1, 1};
-  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+// A tensor map over t's data: rank dims (the head dim first, then dims[1..] with their byte
+// strides), boxes of 64 head-dim elements (128 bytes, 128-byte swizzle) by box[1..].
+FlexjitTensorMap encode_map(const char* name, const TensorView& t, cuuint32_t rank,
+                            const cuuint64_t* dims, const cuuint64_t* strides,
+                            const cuuint32_t* box) {
+  const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
   CUtensorMap map;
   const CUresult result = cuda::driver().cuTensorMapEncodeTiled(
       &map,
       t.dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-      4, const_cast<void*>(t.data), dims, strides, box, element_strides,
+      rank, const_cast<void*>(t.data), dims, strides, box, element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS) // the message is formatted only then: this runs on every call
@@ -100,6 +90,40 @@ FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
   FlexjitTensorMap out;
   std::memcpy(&out, &map, sizeof(map));
   return out;
+}
+
+// t's stride over dimension d in bytes. A dimension of size 1 is never stepped; its stride
+// may be anything, so 16 bytes stands in for one TMA would reject (0); check_attention sends
+// zero strides of larger dimensions to kernels without tensor maps.
+cuuint64_t map_stride(const TensorView& t, int d, int64_t times = 1) {
+  constexpr int64_t kElemBytes = 2;
+  return static_cast<cuuint64_t>(t.sizes[d] == 1 ? 16 : t.strides[d] * times * kElemBytes);
+}
+
+// A rank-4 tensor map over t with dims (D, S, H, B) in t's own strides and boxes of 64
+// head-dim elements by `rows` rows (attention_abi.h).
+FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
+  const cuuint64_t dims[4] = {
+      static_cast<cuuint64_t>(t.sizes[3]), static_cast<cuuint64_t>(t.sizes[2]),
+      static_cast<cuuint64_t>(t.sizes[1]), static_cast<cuuint64_t>(t.sizes[0])};
+  const cuuint64_t strides[3] = {map_stride(t, 2), map_stride(t, 1), map_stride(t, 0)};
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(rows), 1, 1};
+  return encode_map(name, t, 4, dims, strides, box);
+}
+
+// The decode kernel's rank-5 map over q: dims (D, heads of a group, S, Hkv, B), boxes of 64
+// head-dim elements by `heads` heads by all q_len rows (attention_abi.h).
+FlexjitTensorMap decode_q_map(const TensorView& q, int group, int heads) {
+  const int64_t hkv = q.sizes[1] / group;
+  const cuuint64_t dims[5] = {static_cast<cuuint64_t>(q.sizes[3]), static_cast<cuuint64_t>(group),
+                              static_cast<cuuint64_t>(q.sizes[2]), static_cast<cuuint64_t>(hkv),
+                              static_cast<cuuint64_t>(q.sizes[0])};
+  const cuuint64_t h_stride = map_stride(q, 1);
+  const cuuint64_t strides[4] = {group == 1 ? 16 : h_stride, map_stride(q, 2),
+                                 hkv == 1 ? 16 : map_stride(q, 1, group), map_stride(q, 0)};
+  const cuuint32_t box[5] = {64, static_cast<cuuint32_t>(heads),
+                             static_cast<cuuint32_t>(q.sizes[2]), 1, 1};
+  return encode_map("q", q, 5, dims, strides, box);
 }
 
 void launch(CUfunction f, const char* what, const KernelShape& shape, const LaunchSizes& sizes,
@@ -127,6 +151,28 @@ void schedule_work_tiles(const AttentionProblem& p, const KernelVariant& variant
   const int64_t groups = std::max<int64_t>(1, target.l2_bytes / 2 / kv_bytes);
   params->sched_planes = static_cast<int32_t>(std::min<int64_t>(groups * group, p.B * p.Hq));
   sizes->resident_ctas = target.sm_count;
+}
+
+// The decode kernel's schedule: the packed heads, the kv splits (decode_splits) and, with
+// more than one, the partial O and lse workspace (f32, grow-only per thread: a cached call
+// allocates nothing once it has grown) and the combine's grid (a warp per row).
+void schedule_decode(const AttentionProblem& p, const KernelVariant& variant, const Target& target,
+                     FlexjitAttentionParams* params, LaunchSizes* sizes) {
+  const int splits = decode_splits(p, variant.main.kv_rows, target.sm_count);
+  params->decode_heads = p.decode_heads;
+  params->decode_splits = splits;
+  sizes->kv_splits = splits;
+  if (splits == 1)
+    return;
+  const size_t rows = static_cast<size_t>(p.B) * p.Hq * p.q_len;
+  const size_t bytes =
+      static_cast<size_t>(splits) * rows * (static_cast<size_t>(p.head_dim_v) + 1) * sizeof(float);
+  thread_local DeviceBuffer workspace;
+  if (workspace.bytes() < bytes)
+    workspace = DeviceBuffer(bytes);
+  params->o_part = static_cast<float*>(workspace.data());
+  params->lse_part = params->o_part + static_cast<size_t>(splits) * rows * p.head_dim_v;
+  sizes->elements = static_cast<int64_t>(rows) * 32;
 }
 
 } // namespace
@@ -165,8 +211,15 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   LaunchSizes sizes = p.launch_sizes();
   if (variant.persistent())
     schedule_work_tiles(p, variant, target, &params, &sizes);
+  if (variant.decode()) {
+    maps.q = decode_q_map(q, p.Hq / p.Hkv, p.decode_heads);
+    schedule_decode(p, variant, target, &params, &sizes);
+  }
   void* args[] = {&params, &mod_args, &maps};
   launch(kernel->function, kernel->entry(), variant.main, sizes, o.stream, args);
+  if (variant.decode() && params.decode_splits > 1)
+    launch(kernel->companion(CompanionRole::Epilogue), kernel->entry(),
+           *variant.companion(CompanionRole::Epilogue), sizes, o.stream, args);
 }
 
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,

@@ -18,11 +18,18 @@ struct FlexAttentionOptions {
   const TensorView* lse = nullptr; // float32 [B, Hq, q_len] (q stride 1), natural log; may be null
   void* stream = nullptr;          // a CUstream; null: the legacy default stream
   Bindings bindings;               // call-time buffers and params of the mods
-  // The forward's tile schedule where the kernel has both (sm_90a): OneTilePerCta launches a
+  // The forward's tile schedule where the kernel has them (sm_90a): OneTilePerCta launches a
   // CTA per (q tile, h, b) work tile, Persistent a CTA per SM looping over its work tiles
-  // (the next tile's copies overlap this one's epilogue), Auto the library's choice by the
-  // problem (select_variant). Every choice gives the same result; other kernels ignore it.
-  enum class Schedule : uint8_t { Auto, OneTilePerCta, Persistent } schedule = Schedule::Auto;
+  // (the next tile's copies overlap this one's epilogue), SplitKv the decode kernel (the
+  // query heads of a kv head packed into one tile, the kv range split over CTAs, the splits
+  // merged; for q_len up to 64), Auto the library's choice by the problem (SplitKv for q_len
+  // <= 16; select_variant). Every choice gives the same result; other kernels ignore it.
+  enum class Schedule : uint8_t {
+    Auto,
+    OneTilePerCta,
+    Persistent,
+    SplitKv
+  } schedule = Schedule::Auto;
 };
 
 // out = softmax(score_mod(q . k * scale) where mask_mod, else -inf) v, per (b, h, q).

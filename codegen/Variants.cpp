@@ -96,6 +96,21 @@ constexpr KernelVariant forward_ws(const char* stem, const char* variant, Arch a
   v.whole_program = true; // setmaxnreg
   return v;
 }
+// The split-KV decode kernel (attention_decode_ws.cu) and its combine: the forward's kind, the
+// schedule's choice for short rows (attention/AttentionChecks.cpp); the block mask's q_block
+// needs only to hold q_len (checked there), its kv_block a multiple of the kv tile.
+constexpr KernelVariant decode_ws(const char* stem, const char* variant, Arch arch, DType dtype,
+                                  int dqk, int dv, const char* entry, const char* combine) {
+  const FlexjitFwdShape s = flexjit_decode_ws_shape(dqk, dv);
+  KernelVariant v = forward_ws(
+      stem, variant, arch, dtype, dqk, dv,
+      {entry, s.threads, s.smem_bytes, GridRule::KvSplits, FLEXJIT_DECODE_ROWS, s.block_n});
+  v.q_block_multiple = 1;
+  v.companions[0] = {CompanionRole::Epilogue,
+                     {combine, FLEXJIT_DECODE_COMBINE_THREADS, 0, GridRule::Elements, 0, 0}};
+  v.num_companions = 1;
+  return v;
+}
 constexpr KernelShape fwd_sm80(const char* entry, int dqk, int dv) {
   const FlexjitFwdShape s = flexjit_fwd_sm80_shape(dqk, dv);
   return {entry, s.threads, s.smem_bytes, GridRule::QTiles, FLEXJIT_FWD_BLOCK_M, s.block_n};
@@ -128,55 +143,71 @@ const KernelVariant kVariants[] = {
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_90a), elements("flexjit_eval_points")),
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
 
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d32, sm_90a), f16, 32, 32, "flexjit_attention_decode_ws_f16_d32", "flexjit_attention_decode_combine_f16_d32"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d32, sm_90a), f16, 32, 32, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d32", 32, 32)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d32, sm_90a), f16, 32, 32, fwd_ws("flexjit_attention_fwd_ws_f16_d32", 32, 32)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d32, sm_80), f16, 32, 32, fwd_sm80("flexjit_attention_fwd_f16_d32", 32, 32), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d64, sm_90a), f16, 64, 64, "flexjit_attention_decode_ws_f16_d64", "flexjit_attention_decode_combine_f16_d64"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d64, sm_90a), f16, 64, 64, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d64", 64, 64)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d64, sm_90a), f16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_f16_d64", 64, 64)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_90a), f16, 64, 64, fwd_sm90("flexjit_attention_fwd_f16_d64", 64), true),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d64, sm_80), f16, 64, 64, fwd_sm80("flexjit_attention_fwd_f16_d64", 64, 64), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d80, sm_90a), f16, 80, 80, "flexjit_attention_decode_ws_f16_d80", "flexjit_attention_decode_combine_f16_d80"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d80, sm_90a), f16, 80, 80, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d80", 80, 80)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d80, sm_90a), f16, 80, 80, fwd_ws("flexjit_attention_fwd_ws_f16_d80", 80, 80)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d80, sm_80), f16, 80, 80, fwd_sm80("flexjit_attention_fwd_f16_d80", 80, 80), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d96, sm_90a), f16, 96, 96, "flexjit_attention_decode_ws_f16_d96", "flexjit_attention_decode_combine_f16_d96"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d96, sm_90a), f16, 96, 96, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d96", 96, 96)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d96, sm_90a), f16, 96, 96, fwd_ws("flexjit_attention_fwd_ws_f16_d96", 96, 96)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d96, sm_80), f16, 96, 96, fwd_sm80("flexjit_attention_fwd_f16_d96", 96, 96), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d128, sm_90a), f16, 128, 128, "flexjit_attention_decode_ws_f16_d128", "flexjit_attention_decode_combine_f16_d128"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d128, sm_90a), f16, 128, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d128", 128, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d128, sm_90a), f16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d128", 128, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_90a), f16, 128, 128, fwd_sm90("flexjit_attention_fwd_f16_d128", 128), true),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d128, sm_80), f16, 128, 128, fwd_sm80("flexjit_attention_fwd_f16_d128", 128, 128), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d192_v128, sm_90a), f16, 192, 128, "flexjit_attention_decode_ws_f16_d192_v128", "flexjit_attention_decode_combine_f16_d192_v128"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d192_v128, sm_90a), f16, 192, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d192_v128", 192, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d192_v128, sm_90a), f16, 192, 128, fwd_ws("flexjit_attention_fwd_ws_f16_d192_v128", 192, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d192_v128, sm_80), f16, 192, 128, fwd_sm80("flexjit_attention_fwd_f16_d192_v128", 192, 128), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d192, sm_90a), f16, 192, 192, "flexjit_attention_decode_ws_f16_d192", "flexjit_attention_decode_combine_f16_d192"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d192, sm_90a), f16, 192, 192, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d192", 192, 192)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d192, sm_90a), f16, 192, 192, fwd_ws("flexjit_attention_fwd_ws_f16_d192", 192, 192)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d192, sm_80), f16, 192, 192, fwd_sm80("flexjit_attention_fwd_f16_d192", 192, 192), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d256, sm_90a), f16, 256, 256, "flexjit_attention_decode_ws_f16_d256", "flexjit_attention_decode_combine_f16_d256"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d256, sm_90a), f16, 256, 256, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d256", 256, 256)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, f16_d256, sm_90a), f16, 256, 256, fwd_ws("flexjit_attention_fwd_ws_f16_d256", 256, 256)),
   forward(FLEXJIT_BITCODE(attention_fwd, f16_d256, sm_80), f16, 256, 256, fwd_sm80("flexjit_attention_fwd_f16_d256", 256, 256), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d32, sm_90a), bf16, 32, 32, "flexjit_attention_decode_ws_bf16_d32", "flexjit_attention_decode_combine_bf16_d32"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d32, sm_90a), bf16, 32, 32, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d32", 32, 32)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d32, sm_90a), bf16, 32, 32, fwd_ws("flexjit_attention_fwd_ws_bf16_d32", 32, 32)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d32, sm_80), bf16, 32, 32, fwd_sm80("flexjit_attention_fwd_bf16_d32", 32, 32), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d64, sm_90a), bf16, 64, 64, "flexjit_attention_decode_ws_bf16_d64", "flexjit_attention_decode_combine_bf16_d64"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d64, sm_90a), bf16, 64, 64, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d64", 64, 64)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d64, sm_90a), bf16, 64, 64, fwd_ws("flexjit_attention_fwd_ws_bf16_d64", 64, 64)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_90a), bf16, 64, 64, fwd_sm90("flexjit_attention_fwd_bf16_d64", 64), true),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d64, sm_80), bf16, 64, 64, fwd_sm80("flexjit_attention_fwd_bf16_d64", 64, 64), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d80, sm_90a), bf16, 80, 80, "flexjit_attention_decode_ws_bf16_d80", "flexjit_attention_decode_combine_bf16_d80"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d80, sm_90a), bf16, 80, 80, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d80", 80, 80)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d80, sm_90a), bf16, 80, 80, fwd_ws("flexjit_attention_fwd_ws_bf16_d80", 80, 80)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d80, sm_80), bf16, 80, 80, fwd_sm80("flexjit_attention_fwd_bf16_d80", 80, 80), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d96, sm_90a), bf16, 96, 96, "flexjit_attention_decode_ws_bf16_d96", "flexjit_attention_decode_combine_bf16_d96"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d96, sm_90a), bf16, 96, 96, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d96", 96, 96)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d96, sm_90a), bf16, 96, 96, fwd_ws("flexjit_attention_fwd_ws_bf16_d96", 96, 96)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d96, sm_80), bf16, 96, 96, fwd_sm80("flexjit_attention_fwd_bf16_d96", 96, 96), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d128, sm_90a), bf16, 128, 128, "flexjit_attention_decode_ws_bf16_d128", "flexjit_attention_decode_combine_bf16_d128"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d128, sm_90a), bf16, 128, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d128", 128, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d128, sm_90a), bf16, 128, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d128", 128, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_90a), bf16, 128, 128, fwd_sm90("flexjit_attention_fwd_bf16_d128", 128), true),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d128, sm_80), bf16, 128, 128, fwd_sm80("flexjit_attention_fwd_bf16_d128", 128, 128), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d192_v128, sm_90a), bf16, 192, 128, "flexjit_attention_decode_ws_bf16_d192_v128", "flexjit_attention_decode_combine_bf16_d192_v128"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d192_v128, sm_90a), bf16, 192, 128, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d192_v128", 192, 128)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d192_v128, sm_90a), bf16, 192, 128, fwd_ws("flexjit_attention_fwd_ws_bf16_d192_v128", 192, 128)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d192_v128, sm_80), bf16, 192, 128, fwd_sm80("flexjit_attention_fwd_bf16_d192_v128", 192, 128), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d192, sm_90a), bf16, 192, 192, "flexjit_attention_decode_ws_bf16_d192", "flexjit_attention_decode_combine_bf16_d192"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d192, sm_90a), bf16, 192, 192, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d192", 192, 192)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d192, sm_90a), bf16, 192, 192, fwd_ws("flexjit_attention_fwd_ws_bf16_d192", 192, 192)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d192, sm_80), bf16, 192, 192, fwd_sm80("flexjit_attention_fwd_bf16_d192", 192, 192), false),
+  decode_ws(FLEXJIT_BITCODE(attention_decode_ws, bf16_d256, sm_90a), bf16, 256, 256, "flexjit_attention_decode_ws_bf16_d256", "flexjit_attention_decode_combine_bf16_d256"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, bf16_d256, sm_90a), bf16, 256, 256, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_bf16_d256", 256, 256)),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws, bf16_d256, sm_90a), bf16, 256, 256, fwd_ws("flexjit_attention_fwd_ws_bf16_d256", 256, 256)),
   forward(FLEXJIT_BITCODE(attention_fwd, bf16_d256, sm_80), bf16, 256, 256, fwd_sm80("flexjit_attention_fwd_bf16_d256", 256, 256), false),
@@ -268,7 +299,8 @@ const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype, int
       dtypes.push_back(to_string(v.dtype));
     dtype_known = dtype_known || v.dtype == dtype;
     dim_known = dim_known || (v.dqk == dqk && v.dv == want_dv);
-    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == want_dv && !v.persistent())
+    if (v.arch == arch && v.dtype == dtype && v.dqk == dqk && v.dv == want_dv && !v.persistent() &&
+        !v.decode())
       return v;
   }
   if (dtypes.empty())
@@ -307,6 +339,9 @@ GridDims grid_dims(const KernelShape& shape, const LaunchSizes& s) {
     const int64_t tiles = work_tiles(shape, s);
     return {static_cast<unsigned>(s.resident_ctas > 0 ? std::min(tiles, s.resident_ctas) : tiles)};
   }
+  case GridRule::KvSplits:
+    return {static_cast<unsigned>(s.kv_splits), static_cast<unsigned>(s.Hq / s.decode_heads),
+            static_cast<unsigned>(s.B)};
   case GridRule::Elements:
     return {static_cast<unsigned>(
         std::min<int64_t>((s.elements + shape.threads - 1) / shape.threads, kMaxElementBlocks))};

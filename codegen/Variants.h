@@ -23,6 +23,9 @@ enum class GridRule : uint8_t {
   // (min(tiles, resident_ctas), 1, 1), tiles = ceil(q_len / q_rows) * Hq * B: a persistent
   // grid whose CTAs loop over the work tiles (codegen/templates/tile_scheduler.h)
   WorkTiles,
+  // (kv_splits, Hq / decode_heads, B): the split-KV decode kernel, a CTA per (split, chunk of
+  // decode_heads query heads of one kv head, b) (codegen/templates/attention_decode_ws.cu)
+  KvSplits,
 };
 inline constexpr int64_t kMaxElementBlocks = 65536;
 
@@ -78,6 +81,8 @@ struct KernelVariant {
   // A persistent kernel (GridRule::WorkTiles): taken where the schedule chooses it
   // (attention/AttentionChecks.cpp), else the next row.
   bool persistent() const { return main.grid == GridRule::WorkTiles; }
+  // The split-KV decode kernel (GridRule::KvSplits): taken for short rows (select_variant).
+  bool decode() const { return main.grid == GridRule::KvSplits; }
   // The embedded bitcode: flexjit_bc_<stem>[_<variant>]_<arch>.
   std::string bitcode_symbol() const;
   // "attention_fwd bf16 d128 sm_90a" (messages, the kernel key).
@@ -94,8 +99,8 @@ std::span<const KernelVariant> kernel_variants();
 bool runs_on(Arch kernel, Arch target);
 
 // The row of a non-attention template for `arch`, or of an attention template for
-// (arch, dtype, dqk, dv) -- one tile per CTA: a persistent row is only the forward's choice
-// of schedule (attention/AttentionChecks.h, select_variant); Error naming what is supported
+// (arch, dtype, dqk, dv) -- one tile per CTA: a persistent or decode row is only the forward's
+// choice of schedule (attention/AttentionChecks.h, select_variant); Error naming what is supported
 // when there is none.
 const KernelVariant& find_variant(TemplateKind kind, Arch arch, DType dtype = DType::F16,
                                   int dqk = 0, int dv = 0);
@@ -114,6 +119,7 @@ struct LaunchSizes {
   int64_t num_q_blocks = 0, num_kv_blocks = 0; // Tiles
   int64_t elements = 0;                        // Elements
   int64_t resident_ctas = 0;                   // WorkTiles: the most CTAs resident at once
+  int64_t kv_splits = 1, decode_heads = 1;     // KvSplits
 };
 struct GridDims {
   unsigned x = 1, y = 1, z = 1;

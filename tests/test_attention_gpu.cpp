@@ -41,6 +41,8 @@ struct Case {
   int sample_rows = 0;    // > 0: compare only this many random rows
   uint32_t seed = 1;
   bool gpu_block_mask = false; // build the block mask on the GPU (and compare with the CPU's)
+  bool per_head_mask = false;  // a block mask of H = Hq rows (else H = 1)
+  int q_block = kDefaultBlockSize;
   FlexAttentionOptions::Schedule schedule = FlexAttentionOptions::Schedule::Auto;
 };
 
@@ -77,12 +79,14 @@ Outcome run_case(const Case& c, std::vector<uint16_t>* raw_out = nullptr,
   const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, c.host_bindings);
   BlockMaskOptions bm_options;
   bm_options.bindings = c.host_bindings;
-  const BlockMask cpu_bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+  bm_options.q_block = c.q_block;
+  const int mask_h = c.per_head_mask ? c.Hq : 1;
+  const BlockMask cpu_bm = create_block_mask(c.mask, 1, mask_h, c.q_len, c.kv_len, bm_options);
   BlockMask gpu_bm;
   if (c.gpu_block_mask) {
     bm_options.bindings = device.bindings;
     bm_options.device = Device::Cuda;
-    gpu_bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
+    gpu_bm = create_block_mask(c.mask, 1, mask_h, c.q_len, c.kv_len, bm_options);
   }
   const BlockMask& bm = c.gpu_block_mask ? gpu_bm : cpu_bm;
   FlexAttentionOptions o;
@@ -320,6 +324,85 @@ TEST_CASE("gpu: GQA - odd lengths and BSHD strides", "[gpu][attention]") {
       c.seed = static_cast<uint32_t>(i++);
       check(c, bshd ? "GQA BSHD" : "GQA BHSD");
     }
+}
+
+// Split-KV decoding (codegen/templates/attention_decode_ws.cu) on every head dim of the table:
+// q_len 1 to 16 with the query heads of a kv head packed into one tile (groups of 4 and 8, no
+// GQA), kv lengths that are not tile multiples, BHSD and BSHD, many splits (the combine) and
+// one (B * Hq fills the SMs: the kernel's own epilogue), with and without a block mask,
+// score_mods that read the head (ALiBi: each packed row has its own), a per-head block mask
+// (one head per CTA) with q_block 16 and a head nothing attends (out 0, lse -inf).
+TEST_CASE("gpu: split-KV decoding on every head dim", "[gpu][attention][decode]") {
+  SKIP_WITHOUT_CUDA();
+  const Instantiation kernel =
+      GENERATE(filter([](const Instantiation& i) { return !i.persistent; },
+                      from_range(instantiations(TemplateKind::AttentionForward))));
+  SECTION(kernel.name()) {
+    struct Shape {
+      int B, Hq, Hkv, q_len, kv_len;
+      bool bshd;
+    };
+    const Shape shapes[] = {{3, 8, 2, 1, 1000, false},
+                            {2, 8, 1, 5, 300, true},
+                            {40, 4, 4, 16, 129, false},
+                            {1, 8, 2, 3, 700, true}};
+    int i = 0;
+    for (const Shape& sh : shapes) {
+      Case c;
+      c.B = sh.B;
+      c.Hq = sh.Hq;
+      c.Hkv = sh.Hkv;
+      c.q_len = sh.q_len;
+      c.kv_len = sh.kv_len;
+      c.bshd = sh.bshd;
+      c.D = kernel.head_dim;
+      c.Dv = kernel.head_dim_v;
+      c.dtype = kernel.dtype;
+      c.schedule = FlexAttentionOptions::Schedule::SplitKv;
+      c.seed = static_cast<uint32_t>(70 + i);
+      switch (i++) {
+      case 0:
+        c.use_block_mask = false;
+        break;
+      case 1:
+        c.mask = seeds::prefix_lm(100);
+        c.score = seeds::alibi(sh.Hq);
+        break;
+      case 2:
+        c.mask = seeds::causal();
+        c.score = seeds::soft_cap(20.0f);
+        break;
+      default: // head 1 attends nothing; the others the last 500 keys
+        c.mask =
+            mask_mod("head_window", [](Idx, Idx h, Idx, Idx kv) { return h != 1 && kv >= 200; });
+        c.per_head_mask = true;
+        c.q_block = 16;
+        c.score = seeds::alibi(sh.Hq);
+        break;
+      }
+      const Outcome r = run_case(c);
+      if (i == 4)
+        CHECK(r.empty_rows == c.B * c.q_len);
+      check_outcome(c, "decode", r);
+    }
+  }
+}
+
+// The decode step of issue 13's measurement (B 32, Hq 32, Hkv 8, one query row, kv_len 8192,
+// bf16 D = 128) as Auto schedules it, on sampled rows.
+TEST_CASE("gpu: a decode step at kv_len 8192 as Auto schedules it", "[gpu][attention][decode]") {
+  SKIP_WITHOUT_CUDA();
+  Case c;
+  c.B = 32;
+  c.Hq = 32;
+  c.Hkv = 8;
+  c.q_len = 1;
+  c.kv_len = 8192;
+  c.D = 128;
+  c.dtype = DType::BF16;
+  c.use_block_mask = false;
+  c.sample_rows = 64;
+  check(c, "decode step");
 }
 
 TEST_CASE("gpu: a new param value runs without recompiling", "[gpu][attention][runtime]") {

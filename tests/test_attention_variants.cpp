@@ -134,3 +134,98 @@ TEST_CASE("grid_dims: a persistent grid has at most the resident CTAs", "[attent
   CHECK(grid_dims(shape, s).y == 1);
   CHECK(grid_dims(shape, s).z == 1);
 }
+
+TEST_CASE("select_variant: split-KV decoding for short rows", "[attention][variants][decode]") {
+  using Schedule = FlexAttentionOptions::Schedule;
+  const BlockMask bm = create_block_mask(seeds::causal(), 1, 1, 16, 1024);
+  BlockMaskOptions per_head_options;
+  per_head_options.q_block = 16;
+  const BlockMask per_head = create_block_mask(seeds::causal(), 1, 8, 16, 1024, per_head_options);
+  for (int q_len : {1, 16, 17, 64, 65}) {
+    INFO("q_len " << q_len);
+    AttentionProblem p = problem(DType::BF16, 128, nullptr);
+    p.q_len = q_len;
+    CHECK(decode_schedule(Schedule::Auto, p) == (q_len <= 16));
+    CHECK(decode_schedule(Schedule::SplitKv, p));
+    CHECK_FALSE(decode_schedule(Schedule::Persistent, p));
+    CHECK_FALSE(decode_schedule(Schedule::OneTilePerCta, p));
+  }
+  for (DType dtype : {DType::F16, DType::BF16})
+    for (auto [dqk, dv] : {std::pair{32, 32},
+                           {64, 64},
+                           {80, 80},
+                           {96, 96},
+                           {128, 128},
+                           {192, 128},
+                           {192, 192},
+                           {256, 256}}) {
+      INFO(to_string(dtype) << " d" << dqk << "/" << dv);
+      AttentionProblem p = problem(dtype, dqk, nullptr);
+      p.head_dim_v = dv;
+      p.Hq = 32, p.Hkv = 8, p.q_len = 1;
+      p.decode = true;
+      p.decode_heads = decode_heads(p);
+      CHECK(p.decode_heads == 4);
+      const KernelVariant& v =
+          select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p);
+      CHECK(v.decode());
+      CHECK(std::string(v.main.entry).find("decode_ws") != std::string::npos);
+      CHECK(v.companion(CompanionRole::Epilogue) != nullptr);
+      // sm_80 has no decode kernel: its forward takes the rows.
+      CHECK_FALSE(select_variant(TemplateKind::AttentionForward, target(Arch::SM80), p).decode());
+      // A block mask whose q_block holds the rows; one with a finer q_block does not.
+      p.q_len = 16;
+      p.block_mask = &bm;
+      CHECK(select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p).decode());
+      p.q_len = 17;
+      p.decode_heads = decode_heads(p);
+      p.block_mask = &per_head; // q_block 16: no kernel takes 17 rows of it
+      CHECK_THROWS_WITH(select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p),
+                        Contains("block mask q_block 16"));
+      p.decode = false;
+      p.q_len = 1;
+      p.block_mask = nullptr;
+      CHECK_FALSE(select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p).decode());
+    }
+  // Packing: the largest divisor of the group whose rows fit 64; one head under per-head masks.
+  AttentionProblem p = problem(DType::F16, 64, nullptr);
+  p.Hq = 48, p.Hkv = 4; // groups of 12
+  for (auto [q_len, heads] : {std::pair{1, 12}, {5, 12}, {6, 6}, {16, 4}, {33, 1}, {65, 0}}) {
+    p.q_len = q_len;
+    CHECK(decode_heads(p) == heads);
+  }
+  p.q_len = 1;
+  p.Hq = 8, p.Hkv = 1;
+  p.block_mask = &per_head;
+  CHECK(decode_heads(p) == 1);
+}
+
+TEST_CASE("decode_splits: fill the SMs, fullest last wave, never more than the kv tiles",
+          "[attention][variants][decode]") {
+  AttentionProblem p = problem(DType::BF16, 128, nullptr);
+  p.B = 32, p.Hq = 32, p.Hkv = 8, p.q_len = 1, p.kv_len = 8192;
+  p.decode_heads = 4;
+  // 256 CTAs of one split are two waves on 132 SMs, 97% full: more splits fill no better.
+  CHECK(decode_splits(p, 128, 132) == 1);
+  // One sequence: 8 CTAs per split -> at least 17 splits; 33 fill two waves exactly (264).
+  p.B = 1;
+  p.kv_len = 131072;
+  CHECK(decode_splits(p, 128, 132) == 33);
+  // Short rows: at most one split per kv tile.
+  p.kv_len = 300;
+  CHECK(decode_splits(p, 128, 132) == 3);
+  p.kv_len = 1;
+  CHECK(decode_splits(p, 128, 132) == 1);
+}
+
+TEST_CASE("grid_dims: the decode grid is (splits, Hq / packed heads, B)", "[attention][variants]") {
+  const KernelShape shape{"d", 256, 0, GridRule::KvSplits, 64, 128};
+  LaunchSizes s;
+  s.B = 3, s.Hq = 32, s.Hkv = 8;
+  s.kv_splits = 5;
+  s.decode_heads = 4;
+  const GridDims g = grid_dims(shape, s);
+  CHECK(g.x == 5);
+  CHECK(g.y == 8);
+  CHECK(g.z == 3);
+}

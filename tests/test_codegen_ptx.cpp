@@ -428,6 +428,21 @@ TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spill
   REQUIRE(compiled >= 2 * 8 * static_cast<int>(pairs.size()));
 }
 
+// The split-KV decode kernel (one consumer warpgroup at up to 255 registers) with every seed
+// pair at every head-dim pair (f16; bf16 differs only in the products' types): no spill.
+TEST_CASE("ptx: the decode kernel takes every seed pair without spills", "[codegen][attention]") {
+  const SeedCatalog seeds;
+  const auto pairs = seeds.attention_pairs();
+  int compiled = 0;
+  for (const KernelVariant* v : forward_rows_per_head_dims(
+           [](const KernelVariant& r) { return r.decode() && r.dtype == DType::F16; }))
+    for (const auto& [mask, score] : pairs) {
+      CHECK(attention_spills(*v, mask, score) == 0);
+      ++compiled;
+    }
+  REQUIRE(compiled >= 8 * static_cast<int>(pairs.size()));
+}
+
 // The full product (4 instantiations x 2 archs x every pair): minutes of ptxas,
 // so hidden; run with "[attention-all]".
 TEST_CASE("ptx: every attention instantiation x every seed pair", "[.][attention-all]") {

@@ -63,6 +63,19 @@
 #define FLEXJIT_SMEM_PER_CTA_MAX 232448      // 227 KiB: sm_90's opt-in shared memory per CTA
 #define FLEXJIT_SMEM_PER_CTA_MAX_SM80 166912 // 163 KiB: sm_80's
 
+// The split-KV decode kernels (attention_decode_ws.cu, sm_90a): a producer warpgroup (one
+// thread issues TMA copies) and one consumer warpgroup of FLEXJIT_DECODE_ROWS packed query
+// rows -- the q_len rows of params.decode_heads query heads of one kv head -- over one range
+// of the kv walk; grid (splits, Hkv * Hq / Hkv / decode_heads, B). With more than one split
+// each writes its partial O and lse and the combine kernel
+//   flexjit_attention_decode_combine_<dt>_d<Dqk>[_v<Dv>](params, mod_args)
+// (a warp per (b, h, q) row, FLEXJIT_DECODE_COMBINE_THREADS threads, grid-stride) merges
+// them into out and lse. Auto takes them for q_len <= FLEXJIT_DECODE_MAX_Q_LEN.
+#define FLEXJIT_DECODE_ROWS 64
+#define FLEXJIT_DECODE_THREADS 256
+#define FLEXJIT_DECODE_COMBINE_THREADS 256
+#define FLEXJIT_DECODE_MAX_Q_LEN 16
+
 #ifdef __cplusplus
 // The head dims a forward kernel can be built for: q and k of Dqk elements per row, v and
 // out of Dv <= Dqk, both multiples of 16 up to 256. Which pairs have kernels is the variant
@@ -98,6 +111,23 @@ constexpr FlexjitFwdShape flexjit_fwd_ws_shape(int dqk, int dv) {
   if (!flexjit_fwd_head_dims(dqk, dv) || bytes(stages) > FLEXJIT_SMEM_PER_CTA_MAX)
     stages = 0;
   return {FLEXJIT_FWD_WS_THREADS, block_n, stages, stages ? bytes(stages) : 0};
+}
+
+// The decode kernel: kv tiles as the warp-specialized forward's, up to four stages (the
+// consumer's Q tile is a quarter of the forward's: the ring takes the room).
+constexpr FlexjitFwdShape flexjit_decode_ws_shape(int dqk, int dv) {
+  const int tqk = flexjit_tile_dim(dqk), tv = flexjit_tile_dim(dv);
+  const int block_n = flexjit_fwd_ws_shape(dqk, dv).block_n;
+  auto bytes = [&](int stages) {
+    return (FLEXJIT_DECODE_ROWS * tqk + stages * block_n * (tqk + tv)) * 2 +
+           FLEXJIT_FWD_WS_BARRIER_BYTES;
+  };
+  int stages = 4;
+  while (stages > 2 && bytes(stages) > FLEXJIT_SMEM_PER_CTA_MAX)
+    --stages;
+  if (!flexjit_fwd_head_dims(dqk, dv) || bytes(stages) > FLEXJIT_SMEM_PER_CTA_MAX)
+    stages = 0;
+  return {FLEXJIT_DECODE_THREADS, block_n, stages, stages ? bytes(stages) : 0};
 }
 
 // The sm_80 (mma.sync) forward: 4 warps of 32 rows for tiles up to 128 wide, 8 warps of 16
@@ -149,6 +179,14 @@ struct FlexjitAttentionParams {
   // null: the last q tile first. Other kernels ignore both.
   int32_t sched_planes;
   const int32_t* q_tile_order;
+  // The split-KV decode kernel (FLEXJIT_DECODE_*): query heads per CTA (a divisor of
+  // Hq / Hkv; decode_heads * q_len <= FLEXJIT_DECODE_ROWS; 1 when the block mask has H > 1);
+  // with more than one split, each split's O (f32, normalized by its own row sum) and lse,
+  // o_part [splits][B][Hq][q_len][Dv] and lse_part [splits][B][Hq][q_len] (device workspace,
+  // contiguous), which the combine kernel reads; decode_splits the number of splits.
+  int32_t decode_heads, decode_splits;
+  float* o_part;
+  float* lse_part;
 };
 
 // A CUDA tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned), encoded on the host.
@@ -160,6 +198,8 @@ struct FlexjitTensorMap {
 // dims (D, S, H, B) in the tensors' own strides (BHSD, BSHD, any), boxes of 64 head-dim
 // elements (128 bytes, the 128-byte swizzle of sm90_tiles.h) by BLOCK_M (q) or
 // FLEXJIT_FWD_WS_BLOCK_N (k, v) rows; rows past q_len / kv_len read as zeros.
+// The decode kernel's q map is rank 5 instead, dims (D, heads of a group, S, Hkv, B), with
+// boxes of 64 x decode_heads x q_len: a CTA's packed rows, row = q * decode_heads + head.
 struct FlexjitTensorMaps {
   struct FlexjitTensorMap q, k, v;
 };

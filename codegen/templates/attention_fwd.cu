@@ -225,7 +225,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const float l = quad_sum(st.l[mt][r]);
-        const float inv = l > 0.f ? rcp(l) : 0.f;
+        const float inv = row_inv_sum(l);
         const int row = mt * 16 + (lane >> 2) + r * 8; // of this warp's rows
 #pragma unroll
         for (int d = 0; d < kDv / 8; ++d) {
@@ -235,10 +235,8 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionFwd {
                        : "memory");
         }
         const int q = q_start + warp * kRows + row;
-        if (p.lse && (lane & 3) == 0 && q < p.q_len) {
-          const float lse = l > 0.f ? st.m[mt][r] + lg2(l) * kLn2 : -kInf;
-          p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = lse;
-        }
+        if (p.lse && (lane & 3) == 0 && q < p.q_len)
+          p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = row_lse(st.m[mt][r], l);
       }
     asm volatile("bar.warp.sync -1;\n" ::: "memory");
     Elem* og = static_cast<Elem*>(p.out) + b * p.out_stride_b + h * p.out_stride_h;

@@ -14,16 +14,29 @@
 
 namespace flexjit::dev {
 
+// The query head of accumulator row (mt, r): one head for the whole tile (an int), or one per
+// row (RowHeads: the decode kernel packs the query heads of a kv head into one tile).
+template <int kMT> struct RowHeads {
+  int h[kMT][2];
+};
+__device__ __forceinline__ int head_of(int h, int, int) {
+  return h;
+}
+template <int kMT> __device__ __forceinline__ int head_of(const RowHeads<kMT>& h, int mt, int r) {
+  return h.h[mt][r];
+}
+
 // score_mod on every element, mask_mod on every element of a partial tile (`mask`) and
 // -inf past kv_len (`check`: the tile reaches past it). Hooks never see out-of-range
 // indices (they may index captured buffers): q_hook holds rows clamped to q_len - 1
 // (rows past it are never stored) and columns past kv_len are clamped, then masked out.
 // `mask` and `check` are uniform over the CTA: one branch per tile around each loop, so
-// one copy of this code serves every kind of tile.
-template <int kMT, int kNB>
-__device__ __forceinline__ void
-apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0, const int (&q_hook)[kMT][2],
-           int lane, int b, int h, const FlexjitAttentionParams& p, const FlexjitModArgs* args) {
+// one copy of this code serves every kind of tile. `h`: the query heads (head_of).
+template <int kMT, int kNB, class Heads>
+__device__ __forceinline__ void apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0,
+                                           const int (&q_hook)[kMT][2], int lane, int b,
+                                           const Heads& h, const FlexjitAttentionParams& p,
+                                           const FlexjitModArgs* args) {
   const int col0 = kv0 + (lane & 3) * 2;
   const int kv_last = p.kv_len - 1;
 #pragma unroll
@@ -32,8 +45,9 @@ apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0, const int (&
     for (int j = 0; j < kNB; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        s[mt][j][e] = flexjit_score_mod(s[mt][j][e] * p.scale, b, h, q_hook[mt][e >> 1],
-                                        min_i(col0 + j * 8 + (e & 1), kv_last), args);
+        s[mt][j][e] =
+            flexjit_score_mod(s[mt][j][e] * p.scale, b, head_of(h, mt, e >> 1), q_hook[mt][e >> 1],
+                              min_i(col0 + j * 8 + (e & 1), kv_last), args);
   if (mask) {
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -41,8 +55,8 @@ apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0, const int (&
       for (int j = 0; j < kNB; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          if (!flexjit_mask_mod(b, h, q_hook[mt][e >> 1], min_i(col0 + j * 8 + (e & 1), kv_last),
-                                args))
+          if (!flexjit_mask_mod(b, head_of(h, mt, e >> 1), q_hook[mt][e >> 1],
+                                min_i(col0 + j * 8 + (e & 1), kv_last), args))
             s[mt][j][e] = -kInf;
   }
   if (check) {
@@ -143,11 +157,33 @@ __device__ __forceinline__ void online_softmax(float (&s)[kMT][kNB][4], float (&
   rescale_o<kLazyRescale>(o, alphas);
 }
 
+// A row's logsumexp (natural log) from its running max m and its whole sum lsum (exp2
+// based, softmax_update); -inf for a row nothing attends, whose O is 0.
+__device__ __forceinline__ float row_lse(float m, float lsum) {
+  return lsum > 0.f ? m + lg2(lsum) * kLn2 : -kInf;
+}
+// 1 / a row's sum, 0 for a row nothing attends (its O stays 0).
+__device__ __forceinline__ float row_inv_sum(float lsum) {
+  return lsum > 0.f ? rcp(lsum) : 0.f;
+}
+
+// One accumulator row r (0: row0, 1: row0 + 8) of this thread's O, normalized by inv, into
+// dst (the row's first column plus this thread's, (lane % 4) * 2): kStoreDB n8 blocks of
+// the head dim (a padded O has more), 4-byte stores in the input dtype (a quad writes 16
+// contiguous bytes of a row per n8 block).
+template <bool kBf16, int kStoreDB, int kDB>
+__device__ __forceinline__ void store_o_row(unsigned short* dst, const float (&o)[kDB][4], int r,
+                                            float inv) {
+  static_assert(kStoreDB <= kDB, "O holds the stored columns");
+#pragma unroll
+  for (int d = 0; d < kStoreDB; ++d) {
+    const u32 packed = pack2<kBf16>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+    asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dst + d * 8), "r"(packed) : "memory");
+  }
+}
+
 // The forward's final epilogue straight from registers, for one m16 tile per warp (the
-// wgmma kernels): this thread's rows q_start + row0 and + 8 of O's first kStoreDB n8
-// blocks (the head dim; a padded O has more) normalized by the row sum, 4-byte stores (a
-// quad writes 16 contiguous bytes of a row per n8 block), and the lse (natural log; -inf
-// for a row nothing attends, whose O is 0).
+// wgmma kernels): this thread's rows q_start + row0 and + 8 of O (store_o_row) and the lse.
 template <bool kBf16, int kStoreDB, int kDB>
 __device__ __forceinline__ void
 store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const float (&m)[2],
@@ -157,20 +193,12 @@ store_o_rows(const FlexjitAttentionParams& p, const float (&o)[kDB][4], const fl
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float lsum = quad_sum(l[r]);
-    const float inv = lsum > 0.f ? rcp(lsum) : 0.f;
     const int q = q_start + row0 + r * 8;
     if (q >= p.q_len)
       continue;
-    Elem* dst = og + q * p.out_stride_s + (lane & 3) * 2;
-    static_assert(kStoreDB <= kDB, "O holds the stored columns");
-#pragma unroll
-    for (int d = 0; d < kStoreDB; ++d) {
-      const u32 packed = pack2<kBf16>(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
-      asm volatile("st.global.b32 [%0], %1;\n" ::"l"(dst + d * 8), "r"(packed) : "memory");
-    }
+    store_o_row<kBf16, kStoreDB>(og + q * p.out_stride_s + (lane & 3) * 2, o, r, row_inv_sum(lsum));
     if (p.lse && (lane & 3) == 0)
-      p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] =
-          lsum > 0.f ? m[r] + lg2(lsum) * kLn2 : -kInf;
+      p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = row_lse(m[r], lsum);
   }
 }
 

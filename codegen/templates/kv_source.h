@@ -66,13 +66,13 @@ template <int kStages> struct RingPos {
 
 // The K/V source: kStages stages of one K and one V tile, each with a "full" barrier (the
 // producer's expect-tx arrival plus the copies' bytes) and an "empty" one (one arrival per
-// consumer warp). Stage s of tile t is t % kStages, its phase parity (t / kStages) & 1.
+// consumer warp: kConsumerWarps, two warpgroups' by default). Stage s of tile t is
+// t % kStages, its phase parity (t / kStages) & 1.
 // kPersistent: Q is refilled per work tile (Q has an empty barrier too), and the producer
 // posts each work tile's coordinates in shared memory (WorkRecords, tile_scheduler.h), which
 // every consumer lane reads: a warp syncs its lanes before lane 0's arrival releases Q, so
 // the release orders every lane's reads of the records before the producer's next writes.
-template <int kStages, bool kPersistent = false> struct TmaRing {
-  static constexpr int kConsumerWarps = 8;
+template <int kStages, bool kPersistent = false, int kConsumerWarps = 8> struct TmaRing {
   u32 bars; // Q's barrier, then full K, full V, empty K, empty V (kStages each), Q's empty
   static constexpr int kBarriers = 2 + 4 * kStages;
 

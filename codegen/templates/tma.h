@@ -56,6 +56,16 @@ __device__ __forceinline__ void tma_load_4d(u32 dst, const void* map, u32 bar, i
                : "memory");
 }
 
+// The same for a rank-5 tensor map (the decode kernel's Q: query heads split into a kv head
+// and the heads of its group, attention_decode_ws.cu).
+__device__ __forceinline__ void tma_load_5d(u32 dst, const void* map, u32 bar, int c0, int c1,
+                                            int c2, int c3, int c4) {
+  asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3, %4, %5, %6}], [%7];\n" ::"r"(dst),
+               "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4), "r"(bar)
+               : "memory");
+}
+
 // ---- Named barriers (ids 1..15; 0 is the CTA barrier) -----------------------------
 __device__ __forceinline__ void named_bar_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");

@@ -1,0 +1,134 @@
+// Decoding: flex_attention with a few query rows over a long KV cache, the split-KV decode
+// kernel (Schedule Auto takes it for q_len <= 16 on sm_90a) against the forward kernel
+// (Schedule OneTilePerCta), per shape: median time of --reps single launches (CUDA events),
+// GB/s of K and V read once (B * Hkv * kv_len * (Dqk + Dv) * 2 bytes / t), and the relative
+// error against the float64 reference on 8 sampled rows. The output is poisoned (NaN) first.
+// bench/torch_decode.py times torch's flex_attention (FlexDecoding) and F.sdpa on the same
+// shapes.
+//   flexjit_decode_bench [--json FILE] [--reps N] [--quick]
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <flexjit/flexjit.h>
+
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/GpuTensors.h"
+#include "flexjit/testing/HalfFloat.h"
+
+using namespace flexjit;
+
+namespace {
+
+struct Shape {
+  int B, Hq, Hkv, q_len, kv_len, D;
+  DType dtype;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? NAN : v[v.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  int reps = 30;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc)
+      json_path = argv[++i];
+    else if (a == "--reps" && i + 1 < argc)
+      reps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--quick")
+      quick = true;
+    else {
+      std::fprintf(stderr, "usage: flexjit_decode_bench [--json FILE] [--reps N] [--quick]\n");
+      return 2;
+    }
+  }
+  if (!cuda_available()) {
+    std::printf("flexjit_decode_bench: no CUDA device: skipped execution\n");
+    return 0;
+  }
+  std::vector<Shape> shapes = {
+      {32, 32, 8, 1, 8192, 128, DType::BF16},  // issue 13's decode step
+      {8, 32, 8, 1, 32768, 128, DType::BF16},  // longer context, fewer sequences
+      {1, 32, 8, 1, 131072, 128, DType::BF16}, // one long sequence: many splits
+      {32, 32, 8, 4, 8192, 128, DType::BF16},  // four rows (speculative decoding)
+      {64, 32, 4, 1, 4096, 128, DType::BF16},  // GQA 8
+      {32, 16, 16, 1, 8192, 64, DType::F16},   // no GQA, D = 64
+  };
+  if (quick)
+    shapes.resize(1);
+  FILE* json = json_path.empty() ? nullptr : std::fopen(json_path.c_str(), "w");
+  fmt::print("{:5} {:>4} {:>3} {:>3} {:>3} {:>7} {:>4} {:>10} {:>9} {:>8} {:>9} {:>8} {:>9}\n",
+             "dtype", "B", "Hq", "Hkv", "q", "kv_len", "D", "schedule", "ms", "GB/s", "rel err",
+             "cold ms", "speedup");
+  using Schedule = FlexAttentionOptions::Schedule;
+  for (const Shape& sh : shapes) {
+    std::mt19937 rng(1234 + sh.kv_len + sh.q_len);
+    auto q = testing::make_tensor(sh.B, sh.Hq, sh.q_len, sh.D, sh.dtype, false, rng, true);
+    auto k = testing::make_tensor(sh.B, sh.Hkv, sh.kv_len, sh.D, sh.dtype, false, rng, true);
+    auto v = testing::make_tensor(sh.B, sh.Hkv, sh.kv_len, sh.D, sh.dtype, false, rng, true);
+    auto out = testing::make_tensor(sh.B, sh.Hq, sh.q_len, sh.D, sh.dtype, false, rng, false);
+    const int64_t rows = int64_t{sh.B} * sh.Hq * sh.q_len;
+    std::vector<int64_t> pick;
+    std::uniform_int_distribution<int64_t> any(0, rows - 1);
+    for (int i = 0; i < 8; ++i)
+      pick.push_back(any(rng));
+    const testing::AttentionInputs inputs{sh.B, sh.Hq,     sh.Hkv,    sh.q_len,  sh.kv_len,
+                                          sh.D, q.logical, k.logical, v.logical, sh.D};
+    const testing::AttentionRows ref = testing::attention_reference(
+        inputs, MaskMod(), ScoreMod(), 1.0 / std::sqrt(static_cast<double>(sh.D)), {}, pick);
+    const double bytes = 2.0 * sh.B * sh.Hkv * static_cast<double>(sh.kv_len) * (2 * sh.D);
+    double split_ms = NAN;
+    for (Schedule schedule : {Schedule::Auto, Schedule::OneTilePerCta}) {
+      FlexAttentionOptions o;
+      o.schedule = schedule;
+      auto call = [&] { flex_attention(q.view, k.view, v.view, out.view, o); };
+      out.buffer.fill(0xff);
+      const auto t0 = std::chrono::steady_clock::now();
+      call();
+      Stream{}.synchronize();
+      const double cold =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::vector<double> times;
+      for (int i = 0; i < reps; ++i)
+        times.push_back(time_on_stream(Stream{}, call, 1));
+      const double ms = median(times);
+      std::vector<uint16_t> bits(static_cast<size_t>(rows) * sh.D);
+      out.buffer.download(bits.data(), bits.size() * 2);
+      std::vector<double> got;
+      for (int64_t r : ref.rows)
+        for (int d = 0; d < sh.D; ++d)
+          got.push_back(testing::from_half_bits(bits[static_cast<size_t>(r) * sh.D + d], sh.dtype));
+      const double err = testing::relative_error(got, ref.out);
+      const char* name = schedule == Schedule::Auto ? "auto" : "one-tile";
+      if (schedule == Schedule::Auto)
+        split_ms = ms;
+      fmt::print("{:5} {:>4} {:>3} {:>3} {:>3} {:>7} {:>4} {:>10} {:>9.4f} {:>8.0f} {:>9.2e} "
+                 "{:>8.1f} {:>9.2f}\n",
+                 to_string(sh.dtype), sh.B, sh.Hq, sh.Hkv, sh.q_len, sh.kv_len, sh.D, name, ms,
+                 bytes / ms / 1e6, err, cold, ms / split_ms);
+      if (json)
+        std::fprintf(json,
+                     "{\"dtype\":\"%s\",\"B\":%d,\"Hq\":%d,\"Hkv\":%d,\"q_len\":%d,\"kv_len\":%d,"
+                     "\"D\":%d,\"schedule\":\"%s\",\"ms\":%.5f,\"gbps\":%.1f,\"rel_err\":%.3e,"
+                     "\"cold_ms\":%.1f}\n",
+                     std::string(to_string(sh.dtype)).c_str(), sh.B, sh.Hq, sh.Hkv, sh.q_len,
+                     sh.kv_len, sh.D, name, ms, bytes / ms / 1e6, err, cold);
+    }
+  }
+  if (json)
+    std::fclose(json);
+  return 0;
+}
