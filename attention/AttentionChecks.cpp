@@ -1,5 +1,7 @@
 #include "flexjit/attention/AttentionChecks.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,33 +25,34 @@ constexpr int64_t kMaxGridDim = 65535;
 constexpr int kPersistentAnyLenMaxDim = 64;
 constexpr int kPersistentMaxKvLen = 4096;
 
-void check_tensor(const char* name, const TensorView& t) {
+void check_tensor(const char* name, const TensorView& t, const char* fn = "flex_attention") {
   if (t.rank != 4)
-    fail("flex_attention: {} must be a 4-D [B, H, S, D] view, got rank {}", name, t.rank);
+    fail("{}: {} must be a 4-D [B, H, S, D] view, got rank {}", fn, name, t.rank);
   if (!t.data)
-    fail("flex_attention: {} is a null pointer", name);
+    fail("{}: {} is a null pointer", fn, name);
   if (t.device != Device::Cuda)
-    fail("flex_attention: {} is host memory; the kernel needs device memory (Device::Cuda)", name);
+    fail("{}: {} is host memory; the kernel needs device memory (Device::Cuda)", fn, name);
   if (t.dtype != DType::F16 && t.dtype != DType::BF16)
-    fail("flex_attention: {} has dtype {}; expected f16 or bf16", name, to_string(t.dtype));
+    fail("{}: {} has dtype {}; expected f16 or bf16", fn, name, to_string(t.dtype));
   for (int d = 0; d < 4; ++d)
     if (t.sizes[d] <= 0 || t.sizes[d] > INT32_MAX)
-      fail("flex_attention: {} size {} in dimension {} must be in [1, 2^31)", name, t.sizes[d], d);
+      fail("{}: {} size {} in dimension {} must be in [1, 2^31)", fn, name, t.sizes[d], d);
   if (t.strides[3] != 1)
-    fail("flex_attention: {} has head-dim stride {}; the kernel needs stride 1 (contiguous D)",
-         name, t.strides[3]);
+    fail("{}: {} has head-dim stride {}; the kernel needs stride 1 (contiguous D)", fn, name,
+         t.strides[3]);
   for (int d = 0; d < 3; ++d)
     if (t.strides[d] % kStrideMultiple != 0 || t.strides[d] < 0)
-      fail("flex_attention: {} stride {} in dimension {} ({}) must be a non-negative multiple of "
+      fail("{}: {} stride {} in dimension {} ({}) must be a non-negative multiple of "
            "{} elements (16 bytes)",
-           name, t.strides[d], d, "BHS"[d], kStrideMultiple);
+           fn, name, t.strides[d], d, "BHS"[d], kStrideMultiple);
   if (reinterpret_cast<uintptr_t>(t.data) % kAlignBytes != 0)
-    fail("flex_attention: {} pointer {} is not {}-byte aligned", name, t.data, kAlignBytes);
+    fail("{}: {} pointer {} is not {}-byte aligned", fn, name, t.data, kAlignBytes);
 }
 
-void check_same(const char* what, const char* a, int64_t va, const char* b, int64_t vb) {
+void check_same(const char* what, const char* a, int64_t va, const char* b, int64_t vb,
+                const char* fn = "flex_attention") {
   if (va != vb)
-    fail("flex_attention: {} mismatch: {} has {}, {} has {}", what, a, va, b, vb);
+    fail("{}: {} mismatch: {} has {}, {} has {}", fn, what, a, va, b, vb);
 }
 
 void check_lse(const TensorView& lse, int B, int Hq, int q_len) {
@@ -67,6 +70,113 @@ void check_lse(const TensorView& lse, int B, int Hq, int q_len) {
   if (reinterpret_cast<uintptr_t>(lse.data) % alignof(float) != 0)
     fail("flex_attention: lse pointer {} is not 4-byte aligned", lse.data);
 }
+
+// An int32 device tensor of the given sizes, contiguous over its last dimension.
+void check_index_tensor(const char* name, const TensorView& t, std::initializer_list<int64_t> sizes,
+                        const char* fn) {
+  if (!t.data)
+    fail("{}: kv_cache.{} is a null pointer", fn, name);
+  if (t.device != Device::Cuda)
+    fail("{}: kv_cache.{} is host memory; the kernel reads it on the device "
+         "(Device::Cuda)",
+         fn, name);
+  if (t.dtype != DType::I32)
+    fail("{}: kv_cache.{} has dtype {}; expected i32", fn, name, to_string(t.dtype));
+  const int rank = static_cast<int>(sizes.size());
+  bool shape = t.rank == rank;
+  for (int d = 0; shape && d < rank; ++d)
+    shape = t.sizes[d] == sizes.begin()[d];
+  if (!shape)
+    fail("{}: kv_cache.{} must be {} of [{}], got rank {} [{}]", fn, name,
+         rank == 1 ? "[B]" : "[B, max_pages]", fmt::join(sizes, ", "), t.rank,
+         fmt::join(std::vector<int64_t>(t.sizes.begin(), t.sizes.begin() + t.rank), ", "));
+  if (t.strides[rank - 1] != 1 || reinterpret_cast<uintptr_t>(t.data) % alignof(int32_t) != 0)
+    fail("{}: kv_cache.{} must be 4-byte aligned with stride 1 over its last "
+         "dimension (stride {})",
+         fn, name, t.strides[rank - 1]);
+}
+
+} // namespace
+
+int64_t check_kv_cache(const KvCache& c, int64_t B, const TensorView& k, const TensorView& v,
+                       const char* fn) {
+  if (c.kv_lens)
+    check_index_tensor("kv_lens", *c.kv_lens, {B}, fn);
+  if (!c.block_table) {
+    if (c.page_size != 0)
+      fail("{}: kv_cache.page_size {} without a block_table (set both, or neither)", fn,
+           c.page_size);
+    return k.sizes[2];
+  }
+  if (c.page_size < 16 || c.page_size > 256 || (c.page_size & (c.page_size - 1)) != 0)
+    fail("{}: kv_cache.page_size {} must be a power of two from 16 to 256", fn, c.page_size);
+  if (c.block_table->rank != 2 || c.block_table->sizes[1] < 1)
+    fail("{}: kv_cache.block_table must be [B, max_pages] with max_pages >= 1, got "
+         "rank {}",
+         fn, c.block_table->rank);
+  check_index_tensor("block_table", *c.block_table, {B, c.block_table->sizes[1]}, fn);
+  for (const auto& [name, t] : {std::pair{"k", &k}, std::pair{"v", &v}}) {
+    if (t->sizes[1] != c.page_size)
+      fail("{}: {} is a page pool [num_pages, page_size, Hkv, D] with page_size {}; "
+           "its dimension 1 has {}",
+           fn, name, c.page_size, t->sizes[1]);
+  }
+  check_same("number of pages", "v", v.sizes[0], "k", k.sizes[0], fn);
+  const int64_t capacity = c.block_table->sizes[1] * c.page_size;
+  if (capacity > INT32_MAX)
+    fail("{}: kv_cache capacity max_pages * page_size = {} must be below 2^31", fn, capacity);
+  return capacity;
+}
+
+KvAppendProblem check_kv_append(const TensorView& k_new, const TensorView& v_new,
+                                const TensorView& k_cache, const TensorView& v_cache,
+                                const KvCache& cache) {
+  constexpr const char* fn = "append_kv_cache";
+  for (const auto& [name, t] : {std::pair{"k_new", &k_new}, std::pair{"v_new", &v_new},
+                                std::pair{"k_cache", &k_cache}, std::pair{"v_cache", &v_cache}}) {
+    check_tensor(name, *t, fn);
+    if (t->dtype != k_new.dtype)
+      fail("{}: {} has dtype {}; expected k_new's dtype {}", fn, name, to_string(t->dtype),
+           to_string(k_new.dtype));
+    if (t->sizes[3] % kStrideMultiple != 0)
+      fail("{}: {} head dim {} must be a multiple of {} (16-byte rows)", fn, name, t->sizes[3],
+           kStrideMultiple);
+  }
+  if (!cache.kv_lens)
+    fail("{}: kv_cache.kv_lens is null; appending writes at each sequence's length and moves it "
+         "on",
+         fn);
+  const bool paged = cache.block_table != nullptr;
+  const int64_t B = k_new.sizes[0];
+  const int64_t capacity = check_kv_cache(cache, B, k_cache, v_cache, fn);
+  const int h_dim = paged ? 2 : 1;
+  check_same("batch size", "v_new", v_new.sizes[0], "k_new", B, fn);
+  check_same("new tokens", "v_new", v_new.sizes[2], "k_new", k_new.sizes[2], fn);
+  for (const auto& [name, t] :
+       {std::pair{"v_new", &v_new}, std::pair{"k_cache", &k_cache}, std::pair{"v_cache", &v_cache}})
+    check_same("number of kv heads", name, t->sizes[t == &v_new ? 1 : h_dim], "k_new",
+               k_new.sizes[1], fn);
+  check_same("head dim", "k_cache", k_cache.sizes[3], "k_new", k_new.sizes[3], fn);
+  check_same("head dim", "v_cache", v_cache.sizes[3], "v_new", v_new.sizes[3], fn);
+  if (!paged) {
+    check_same("batch size", "k_cache", k_cache.sizes[0], "k_new", B, fn);
+    check_same("batch size", "v_cache", v_cache.sizes[0], "k_new", B, fn);
+    check_same("cache length", "v_cache", v_cache.sizes[2], "k_cache", k_cache.sizes[2], fn);
+  }
+  if (k_new.sizes[2] > capacity)
+    fail("{}: {} new tokens per sequence exceed the cache's capacity {}", fn, k_new.sizes[2],
+         capacity);
+  KvAppendProblem p;
+  p.B = static_cast<int>(B);
+  p.Hkv = static_cast<int>(k_new.sizes[1]);
+  p.n_new = static_cast<int>(k_new.sizes[2]);
+  p.dk = static_cast<int>(k_new.sizes[3]);
+  p.dv = static_cast<int>(v_new.sizes[3]);
+  p.capacity = static_cast<int>(capacity);
+  return p;
+}
+
+namespace {
 
 void check_block_mask(const BlockMask& bm, const AttentionProblem& p) {
   if (bm.q_len != p.q_len || bm.kv_len != p.kv_len)
@@ -105,6 +215,9 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
 std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) {
   if (v.persistent() && !p.persistent)
     return "the schedule is not persistent";
+  if (p.kv_cache && !v.decode())
+    return "a KV cache (options.kv_cache) is read by the split-KV decode kernel only (sm_90a, "
+           "q_len up to 64, Schedule Auto or SplitKv)";
   if (v.decode()) {
     if (!p.decode)
       return "the schedule is not split-KV decoding";
@@ -230,14 +343,22 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   // q and k share Dqk; v and out share Dv (which the variant table may allow to differ).
   check_same("head dim", "k", k.sizes[3], "q", q.sizes[3]);
   check_same("head dim", "out", out.sizes[3], "v", v.sizes[3]);
-  check_same("batch size", "k", k.sizes[0], "q", q.sizes[0]);
-  check_same("batch size", "v", v.sizes[0], "q", q.sizes[0]);
-  check_same("number of kv heads", "v", v.sizes[1], "k", k.sizes[1]);
-  if (q.sizes[1] % k.sizes[1] != 0)
+  // A paged cache's k and v are pools [num_pages, page_size, Hkv, D]: their kv heads are
+  // dimension 2 and their logical length the table's capacity (check_kv_cache).
+  const bool paged = o.kv_cache && o.kv_cache->block_table;
+  const int64_t capacity = o.kv_cache ? check_kv_cache(*o.kv_cache, q.sizes[0], k, v) : 0;
+  const int h_dim = paged ? 2 : 1;
+  if (!paged) {
+    check_same("batch size", "k", k.sizes[0], "q", q.sizes[0]);
+    check_same("batch size", "v", v.sizes[0], "q", q.sizes[0]);
+  }
+  check_same("number of kv heads", "v", v.sizes[h_dim], "k", k.sizes[h_dim]);
+  if (q.sizes[1] % k.sizes[h_dim] != 0)
     fail("flex_attention: the number of query heads Hq = {} is not a multiple of the number of kv "
          "heads Hkv = {}",
-         q.sizes[1], k.sizes[1]);
-  check_same("kv length", "v", v.sizes[2], "k", k.sizes[2]);
+         q.sizes[1], k.sizes[h_dim]);
+  if (!paged)
+    check_same("kv length", "v", v.sizes[2], "k", k.sizes[2]);
   for (int d = 0; d < 3; ++d)
     if (out.sizes[d] != q.sizes[d])
       fail("flex_attention: out shape [{}, {}, {}, {}] does not match q's [{}, {}, {}] and v's "
@@ -249,9 +370,10 @@ AttentionProblem check_attention(const TensorView& q, const TensorView& k, const
   p.dtype = q.dtype;
   p.B = static_cast<int>(q.sizes[0]);
   p.Hq = static_cast<int>(q.sizes[1]);
-  p.Hkv = static_cast<int>(k.sizes[1]);
+  p.Hkv = static_cast<int>(k.sizes[h_dim]);
   p.q_len = static_cast<int>(q.sizes[2]);
-  p.kv_len = static_cast<int>(k.sizes[2]);
+  p.kv_len = static_cast<int>(paged ? capacity : k.sizes[2]);
+  p.kv_cache = o.kv_cache;
   p.head_dim = static_cast<int>(q.sizes[3]);
   p.head_dim_v = static_cast<int>(v.sizes[3]);
   for (const TensorView* t : {&q, &k, &v})

@@ -24,6 +24,9 @@ struct AttentionProblem {
   // the query heads that kernel packs per CTA (decode_heads; 0: q_len too long to pack).
   bool decode = false;
   int decode_heads = 0;
+  // The KV cache the call reads through (its lengths, pages), or null. kv_len above is the
+  // cache's capacity.
+  const KvCache* kv_cache = nullptr;
   const BlockMask* block_mask = nullptr;
   std::shared_ptr<const PreparedMods> mods; // the block mask's mask_mod (or noop), score_mod
   ResolvedArgs args;                        // every buffer device memory
@@ -51,6 +54,20 @@ int decode_heads(const AttentionProblem& p);
 // SMs, a CTA each): the fewest that fill every SM once, then within four times that the
 // count whose last wave is fullest (ties: fewer); never more splits than kv tiles.
 int decode_splits(const AttentionProblem& p, int kv_tile, int sm_count);
+
+// The KV cache's checks (everything the host can check: shapes, dtypes, memory, page size;
+// the lengths and pages themselves are the kernel's): its capacity, the logical kv_len.
+int64_t check_kv_cache(const KvCache& cache, int64_t B, const TensorView& k, const TensorView& v,
+                       const char* fn = "flex_attention");
+
+// append_kv_cache's checks: every tensor as flex_attention's, one dtype, the cache's (above),
+// the new tokens' shape against the cache's; kv_lens is required.
+struct KvAppendProblem {
+  int B = 0, Hkv = 0, n_new = 0, dk = 0, dv = 0, capacity = 0;
+};
+KvAppendProblem check_kv_append(const TensorView& k_new, const TensorView& v_new,
+                                const TensorView& k_cache, const TensorView& v_cache,
+                                const KvCache& cache);
 
 // Throws Error naming the first bad value. The dtype, head dim and block-mask tiles are
 // checked against every forward kernel of the variant table (some arch's must take them).

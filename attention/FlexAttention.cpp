@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "flexjit/attention/AttentionChecks.h"
@@ -12,6 +13,7 @@
 #include "flexjit/codegen/PackArgs.h"
 #include "flexjit/codegen/templates/attention_abi.h"
 #include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/DeviceErrors.h"
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
 #include "flexjit/runtime/Target.h"
@@ -111,6 +113,32 @@ FlexjitTensorMap tensor_map(const char* name, const TensorView& t, int rows) {
   return encode_map(name, t, 4, dims, strides, box);
 }
 
+// A page pool [num_pages, page_size, Hkv, D] as the kernel's K / V map: dims (D, page slots,
+// Hkv, num_pages), boxes of 64 head-dim elements by `rows` slots (attention_abi.h).
+FlexjitTensorMap page_map(const char* name, const TensorView& t, int rows) {
+  const cuuint64_t dims[4] = {
+      static_cast<cuuint64_t>(t.sizes[3]), static_cast<cuuint64_t>(t.sizes[1]),
+      static_cast<cuuint64_t>(t.sizes[2]), static_cast<cuuint64_t>(t.sizes[0])};
+  const cuuint64_t strides[3] = {map_stride(t, 1), map_stride(t, 2), map_stride(t, 0)};
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(rows), 1, 1};
+  return encode_map(name, t, 4, dims, strides, box);
+}
+
+// Raises what kernels reported in the device error word (runtime/DeviceErrors.h).
+void raise_device_errors(uint32_t bits) {
+  if (bits == 0)
+    return;
+  std::string what;
+  if (bits & FLEXJIT_DEVICE_ERROR_KV_LEN)
+    what += "a kv_cache.kv_lens entry outside [0, the cache's capacity]";
+  if (bits & FLEXJIT_DEVICE_ERROR_PAGE)
+    what += std::string(what.empty() ? "" : " and ") +
+            "a kv_cache.block_table entry outside [0, num_pages)";
+  fail("flex_attention: a kernel of an earlier call found {} (it read the capacity or page 0 "
+       "instead: that call's output is wrong)",
+       what);
+}
+
 // The decode kernel's rank-5 map over q: dims (D, heads of a group, S, Hkv, B), boxes of 64
 // head-dim elements by `heads` heads by all q_len rows (attention_abi.h).
 FlexjitTensorMap decode_q_map(const TensorView& q, int group, int heads) {
@@ -125,6 +153,26 @@ FlexjitTensorMap decode_q_map(const TensorView& q, int group, int heads) {
                              static_cast<cuuint32_t>(q.sizes[2]), 1, 1};
   return encode_map("q", q, 5, dims, strides, box);
 }
+
+// A per-thread device workspace that only grows (doubling), so a cached call allocates
+// nothing once it has grown. The buffers it outgrows stay allocated, never freed: a CUDA graph
+// captured with one still writes there (they total less than the current one).
+class Workspace {
+public:
+  void* get(size_t bytes) {
+    if (current_.bytes() < bytes) {
+      if (current_.bytes() > 0)
+        retired_.push_back(std::move(current_));
+      current_ = DeviceBuffer(std::max(bytes, 2 * retired_bytes()));
+    }
+    return current_.data();
+  }
+
+private:
+  size_t retired_bytes() const { return retired_.empty() ? 0 : retired_.back().bytes(); }
+  DeviceBuffer current_;
+  std::vector<DeviceBuffer> retired_;
+};
 
 void launch(CUfunction f, const char* what, const KernelShape& shape, const LaunchSizes& sizes,
             void* stream, void** args) {
@@ -167,10 +215,8 @@ void schedule_decode(const AttentionProblem& p, const KernelVariant& variant, co
   const size_t rows = static_cast<size_t>(p.B) * p.Hq * p.q_len;
   const size_t bytes =
       static_cast<size_t>(splits) * rows * (static_cast<size_t>(p.head_dim_v) + 1) * sizeof(float);
-  thread_local DeviceBuffer workspace;
-  if (workspace.bytes() < bytes)
-    workspace = DeviceBuffer(bytes);
-  params->o_part = static_cast<float*>(workspace.data());
+  thread_local Workspace workspace;
+  params->o_part = static_cast<float*>(workspace.get(bytes));
   params->lse_part = params->o_part + static_cast<size_t>(splits) * rows * p.head_dim_v;
   sizes->elements = static_cast<int64_t>(rows) * 32;
 }
@@ -180,6 +226,8 @@ void schedule_decode(const AttentionProblem& p, const KernelVariant& variant, co
 void flex_attention(const TensorView& q, const TensorView& k, const TensorView& v,
                     const TensorView& out, const FlexAttentionOptions& o) {
   const AttentionProblem p = check_attention(q, k, v, out, o);
+  if (p.kv_cache)
+    raise_device_errors(cuda::take_device_errors());
   FlexjitModArgs mod_args;
   const Target& target = current_target(); // once per call: its lookup takes a lock
   const auto kernel = attention_kernel(TemplateKind::AttentionForward, target, p, &mod_args);
@@ -214,12 +262,72 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   if (variant.decode()) {
     maps.q = decode_q_map(q, p.Hq / p.Hkv, p.decode_heads);
     schedule_decode(p, variant, target, &params, &sizes);
+    params.device_error = cuda::device_error_word();
+    if (const KvCache* cache = o.kv_cache) {
+      if (cache->kv_lens)
+        params.kv_lens = static_cast<const int32_t*>(cache->kv_lens->data);
+      if (cache->block_table) {
+        params.block_table = static_cast<const int32_t*>(cache->block_table->data);
+        params.max_pages = static_cast<int32_t>(cache->block_table->sizes[1]);
+        params.page_shift = std::countr_zero(static_cast<unsigned>(cache->page_size));
+        params.num_pages = static_cast<int32_t>(k.sizes[0]);
+        const int rows = std::min(cache->page_size, variant.main.kv_rows);
+        maps.k = page_map("k", k, rows);
+        maps.v = page_map("v", v, rows);
+      }
+    }
   }
   void* args[] = {&params, &mod_args, &maps};
   launch(kernel->function, kernel->entry(), variant.main, sizes, o.stream, args);
   if (variant.decode() && params.decode_splits > 1)
     launch(kernel->companion(CompanionRole::Epilogue), kernel->entry(),
            *variant.companion(CompanionRole::Epilogue), sizes, o.stream, args);
+}
+
+void check_device_errors(void* stream) {
+  Stream{stream}.synchronize();
+  raise_device_errors(cuda::take_device_errors());
+}
+
+void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const TensorView& k_cache,
+                     const TensorView& v_cache, const KvCache& cache, void* stream) {
+  const KvAppendProblem p = check_kv_append(k_new, v_new, k_cache, v_cache, cache);
+  const Target& target = current_target();
+  const KernelVariant& variant = find_variant(TemplateKind::KvAppend, target.arch);
+  static const std::shared_ptr<const PreparedMods> noop = prepare_mods(MaskMod(), ScoreMod());
+  const auto kernel = cuda::get_kernel(target, variant, *noop);
+  FlexjitKvAppendParams params{};
+  params.k_new = k_new.data;
+  params.v_new = v_new.data;
+  params.k_cache = const_cast<void*>(k_cache.data);
+  params.v_cache = const_cast<void*>(v_cache.data);
+  params.kv_lens = static_cast<int32_t*>(const_cast<void*>(cache.kv_lens->data));
+  params.device_error = cuda::device_error_word();
+  set_strides(k_new, &params.kn_stride_b, &params.kn_stride_h, &params.kn_stride_s);
+  set_strides(v_new, &params.vn_stride_b, &params.vn_stride_h, &params.vn_stride_s);
+  // Unpaged (b, h, position), paged (page, slot, h): dimensions 0, 1, 2 either way.
+  set_strides(k_cache, &params.kc_stride_0, &params.kc_stride_1, &params.kc_stride_2);
+  set_strides(v_cache, &params.vc_stride_0, &params.vc_stride_1, &params.vc_stride_2);
+  params.B = p.B;
+  params.Hkv = p.Hkv;
+  params.n_new = p.n_new;
+  params.dk = p.dk;
+  params.dv = p.dv;
+  params.capacity = p.capacity;
+  if (cache.block_table) {
+    params.block_table = static_cast<const int32_t*>(cache.block_table->data);
+    params.max_pages = static_cast<int32_t>(cache.block_table->sizes[1]);
+    params.page_shift = std::countr_zero(static_cast<unsigned>(cache.page_size));
+    params.num_pages = static_cast<int32_t>(k_cache.sizes[0]);
+  }
+  FlexjitModArgs mod_args = pack_mod_args(noop->signature, {});
+  void* args[] = {&params, &mod_args};
+  LaunchSizes sizes;
+  sizes.elements = static_cast<int64_t>(p.B) * p.Hkv * p.n_new * ((p.dk + p.dv) / 8);
+  launch(kernel->function, kernel->entry(), variant.main, sizes, stream, args);
+  sizes.elements = p.B;
+  launch(kernel->companion(CompanionRole::Epilogue), kernel->entry(),
+         *variant.companion(CompanionRole::Epilogue), sizes, stream, args);
 }
 
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
@@ -237,9 +345,8 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   // Workspace: delta [B, Hq, q_len] and dq_acc [B, Hq, q_len, D], fp32, grow-only per thread.
   const size_t rows = static_cast<size_t>(p.B) * p.Hq * p.q_len;
   const size_t bytes = rows * (static_cast<size_t>(p.head_dim) + 1) * sizeof(float);
-  thread_local DeviceBuffer workspace;
-  if (workspace.bytes() < bytes)
-    workspace = DeviceBuffer(bytes);
+  thread_local Workspace workspace;
+  void* const scratch = workspace.get(bytes);
 
   FlexjitAttentionBwdParams params{};
   params.q = q.data;
@@ -251,7 +358,7 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   params.dk = const_cast<void*>(dk.data);
   params.dv = const_cast<void*>(dv.data);
   params.lse = static_cast<const float*>(o.lse->data);
-  params.dq_acc = static_cast<float*>(workspace.data());
+  params.dq_acc = static_cast<float*>(scratch);
   params.delta = params.dq_acc + rows * static_cast<size_t>(p.head_dim);
   set_common(params, p, q, k, v, out, o);
   set_strides(d_out, &params.dout_stride_b, &params.dout_stride_h, &params.dout_stride_s);

@@ -11,6 +11,24 @@
 
 namespace flexjit {
 
+// A KV cache that flex_attention's split-KV decode kernel reads (sm_90a, q_len up to 64 with
+// Schedule Auto or SplitKv; the other kernels reject it): per-sequence lengths and, optionally,
+// pages. Everything here is device data, read by the kernel: a length or page index out of
+// range is reported through the device error word (check_device_errors), never read out of
+// bounds.
+struct KvCache {
+  // int32 [B], device memory: sequence b attends its keys [0, kv_lens[b]), each at most the
+  // cache's capacity (kv_len, or max_pages * page_size when paged). Null: every key.
+  const TensorView* kv_lens = nullptr;
+  // int32 [B, max_pages], device memory, stride 1 over pages: key j of sequence b lies in page
+  // block_table[b][j / page_size], slot j % page_size, of the pools k and v, which are then
+  // [num_pages, page_size, Hkv, D] (any strides with D contiguous). Mods and block masks see
+  // the logical position j; a block mask is built for kv_len = max_pages * page_size. Null: k
+  // and v are [B, Hkv, kv_len, D].
+  const TensorView* block_table = nullptr;
+  int page_size = 0; // with a block table: a power of two from 16 to 256
+};
+
 struct FlexAttentionOptions {
   ScoreMod score_mod;                    // identity by default
   const BlockMask* block_mask = nullptr; // null: every (q, kv) pair attends (noop mask)
@@ -30,6 +48,7 @@ struct FlexAttentionOptions {
     Persistent,
     SplitKv
   } schedule = Schedule::Auto;
+  const KvCache* kv_cache = nullptr; // null: k and v are whole [B, Hkv, kv_len, D] tensors
 };
 
 // out = softmax(score_mod(q . k * scale) where mask_mod, else -inf) v, per (b, h, q).
@@ -48,6 +67,24 @@ struct FlexAttentionOptions {
 // kv_len elements). Changing a param or buffer binding never recompiles.
 void flex_attention(const TensorView& q, const TensorView& k, const TensorView& v,
                     const TensorView& out, const FlexAttentionOptions& options = {});
+
+// Bad device data an earlier flex_attention call's kernel found (a KvCache length or page
+// index out of range; the kernel read page 0 or the capacity instead, so that call's output
+// is not to be trusted): after synchronising `stream`, throws Error naming what was wrong, and
+// clears it. flex_attention raises the same Error, without synchronising, for what kernels
+// reported before it was called.
+void check_device_errors(void* stream = nullptr);
+
+// Appends each sequence's n_new new tokens to a KV cache: k_new [B, Hkv, n_new, Dk] and v_new
+// [B, Hkv, n_new, Dv] (f16/bf16, D contiguous, a multiple of 8) go to positions kv_lens[b] ..
+// kv_lens[b] + n_new - 1 of k_cache and v_cache (the layouts of KvCache: [B, Hkv, capacity, D],
+// or page pools through the block table), then kv_lens[b] += n_new. cache.kv_lens is required.
+// Two kernels on `stream`, nothing read on the host: a CUDA graph can capture it (after one
+// call outside the capture has loaded the kernels). A sequence whose new tokens would pass the
+// capacity, or whose page is outside the pool, is not written and keeps its length; the kernel
+// reports it through the device error word (check_device_errors).
+void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const TensorView& k_cache,
+                     const TensorView& v_cache, const KvCache& cache, void* stream = nullptr);
 
 // The gradients of a flex_attention call: given its inputs, its output `out`, its
 // logsumexp (options.lse, required) and the gradient d_out of the loss with respect to

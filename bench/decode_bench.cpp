@@ -3,8 +3,10 @@
 // (Schedule OneTilePerCta), per shape: median time of --reps single launches (CUDA events),
 // GB/s of K and V read once (B * Hkv * kv_len * (Dqk + Dv) * 2 bytes / t), and the relative
 // error against the float64 reference on 8 sampled rows. The output is poisoned (NaN) first.
-// bench/torch_decode.py times torch's flex_attention (FlexDecoding) and F.sdpa on the same
-// shapes.
+// Then the same K and V through a paged KV cache (options.kv_cache: page pools of 16 and 128
+// rows in a shuffled order, per-sequence lengths all kv_len): schedules "paged16", "paged128",
+// whose last column is their time over "auto"'s (contiguous). bench/torch_decode.py times torch's
+// flex_attention (FlexDecoding) and F.sdpa on the same shapes.
 //   flexjit_decode_bench [--json FILE] [--reps N] [--quick]
 #include <fmt/format.h>
 
@@ -12,6 +14,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,6 +34,28 @@ struct Shape {
   int B, Hq, Hkv, q_len, kv_len, D;
   DType dtype;
 };
+
+// K or V of `t` ([B, H, S, D], its device bits) in a page pool [num_pages, page, H, D] whose
+// page table[b][j] holds keys j * page .. of sequence b (rows moved as bits: no conversion).
+DeviceBuffer page_pool(const testing::DeviceTensor& t, const Shape& sh, int page,
+                       const std::vector<int32_t>& table, int num_pages) {
+  const int max_pages = sh.kv_len / page;
+  const size_t row_bytes = static_cast<size_t>(sh.D) * 2;
+  std::vector<uint16_t> src(static_cast<size_t>(sh.B) * sh.Hkv * sh.kv_len * sh.D);
+  t.buffer.download(src.data(), src.size() * 2);
+  std::vector<uint16_t> bits(static_cast<size_t>(num_pages) * page * sh.Hkv * sh.D);
+  for (int b = 0; b < sh.B; ++b)
+    for (int h = 0; h < sh.Hkv; ++h)
+      for (int j = 0; j < sh.kv_len; ++j) {
+        const size_t pg = static_cast<size_t>(table[static_cast<size_t>(b) * max_pages + j / page]);
+        std::memcpy(&bits[((pg * page + j % page) * sh.Hkv + h) * sh.D],
+                    &src[((static_cast<size_t>(b) * sh.Hkv + h) * sh.kv_len + j) * sh.D],
+                    row_bytes);
+      }
+  DeviceBuffer buf(bits.size() * 2);
+  buf.upload(bits.data(), bits.size() * 2);
+  return buf;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -55,6 +81,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0); // each row as it is measured
   if (!cuda_available()) {
     std::printf("flexjit_decode_bench: no CUDA device: skipped execution\n");
     return 0;
@@ -91,10 +118,36 @@ int main(int argc, char** argv) {
         inputs, MaskMod(), ScoreMod(), 1.0 / std::sqrt(static_cast<double>(sh.D)), {}, pick);
     const double bytes = 2.0 * sh.B * sh.Hkv * static_cast<double>(sh.kv_len) * (2 * sh.D);
     double split_ms = NAN;
-    for (Schedule schedule : {Schedule::Auto, Schedule::OneTilePerCta}) {
+    for (int run = 0; run < 4; ++run) { // auto, one-tile, paged 16, paged 128
+      const Schedule schedule = run == 1 ? Schedule::OneTilePerCta : Schedule::Auto;
+      const int page = run == 2 ? 16 : run == 3 ? 128 : 0;
       FlexAttentionOptions o;
       o.schedule = schedule;
-      auto call = [&] { flex_attention(q.view, k.view, v.view, out.view, o); };
+      DeviceBuffer k_pool, v_pool, table_buf, lens_buf;
+      TensorView k_view = k.view, v_view = v.view, table_view, lens_view;
+      KvCache cache;
+      if (page > 0) {
+        const int max_pages = sh.kv_len / page, num_pages = sh.B * max_pages;
+        std::vector<int32_t> table(static_cast<size_t>(num_pages));
+        std::iota(table.begin(), table.end(), 0);
+        std::shuffle(table.begin(), table.end(), rng);
+        k_pool = page_pool(k, sh, page, table, num_pages);
+        v_pool = page_pool(v, sh, page, table, num_pages);
+        k_view = k_pool.view(sh.dtype, {num_pages, page, sh.Hkv, sh.D});
+        v_view = v_pool.view(sh.dtype, {num_pages, page, sh.Hkv, sh.D});
+        table_buf = DeviceBuffer(table.size() * 4);
+        table_buf.upload(table.data(), table.size() * 4);
+        table_view = table_buf.view(DType::I32, {sh.B, max_pages});
+        const std::vector<int32_t> lens(static_cast<size_t>(sh.B), sh.kv_len);
+        lens_buf = DeviceBuffer(lens.size() * 4);
+        lens_buf.upload(lens.data(), lens.size() * 4);
+        lens_view = lens_buf.view(DType::I32, {sh.B});
+        cache.kv_lens = &lens_view;
+        cache.block_table = &table_view;
+        cache.page_size = page;
+        o.kv_cache = &cache;
+      }
+      auto call = [&] { flex_attention(q.view, k_view, v_view, out.view, o); };
       out.buffer.fill(0xff);
       const auto t0 = std::chrono::steady_clock::now();
       call();
@@ -112,8 +165,9 @@ int main(int argc, char** argv) {
         for (int d = 0; d < sh.D; ++d)
           got.push_back(testing::from_half_bits(bits[static_cast<size_t>(r) * sh.D + d], sh.dtype));
       const double err = testing::relative_error(got, ref.out);
-      const char* name = schedule == Schedule::Auto ? "auto" : "one-tile";
-      if (schedule == Schedule::Auto)
+      const char* names[] = {"auto", "one-tile", "paged16", "paged128"};
+      const char* name = names[run];
+      if (run == 0)
         split_ms = ms;
       fmt::print("{:5} {:>4} {:>3} {:>3} {:>3} {:>7} {:>4} {:>10} {:>9.4f} {:>8.0f} {:>9.2e} "
                  "{:>8.1f} {:>9.2f}\n",

@@ -23,6 +23,7 @@ enum class TemplateKind {
   AttentionBackward, // attention backward: dq, dk, dv (attention_bwd.cu; three kernels)
   EvalPoints,        // both mods at arbitrary points (eval_points.cu): the GPU half of the
                      // differential tests (runtime/EvalPoints.h), not used by the library
+  KvAppend,          // new tokens' K and V into a KV cache, then its lengths (kv_append.cu)
 };
 std::string_view to_string(TemplateKind kind);
 

@@ -27,6 +27,8 @@ std::string_view to_string(TemplateKind kind) {
     return "attention_bwd";
   case TemplateKind::EvalPoints:
     return "eval_points";
+  case TemplateKind::KvAppend:
+    return "kv_append";
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }

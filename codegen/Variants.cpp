@@ -131,6 +131,15 @@ constexpr KernelShape elements(const char* entry) {
 }
 
 using K = TemplateKind;
+
+// Appending to a KV cache (kv_append.cu): the copies, then the lengths' advance.
+constexpr KernelVariant kv_append(const char* stem, const char* variant, Arch arch) {
+  KernelVariant v =
+      mods_only(TemplateKind::KvAppend, stem, variant, arch, elements("flexjit_kv_append"));
+  v.companions[0] = {CompanionRole::Epilogue, elements("flexjit_kv_advance")};
+  v.num_companions = 1;
+  return v;
+}
 constexpr DType f16 = DType::F16, bf16 = DType::BF16;
 
 // clang-format off
@@ -142,6 +151,8 @@ const KernelVariant kVariants[] = {
   // Test-only (testing/EvalPoints.h): both mods at arbitrary points.
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_90a), elements("flexjit_eval_points")),
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
+  kv_append(FLEXJIT_BITCODE(kv_append, , sm_90a)),
+  kv_append(FLEXJIT_BITCODE(kv_append, , sm_80)),
 
   decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d32, sm_90a), f16, 32, 32, "flexjit_attention_decode_ws_f16_d32", "flexjit_attention_decode_combine_f16_d32"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d32, sm_90a), f16, 32, 32, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d32", 32, 32)),

@@ -54,7 +54,15 @@ namespace flexjit::cuda {
   X(cuEventRecord, "cuEventRecord")                                                                \
   X(cuEventSynchronize, "cuEventSynchronize")                                                      \
   X(cuEventElapsedTime, "cuEventElapsedTime_v2")                                                   \
-  X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")
+  X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")                                              \
+  X(cuMemHostAlloc, "cuMemHostAlloc")                                                              \
+  X(cuMemHostGetDevicePointer, "cuMemHostGetDevicePointer_v2")                                     \
+  X(cuStreamBeginCapture, "cuStreamBeginCapture_v2")                                               \
+  X(cuStreamEndCapture, "cuStreamEndCapture")                                                      \
+  X(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags")                                    \
+  X(cuGraphLaunch, "cuGraphLaunch")                                                                \
+  X(cuGraphExecDestroy, "cuGraphExecDestroy")                                                      \
+  X(cuGraphDestroy, "cuGraphDestroy")
 
 struct Driver {
 #define FLEXJIT_CUDA_MEMBER(name, symbol) decltype(&::name) name = nullptr;

@@ -253,3 +253,126 @@ TEST_CASE("flex_attention_backward: a head dim only the forward has", "[errors][
                       Contains("(q/k, v) head dims (96, 96) have no backward kernel") &&
                           Contains("the backward supports (64, 64) and (128, 128)"));
 }
+
+TEST_CASE("flex_attention: KV cache arguments", "[errors][attention][cache]") {
+  Problem p; // q [2, 4, 256, 64]: a KV cache needs the decode kernel's q_len up to 64
+  p.q = tensor(0x100000, 2, 4, 3, 64);
+  p.out = tensor(0x400000, 2, 4, 3, 64);
+  const TensorView lens = TensorView::contiguous(fake(0x500000), DType::I32, {2}, Device::Cuda);
+  const TensorView table = TensorView::contiguous(fake(0x600000), DType::I32, {2, 8}, Device::Cuda);
+  KvCache cache;
+  FlexAttentionOptions o;
+  o.kv_cache = &cache;
+  // Lengths: int32 [B] in device memory, stride 1.
+  TensorView bad = lens;
+  bad.dtype = DType::F32;
+  cache.kv_lens = &bad;
+  expect_error(p, o, "kv_cache.kv_lens has dtype f32; expected i32");
+  bad = TensorView::contiguous(fake(0x500000), DType::I32, {3}, Device::Cuda);
+  expect_error(p, o, "kv_cache.kv_lens must be [B] of [2], got rank 1 [3]");
+  bad = TensorView::contiguous(fake(0x500000), DType::I32, {2}, Device::Host);
+  expect_error(p, o, "kv_cache.kv_lens is host memory");
+  bad = TensorView::contiguous(nullptr, DType::I32, {2}, Device::Cuda);
+  expect_error(p, o, "kv_cache.kv_lens is a null pointer");
+  bad = TensorView::contiguous(fake(0x500000), DType::I32, {2}, Device::Cuda);
+  bad.strides[0] = 2;
+  expect_error(p, o,
+               "kv_cache.kv_lens must be 4-byte aligned with stride 1 over its last "
+               "dimension (stride 2)");
+  cache.kv_lens = &lens;
+  cache.page_size = 64;
+  expect_error(p, o, "kv_cache.page_size 64 without a block_table");
+  // Pages: a power of two from 16 to 256; the pools' dimension 1 is the page size.
+  cache.block_table = &table;
+  for (int bad_size : {8, 48, 512}) {
+    cache.page_size = bad_size;
+    expect_error(
+        p, o, fmt::format("kv_cache.page_size {} must be a power of two from 16 to 256", bad_size));
+  }
+  cache.page_size = 64;
+  p.k = tensor(0x200000, 20, 32, 2, 64); // [num_pages, page_size 32, Hkv, D]
+  p.v = tensor(0x300000, 20, 32, 2, 64);
+  expect_error(p, o, "k is a page pool [num_pages, page_size, Hkv, D] with page_size 64",
+               "its dimension 1 has 32");
+  p.k = tensor(0x200000, 20, 64, 2, 64);
+  p.v = tensor(0x300000, 21, 64, 2, 64);
+  expect_error(p, o, "number of pages mismatch: v has 21, k has 20");
+  p.v = tensor(0x300000, 20, 64, 3, 64);
+  expect_error(p, o, "number of kv heads mismatch: v has 3, k has 2");
+  p.v = tensor(0x300000, 20, 64, 2, 64);
+  const TensorView table3 =
+      TensorView::contiguous(fake(0x600000), DType::I32, {3, 8}, Device::Cuda);
+  cache.block_table = &table3;
+  expect_error(p, o, "kv_cache.block_table must be [B, max_pages] of [2, 8], got rank 2 [3, 8]");
+  const TensorView huge =
+      TensorView::contiguous(fake(0x600000), DType::I32, {2, 1 << 25}, Device::Cuda);
+  cache.block_table = &huge;
+  expect_error(p, o, "kv_cache capacity max_pages * page_size = 2147483648 must be below 2^31");
+  cache.block_table = &table;
+  // A block mask is built for the capacity, max_pages * page_size = 512.
+  const BlockMask bm = create_block_mask(seeds::causal(), 1, 1, 3, 500);
+  o.block_mask = &bm;
+  expect_error(p, o, "the block mask was built for q_len 3 and kv_len 500",
+               "q_len 3 and kv_len 512");
+  o.block_mask = nullptr;
+  // The other kernels do not read a cache: a long q, or a schedule that is not decoding.
+  p.q = tensor(0x100000, 2, 4, 256, 64);
+  p.out = tensor(0x400000, 2, 4, 256, 64);
+  expect_error(p, o, "a KV cache (options.kv_cache) is read by the split-KV decode kernel only");
+  p.q = tensor(0x100000, 2, 4, 3, 64);
+  p.out = tensor(0x400000, 2, 4, 3, 64);
+  o.schedule = FlexAttentionOptions::Schedule::OneTilePerCta;
+  expect_error(p, o, "a KV cache (options.kv_cache) is read by the split-KV decode kernel only");
+  // Everything well formed: the call gets as far as the device.
+  o.schedule = FlexAttentionOptions::Schedule::Auto;
+  if (!cuda_available())
+    expect_error(p, o, "CUDA is not available");
+}
+
+TEST_CASE("append_kv_cache: arguments", "[errors][attention][cache]") {
+  const TensorView lens = TensorView::contiguous(fake(0x500000), DType::I32, {2}, Device::Cuda);
+  const TensorView table = TensorView::contiguous(fake(0x600000), DType::I32, {2, 8}, Device::Cuda);
+  TensorView k_new = tensor(0x100000, 2, 4, 3, 64), v_new = tensor(0x180000, 2, 4, 3, 64);
+  TensorView k_cache = tensor(0x200000, 2, 4, 512, 64), v_cache = tensor(0x300000, 2, 4, 512, 64);
+  KvCache cache;
+  auto expect = [&](const std::string& what) {
+    INFO(what);
+    REQUIRE_THROWS_WITH(append_kv_cache(k_new, v_new, k_cache, v_cache, cache),
+                        Catch::Contains("append_kv_cache: " + what));
+  };
+  expect("kv_cache.kv_lens is null; appending writes at each sequence's length");
+  cache.kv_lens = &lens;
+  v_new = tensor(0x180000, 2, 4, 3, 64, DType::BF16);
+  expect("v_new has dtype bf16; expected k_new's dtype f16");
+  v_new = tensor(0x180000, 2, 4, 2, 64);
+  expect("new tokens mismatch: v_new has 2, k_new has 3");
+  v_new = tensor(0x180000, 2, 4, 3, 64);
+  v_cache = tensor(0x300000, 2, 4, 511, 64);
+  expect("cache length mismatch: v_cache has 511, k_cache has 512");
+  v_cache = tensor(0x300000, 2, 2, 512, 64);
+  expect("number of kv heads mismatch: v_cache has 2, k_new has 4");
+  v_cache = tensor(0x300000, 2, 4, 512, 64);
+  k_cache = tensor(0x200000, 2, 4, 512, 128);
+  expect("head dim mismatch: k_cache has 128, k_new has 64");
+  k_cache = tensor(0x200000, 3, 4, 512, 64);
+  expect("batch size mismatch: k_cache has 3, k_new has 2");
+  k_cache = tensor(0x200000, 2, 4, 512, 64);
+  k_new.data = nullptr;
+  expect("k_new is a null pointer");
+  k_new = tensor(0x100000, 2, 4, 3, 64);
+  // Paged: pools [num_pages, page_size, Hkv, D] and a capacity of max_pages * page_size.
+  cache.block_table = &table;
+  cache.page_size = 16;
+  k_cache = tensor(0x200000, 20, 16, 4, 64);
+  v_cache = tensor(0x300000, 20, 32, 4, 64);
+  expect("v is a page pool [num_pages, page_size, Hkv, D] with page_size 16");
+  v_cache = tensor(0x300000, 20, 16, 4, 64);
+  k_new = tensor(0x100000, 2, 4, 200, 64);
+  v_new = tensor(0x180000, 2, 4, 200, 64);
+  expect("200 new tokens per sequence exceed the cache's capacity 128");
+  k_new = tensor(0x100000, 2, 4, 3, 64);
+  v_new = tensor(0x180000, 2, 4, 3, 64);
+  if (!cuda_available())
+    REQUIRE_THROWS_WITH(append_kv_cache(k_new, v_new, k_cache, v_cache, cache),
+                        Catch::Contains("CUDA is not available"));
+}

@@ -428,6 +428,19 @@ TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spill
   REQUIRE(compiled >= 2 * 8 * static_cast<int>(pairs.size()));
 }
 
+// The KV cache's append kernels (kv_append.cu: the copies and the lengths' advance) for both
+// archs: one module, both entries, no spills.
+TEST_CASE("ptx: the KV append kernels pass ptxas without spills", "[codegen][cache]") {
+  for (Arch arch : {Arch::SM80, Arch::SM90a}) {
+    INFO(to_string(arch));
+    const CompiledKernel kernel =
+        compile_to_ptx({TemplateKind::KvAppend, arch, MaskMod(), ScoreMod()});
+    CHECK(kernel.ptx.find(".entry flexjit_kv_append") != std::string::npos);
+    CHECK(kernel.ptx.find(".entry flexjit_kv_advance") != std::string::npos);
+    check_with_ptxas(kernel, arch);
+  }
+}
+
 // The split-KV decode kernel (one consumer warpgroup at up to 255 registers) with every seed
 // pair at every head-dim pair (f16; bf16 differs only in the products' types): no spill.
 TEST_CASE("ptx: the decode kernel takes every seed pair without spills", "[codegen][attention]") {

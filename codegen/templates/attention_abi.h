@@ -113,11 +113,13 @@ constexpr FlexjitFwdShape flexjit_fwd_ws_shape(int dqk, int dv) {
   return {FLEXJIT_FWD_WS_THREADS, block_n, stages, stages ? bytes(stages) : 0};
 }
 
-// The decode kernel: kv tiles as the warp-specialized forward's, up to four stages (the
+// The decode kernel: kv tiles of 128 rows or 64 (below), up to four stages (the
 // consumer's Q tile is a quarter of the forward's: the ring takes the room).
 constexpr FlexjitFwdShape flexjit_decode_ws_shape(int dqk, int dv) {
   const int tqk = flexjit_tile_dim(dqk), tv = flexjit_tile_dim(dv);
-  const int block_n = flexjit_fwd_ws_shape(dqk, dv).block_n;
+  // 64-row tiles from Dqk + Dv = 320 on (the forward's from 320 up): at (192, 128), S and P
+  // of 128 columns beside O and the mods' values spill past 255 registers.
+  const int block_n = tqk + tv >= 320 ? 64 : 128;
   auto bytes = [&](int stages) {
     return (FLEXJIT_DECODE_ROWS * tqk + stages * block_n * (tqk + tv)) * 2 +
            FLEXJIT_FWD_WS_BARRIER_BYTES;
@@ -187,6 +189,45 @@ struct FlexjitAttentionParams {
   int32_t decode_heads, decode_splits;
   float* o_part;
   float* lse_part;
+  // A KV cache (the decode kernel): kv_lens [B] (device, may be null: every sequence has
+  // kv_len) bounds sequence b to its rows [0, kv_lens[b]), kv_lens[b] <= kv_len; block_table
+  // [B, max_pages] (device, may be null) pages k and v: they are page pools [num_pages,
+  // 1 << page_shift, Hkv, D] (the tensor maps' dims (D, page slots, Hkv, num_pages)) and the
+  // sequence's kv row j lies in page block_table[b * max_pages + (j >> page_shift)], slot j %
+  // page size; kv_len = max_pages << page_shift. A kernel that finds a length beyond kv_len or
+  // a page outside the pool reads page 0 instead (never out of bounds) and sets its bit
+  // (FLEXJIT_DEVICE_ERROR_*) in *device_error (host-mapped memory the host reads, never null
+  // for a decode launch).
+  const int32_t* kv_lens;
+  const int32_t* block_table;
+  int32_t max_pages, page_shift, num_pages;
+  uint32_t* device_error;
+};
+#define FLEXJIT_DEVICE_ERROR_KV_LEN 1u // kv_lens[b] < 0 or > kv_len (the cache's capacity)
+#define FLEXJIT_DEVICE_ERROR_PAGE 2u   // a block-table entry outside [0, num_pages)
+
+// ---- Appending to a KV cache (kv_append.cu) --------------------------------------------
+//   flexjit_kv_append(FlexjitKvAppendParams, FlexjitModArgs): token t < n_new of sequence b,
+//     head h: k_new / v_new row (b, h, t) to the cache's position kv_lens[b] + t (through the
+//     block table when paged); 16 bytes per thread, grid-stride (GridRule::Elements).
+//   flexjit_kv_advance(...): kv_lens[b] += n_new, launched after it (stream order: every copy
+//     read the old length). A position past the capacity or a page outside the pool is not
+//     written and sets its FLEXJIT_DEVICE_ERROR_* bit; such a sequence's length stays.
+struct FlexjitKvAppendParams {
+  const void* k_new; // [B, Hkv, n_new, Dk], element strides below (D contiguous)
+  const void* v_new; // [B, Hkv, n_new, Dv]
+  void* k_cache;     // [B, Hkv, capacity, Dk] or a page pool [num_pages, page_size, Hkv, Dk]
+  void* v_cache;
+  int32_t* kv_lens;           // [B], device
+  const int32_t* block_table; // [B, max_pages] or null (unpaged)
+  uint32_t* device_error;
+  int64_t kn_stride_b, kn_stride_h, kn_stride_s;
+  int64_t vn_stride_b, vn_stride_h, vn_stride_s;
+  // The cache's strides: unpaged (b, h, position); paged (page, slot, h).
+  int64_t kc_stride_0, kc_stride_1, kc_stride_2;
+  int64_t vc_stride_0, vc_stride_1, vc_stride_2;
+  int32_t B, Hkv, n_new, dk, dv, capacity;
+  int32_t max_pages, page_shift, num_pages;
 };
 
 // A CUDA tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned), encoded on the host.

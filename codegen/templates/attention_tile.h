@@ -31,14 +31,15 @@ template <int kMT> __device__ __forceinline__ int head_of(const RowHeads<kMT>& h
 // indices (they may index captured buffers): q_hook holds rows clamped to q_len - 1
 // (rows past it are never stored) and columns past kv_len are clamped, then masked out.
 // `mask` and `check` are uniform over the CTA: one branch per tile around each loop, so
-// one copy of this code serves every kind of tile. `h`: the query heads (head_of).
+// one copy of this code serves every kind of tile. `h`: the query heads (head_of); kv_len:
+// the row's keys (p.kv_len, or a sequence's own length in a KV cache).
 template <int kMT, int kNB, class Heads>
 __device__ __forceinline__ void apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0,
-                                           const int (&q_hook)[kMT][2], int lane, int b,
+                                           int kv_len, const int (&q_hook)[kMT][2], int lane, int b,
                                            const Heads& h, const FlexjitAttentionParams& p,
                                            const FlexjitModArgs* args) {
   const int col0 = kv0 + (lane & 3) * 2;
-  const int kv_last = p.kv_len - 1;
+  const int kv_last = kv_len - 1;
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -60,7 +61,7 @@ __device__ __forceinline__ void apply_mods(float (&s)[kMT][kNB][4], bool mask, b
             s[mt][j][e] = -kInf;
   }
   if (check) {
-    const int col_end = p.kv_len - col0; // column c of this thread is valid when c < col_end
+    const int col_end = kv_len - col0; // column c of this thread is valid when c < col_end
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -70,6 +71,14 @@ __device__ __forceinline__ void apply_mods(float (&s)[kMT][kNB][4], bool mask, b
           if (j * 8 + (e & 1) >= col_end)
             s[mt][j][e] = -kInf;
   }
+}
+
+template <int kMT, int kNB, class Heads>
+__device__ __forceinline__ void apply_mods(float (&s)[kMT][kNB][4], bool mask, bool check, int kv0,
+                                           const int (&q_hook)[kMT][2], int lane, int b,
+                                           const Heads& h, const FlexjitAttentionParams& p,
+                                           const FlexjitModArgs* args) {
+  apply_mods(s, mask, check, kv0, p.kv_len, q_hook, lane, b, h, p, args);
 }
 
 // Online softmax of one score tile, in two halves so that a kernel can run the first

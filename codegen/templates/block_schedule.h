@@ -49,9 +49,11 @@ template <int kRows, class Lists> struct BlockSchedule {
   int n_blocks = 0, n_tiles = 0, n_part_tiles = 0;
 
   // The row for batch b, query head h and the tile of the other dimension at `pos`
-  // (Lists::block_of).
+  // (Lists::block_of). Without a mask the walk covers `len` rows (-1: Lists::len(); the
+  // decode kernel's per-sequence kv length).
   template <class Params>
-  __device__ __forceinline__ BlockSchedule(const Params& p, int b, int h, int pos) : lists{p} {
+  __device__ __forceinline__ BlockSchedule(const Params& p, int b, int h, int pos, int len = -1)
+      : lists{p} {
     if (p.has_mask) {
       const int mb = p.mask_B == 1 ? 0 : b, mh = p.mask_H == 1 ? 0 : h;
       const int64_t row =
@@ -61,7 +63,7 @@ template <int kRows, class Lists> struct BlockSchedule {
       list = row * lists.row_length();
       sub = lists.block_size() / kRows;
     } else {
-      n_full = (lists.len() + kRows - 1) / kRows;
+      n_full = ((len < 0 ? lists.len() : len) + kRows - 1) / kRows;
     }
     n_blocks = n_part + n_full;
     n_tiles = n_blocks * sub;

@@ -48,7 +48,8 @@ template <int kM> struct PersistentTiles {
 // How the producer of the warp-specialized forward tells the consumers their next work tile
 // and its kv walk, in shared memory at `base` (16-byte aligned, kBytes; a one-tile kernel
 // posts its one tile into record 0 and never posts live = 0):
-//   two work records {q_tile, h, b, live, n_tiles, n_part_tiles, -, -}, one per parity of
+//   two work records {q_tile, h, b, live, n_tiles, n_part_tiles, kv_len (decode), -}, one per
+//   parity of
 //     Q's fill. The producer posts work tile n into record n & 1 after Q's empty barrier (so
 //     every consumer is done with tile n - 2, the record's last user) and before it arms
 //     Q's full barrier, whose completion makes the record visible; after its last tile it
@@ -70,6 +71,11 @@ struct WorkRecords {
                  "r"(w.b), "r"(1)
                  : "memory");
     asm volatile("st.shared.v2.u32 [%0], {%1, %2};" ::"r"(at + 16), "r"(n_tiles), "r"(n_part)
+                 : "memory");
+  }
+  // The decode kernel's sequence kv length (field 6).
+  __device__ __forceinline__ void post_kv_len(u32 phase, int kv_len) const {
+    asm volatile("st.shared.u32 [%0], %1;" ::"r"(base + kRecordBytes * phase + 24), "r"(kv_len)
                  : "memory");
   }
   __device__ __forceinline__ void post_end(u32 phase) const {
@@ -109,6 +115,7 @@ template <int kM> struct PostedTile {
     u32 phase;
     __device__ __forceinline__ int count() const { return records.field(phase, 4); }
     __device__ __forceinline__ bool partial(int i) const { return i < records.field(phase, 5); }
+    __device__ __forceinline__ int kv_len() const { return records.field(phase, 6); }
     // The first row of the kv tile in `stage`, once the stage's full barrier completed. Lane 0
     // reads the slot and passes it on, so lane 0's release of the stage orders the warp's read.
     __device__ __forceinline__ int start_at(int stage, int lane) const {
