@@ -55,20 +55,25 @@ void check_same(const char* what, const char* a, int64_t va, const char* b, int6
     fail("{}: {} mismatch: {} has {}, {} has {}", fn, what, a, va, b, vb);
 }
 
-void check_lse(const TensorView& lse, int B, int Hq, int q_len) {
+// A logsumexp tensor: f32 device memory [B, H, S] (`dims` names them), stride 1 over S
+// (`s_name`); a null one's message adds `null_hint`.
+void check_lse(const TensorView& lse, int B, int H, int S, const char* fn = "flex_attention",
+               const char* name = "lse", const char* dims = "[B, Hq, q_len]",
+               const char* s_name = "q",
+               const char* null_hint = " (pass lse = nullptr for no lse)") {
   if (!lse.data)
-    fail("flex_attention: lse is a null pointer (pass lse = nullptr for no lse)");
+    fail("{}: {} is a null pointer{}", fn, name, null_hint);
   if (lse.device != Device::Cuda)
-    fail("flex_attention: lse is host memory; the kernel needs device memory (Device::Cuda)");
+    fail("{}: {} is host memory; the kernel needs device memory (Device::Cuda)", fn, name);
   if (lse.dtype != DType::F32)
-    fail("flex_attention: lse has dtype {}; expected f32", to_string(lse.dtype));
-  if (lse.rank != 3 || lse.sizes[0] != B || lse.sizes[1] != Hq || lse.sizes[2] != q_len)
-    fail("flex_attention: lse must be [B, Hq, q_len] = [{}, {}, {}], got rank {} [{}, {}, {}]", B,
-         Hq, q_len, lse.rank, lse.sizes[0], lse.sizes[1], lse.sizes[2]);
+    fail("{}: {} has dtype {}; expected f32", fn, name, to_string(lse.dtype));
+  if (lse.rank != 3 || lse.sizes[0] != B || lse.sizes[1] != H || lse.sizes[2] != S)
+    fail("{}: {} must be {} = [{}, {}, {}], got rank {} [{}, {}, {}]", fn, name, dims, B, H, S,
+         lse.rank, lse.sizes[0], lse.sizes[1], lse.sizes[2]);
   if (lse.strides[2] != 1)
-    fail("flex_attention: lse has stride {} over q; expected 1", lse.strides[2]);
+    fail("{}: {} has stride {} over {}; expected 1", fn, name, lse.strides[2], s_name);
   if (reinterpret_cast<uintptr_t>(lse.data) % alignof(float) != 0)
-    fail("flex_attention: lse pointer {} is not 4-byte aligned", lse.data);
+    fail("{}: {} pointer {} is not 4-byte aligned", fn, name, lse.data);
 }
 
 // An int32 device tensor of the given sizes, contiguous over its last dimension.
@@ -294,20 +299,39 @@ void check_buffer_extents(const AttentionProblem& p) {
 }
 
 void check_like(const char* name, const TensorView& t, const char* like_name,
-                const TensorView& like) {
-  check_tensor(name, t);
+                const TensorView& like, const char* fn = "flex_attention_backward") {
+  check_tensor(name, t, fn);
   if (t.dtype != like.dtype)
-    fail("flex_attention_backward: {} has dtype {}; expected {}'s dtype {}", name,
-         to_string(t.dtype), like_name, to_string(like.dtype));
+    fail("{}: {} has dtype {}; expected {}'s dtype {}", fn, name, to_string(t.dtype), like_name,
+         to_string(like.dtype));
   for (int d = 0; d < 4; ++d)
     if (t.sizes[d] != like.sizes[d])
-      fail("flex_attention_backward: {} shape [{}, {}, {}, {}] does not match {}'s [{}, {}, {}, "
-           "{}]",
-           name, t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], like_name, like.sizes[0],
-           like.sizes[1], like.sizes[2], like.sizes[3]);
+      fail("{}: {} shape [{}, {}, {}, {}] does not match {}'s [{}, {}, {}, {}]", fn, name,
+           t.sizes[0], t.sizes[1], t.sizes[2], t.sizes[3], like_name, like.sizes[0], like.sizes[1],
+           like.sizes[2], like.sizes[3]);
 }
 
 } // namespace
+
+MergeProblem check_merge(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
+                         const TensorView& lse_b, const TensorView& out, const TensorView& lse) {
+  constexpr const char* fn = "merge_attention";
+  check_tensor("out_a", out_a, fn);
+  check_like("out_b", out_b, "out_a", out_a, fn);
+  check_like("out", out, "out_a", out_a, fn);
+  MergeProblem p;
+  p.B = static_cast<int>(out_a.sizes[0]);
+  p.H = static_cast<int>(out_a.sizes[1]);
+  p.S = static_cast<int>(out_a.sizes[2]);
+  p.D = static_cast<int>(out_a.sizes[3]);
+  if (p.D % kStrideMultiple != 0 || p.D > FLEXJIT_MERGE_MAX_HEAD_DIM)
+    fail("{}: head dim {} must be a multiple of {} and at most {}", fn, p.D, kStrideMultiple,
+         FLEXJIT_MERGE_MAX_HEAD_DIM);
+  for (const auto& [name, t] :
+       {std::pair{"lse_a", &lse_a}, std::pair{"lse_b", &lse_b}, std::pair{"lse", &lse}})
+    check_lse(*t, p.B, p.H, p.S, fn, name, "[B, H, S]", "S", "");
+  return p;
+}
 
 AttentionProblem check_attention_backward(const TensorView& q, const TensorView& k,
                                           const TensorView& v, const TensorView& out,

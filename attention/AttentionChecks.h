@@ -69,6 +69,14 @@ KvAppendProblem check_kv_append(const TensorView& k_new, const TensorView& v_new
                                 const TensorView& k_cache, const TensorView& v_cache,
                                 const KvCache& cache);
 
+// merge_attention's checks: the three outs as flex_attention's out, of one dtype and shape
+// [B, H, S, D] (D a multiple of 8, at most FLEXJIT_MERGE_MAX_HEAD_DIM), the lses f32 [B, H, S].
+struct MergeProblem {
+  int B = 0, H = 0, S = 0, D = 0;
+};
+MergeProblem check_merge(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
+                         const TensorView& lse_b, const TensorView& out, const TensorView& lse);
+
 // Throws Error naming the first bad value. The dtype, head dim and block-mask tiles are
 // checked against every forward kernel of the variant table (some arch's must take them).
 AttentionProblem check_attention(const TensorView& q, const TensorView& k, const TensorView& v,

@@ -330,6 +330,42 @@ void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const Ten
          *variant.companion(CompanionRole::Epilogue), sizes, stream, args);
 }
 
+void merge_attention(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
+                     const TensorView& lse_b, const TensorView& out, const TensorView& lse,
+                     void* stream) {
+  const MergeProblem p = check_merge(out_a, lse_a, out_b, lse_b, out, lse);
+  const Target& target = current_target();
+  const KernelVariant& variant = find_variant(TemplateKind::MergeAttention, target.arch);
+  static const std::shared_ptr<const PreparedMods> noop = prepare_mods(MaskMod(), ScoreMod());
+  const auto kernel = cuda::get_kernel(target, variant, *noop);
+  FlexjitMergeParams params{};
+  params.out_a = out_a.data;
+  params.out_b = out_b.data;
+  params.out = const_cast<void*>(out.data);
+  params.lse_a = static_cast<const float*>(lse_a.data);
+  params.lse_b = static_cast<const float*>(lse_b.data);
+  params.lse = static_cast<float*>(const_cast<void*>(lse.data));
+  set_strides(out_a, &params.oa_stride_b, &params.oa_stride_h, &params.oa_stride_s);
+  set_strides(out_b, &params.ob_stride_b, &params.ob_stride_h, &params.ob_stride_s);
+  set_strides(out, &params.o_stride_b, &params.o_stride_h, &params.o_stride_s);
+  params.la_stride_b = lse_a.strides[0];
+  params.la_stride_h = lse_a.strides[1];
+  params.lb_stride_b = lse_b.strides[0];
+  params.lb_stride_h = lse_b.strides[1];
+  params.l_stride_b = lse.strides[0];
+  params.l_stride_h = lse.strides[1];
+  params.B = p.B;
+  params.H = p.H;
+  params.S = p.S;
+  params.D = p.D;
+  params.bf16 = out_a.dtype == DType::BF16;
+  FlexjitModArgs mod_args = pack_mod_args(noop->signature, {});
+  void* args[] = {&params, &mod_args};
+  LaunchSizes sizes;
+  sizes.elements = static_cast<int64_t>(p.B) * p.H * p.S * 32; // a warp per row
+  launch(kernel->function, kernel->entry(), variant.main, sizes, stream, args);
+}
+
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                              const TensorView& out, const TensorView& d_out, const TensorView& dq,
                              const TensorView& dk, const TensorView& dv,

@@ -86,6 +86,18 @@ void check_device_errors(void* stream = nullptr);
 void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const TensorView& k_cache,
                      const TensorView& v_cache, const KvCache& cache, void* stream = nullptr);
 
+// Merges two partial attention results of the same queries over disjoint sets of keys -- what
+// a ring or all-gather context-parallel loop holds after each step: out_a, out_b and out [B, H,
+// S, D] (f16/bf16, one dtype, D contiguous, a multiple of 8 up to 256), lse_a, lse_b and lse
+// f32 [B, H, S] (flex_attention's lse: natural log, stride 1 over S):
+//   out = (e^lse_a out_a + e^lse_b out_b) / (e^lse_a + e^lse_b), lse = ln(e^lse_a + e^lse_b),
+// each row as if one call had attended both key sets; a row of lse -inf in a part (it saw no
+// key) takes the other's (its out is not read); both -inf gives out 0, lse -inf. out and lse
+// may be out_a and lse_a (or b's): merge in place. One kernel on `stream`, graph-capturable.
+void merge_attention(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
+                     const TensorView& lse_b, const TensorView& out, const TensorView& lse,
+                     void* stream = nullptr);
+
 // The gradients of a flex_attention call: given its inputs, its output `out`, its
 // logsumexp (options.lse, required) and the gradient d_out of the loss with respect to
 // out, writes dq, dk and dv (the shapes, dtypes and layout rules of q, k and v; GQA: dk,

@@ -7,7 +7,10 @@
 // rows in a shuffled order, per-sequence lengths all kv_len): schedules "paged16", "paged128",
 // whose last column is their time over "auto"'s (contiguous). bench/torch_decode.py times torch's
 // flex_attention (FlexDecoding) and F.sdpa on the same shapes.
-//   flexjit_decode_bench [--json FILE] [--reps N] [--quick]
+// --grid: issue 13's decode grid instead (B 1/8/32/64 x kv_len 2048/8192/32768, Hq 32, Hkv 8,
+// D 128, bf16; contiguous and paged): q, K and V of sequence 0 copied to every sequence (the
+// same bytes move; hosts make GBs of random K / V slowly), checked on rows of all sequences.
+//   flexjit_decode_bench [--json FILE] [--reps N] [--quick] [--grid]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,7 +36,23 @@ namespace {
 struct Shape {
   int B, Hq, Hkv, q_len, kv_len, D;
   DType dtype;
+  bool replicated = false; // sequence 0's data in every sequence (--grid)
 };
+
+// `one` ([1, H, S, D], BHSD) copied to each of B sequences; `logical` stays sequence 0's.
+testing::DeviceTensor replicate(testing::DeviceTensor one, int B, DType dtype) {
+  const size_t bytes = one.buffer.bytes();
+  std::vector<uint16_t> bits(bytes / 2);
+  one.buffer.download(bits.data(), bytes);
+  testing::DeviceTensor t;
+  t.buffer = DeviceBuffer(bytes * B);
+  for (int b = 0; b < B; ++b)
+    t.buffer.upload(bits.data(), bytes, bytes * b);
+  const TensorView& v = one.view;
+  t.view = t.buffer.view(dtype, {B, v.sizes[1], v.sizes[2], v.sizes[3]});
+  t.logical = std::move(one.logical);
+  return t;
+}
 
 // K or V of `t` ([B, H, S, D], its device bits) in a page pool [num_pages, page, H, D] whose
 // page table[b][j] holds keys j * page .. of sequence b (rows moved as bits: no conversion).
@@ -67,7 +86,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string json_path;
   int reps = 30;
-  bool quick = false;
+  bool quick = false, grid = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc)
@@ -76,8 +95,11 @@ int main(int argc, char** argv) {
       reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--quick")
       quick = true;
+    else if (a == "--grid")
+      grid = true;
     else {
-      std::fprintf(stderr, "usage: flexjit_decode_bench [--json FILE] [--reps N] [--quick]\n");
+      std::fprintf(stderr,
+                   "usage: flexjit_decode_bench [--json FILE] [--reps N] [--quick] [--grid]\n");
       return 2;
     }
   }
@@ -94,6 +116,12 @@ int main(int argc, char** argv) {
       {64, 32, 4, 1, 4096, 128, DType::BF16},  // GQA 8
       {32, 16, 16, 1, 8192, 64, DType::F16},   // no GQA, D = 64
   };
+  if (grid) {
+    shapes.clear();
+    for (int B : {1, 8, 32, 64})
+      for (int kv_len : {2048, 8192, 32768})
+        shapes.push_back({B, 32, 8, 1, kv_len, 128, DType::BF16, true});
+  }
   if (quick)
     shapes.resize(1);
   FILE* json = json_path.empty() ? nullptr : std::fopen(json_path.c_str(), "w");
@@ -103,22 +131,35 @@ int main(int argc, char** argv) {
   using Schedule = FlexAttentionOptions::Schedule;
   for (const Shape& sh : shapes) {
     std::mt19937 rng(1234 + sh.kv_len + sh.q_len);
-    auto q = testing::make_tensor(sh.B, sh.Hq, sh.q_len, sh.D, sh.dtype, false, rng, true);
-    auto k = testing::make_tensor(sh.B, sh.Hkv, sh.kv_len, sh.D, sh.dtype, false, rng, true);
-    auto v = testing::make_tensor(sh.B, sh.Hkv, sh.kv_len, sh.D, sh.dtype, false, rng, true);
-    auto out = testing::make_tensor(sh.B, sh.Hq, sh.q_len, sh.D, sh.dtype, false, rng, false);
+    const int B_data = sh.replicated ? 1 : sh.B; // sequences with data of their own
+    auto make = [&](int H, int S, bool random) {
+      auto t = testing::make_tensor(B_data, H, S, sh.D, sh.dtype, false, rng, random);
+      return sh.replicated ? replicate(std::move(t), sh.B, sh.dtype) : std::move(t);
+    };
+    auto q = make(sh.Hq, sh.q_len, true);
+    auto k = make(sh.Hkv, sh.kv_len, true);
+    auto v = make(sh.Hkv, sh.kv_len, true);
+    auto out = make(sh.Hq, sh.q_len, false);
     const int64_t rows = int64_t{sh.B} * sh.Hq * sh.q_len;
+    const int64_t data_rows = int64_t{B_data} * sh.Hq * sh.q_len;
     std::vector<int64_t> pick;
-    std::uniform_int_distribution<int64_t> any(0, rows - 1);
+    std::uniform_int_distribution<int64_t> any(0, data_rows - 1);
     for (int i = 0; i < 8; ++i)
       pick.push_back(any(rng));
-    const testing::AttentionInputs inputs{sh.B, sh.Hq,     sh.Hkv,    sh.q_len,  sh.kv_len,
-                                          sh.D, q.logical, k.logical, v.logical, sh.D};
+    const testing::AttentionInputs inputs{B_data, sh.Hq,     sh.Hkv,    sh.q_len,  sh.kv_len,
+                                          sh.D,   q.logical, k.logical, v.logical, sh.D};
     const testing::AttentionRows ref = testing::attention_reference(
         inputs, MaskMod(), ScoreMod(), 1.0 / std::sqrt(static_cast<double>(sh.D)), {}, pick);
+    // The output row checked against reference row i: itself, or (replicated) the same row of
+    // sequence i % B.
+    auto out_row = [&](size_t i) {
+      return ref.rows[i] + (sh.replicated ? static_cast<int64_t>(i % sh.B) * data_rows : 0);
+    };
     const double bytes = 2.0 * sh.B * sh.Hkv * static_cast<double>(sh.kv_len) * (2 * sh.D);
     double split_ms = NAN;
     for (int run = 0; run < 4; ++run) { // auto, one-tile, paged 16, paged 128
+      if (grid && run == 1)
+        continue;
       const Schedule schedule = run == 1 ? Schedule::OneTilePerCta : Schedule::Auto;
       const int page = run == 2 ? 16 : run == 3 ? 128 : 0;
       FlexAttentionOptions o;
@@ -161,9 +202,10 @@ int main(int argc, char** argv) {
       std::vector<uint16_t> bits(static_cast<size_t>(rows) * sh.D);
       out.buffer.download(bits.data(), bits.size() * 2);
       std::vector<double> got;
-      for (int64_t r : ref.rows)
+      for (size_t i = 0; i < ref.rows.size(); ++i)
         for (int d = 0; d < sh.D; ++d)
-          got.push_back(testing::from_half_bits(bits[static_cast<size_t>(r) * sh.D + d], sh.dtype));
+          got.push_back(
+              testing::from_half_bits(bits[static_cast<size_t>(out_row(i)) * sh.D + d], sh.dtype));
       const double err = testing::relative_error(got, ref.out);
       const char* names[] = {"auto", "one-tile", "paged16", "paged128"};
       const char* name = names[run];

@@ -4,7 +4,8 @@ FlexDecoding kernel for short query rows, enable_gqa=True) and F.scaled_dot_prod
 GB/s of K and V read once, as the flexjit bench counts them. One JSON line per (shape, way),
 and first the device-to-device copy bandwidth (a 4 GiB tensor copied: bytes read + written per
 second), the bar decoding is held to (issue 13: >= 85% of it).
-    python3 bench/torch_decode.py [--json FILE]
+--grid: issue 13's decode grid (B 1/8/32/64 x kv_len 2048/8192/32768), as decode_bench --grid.
+    python3 bench/torch_decode.py [--json FILE] [--grid]
 """
 import argparse
 import json
@@ -22,6 +23,8 @@ SHAPES = [  # B, Hq, Hkv, q_len, kv_len, D, dtype: the same list as decode_bench
     (64, 32, 4, 1, 4096, 128, torch.bfloat16),
     (32, 16, 16, 1, 8192, 64, torch.float16),
 ]
+GRID = [(B, 32, 8, 1, kv_len, 128, torch.bfloat16)
+        for B in (1, 8, 32, 64) for kv_len in (2048, 8192, 32768)]
 
 
 def time_ms(fn, reps=30):
@@ -42,6 +45,7 @@ def time_ms(fn, reps=30):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
+    ap.add_argument("--grid", action="store_true")
     args = ap.parse_args()
     out = open(args.json, "w") if args.json else None
     flex = torch.compile(flex_attention, dynamic=False)
@@ -56,7 +60,11 @@ def main():
     torch.cuda.empty_cache()
     print(f"{'dtype':5} {'B':>4} {'Hq':>3} {'Hkv':>3} {'q':>3} {'kv_len':>7} {'D':>4} "
           f"{'way':>10} {'ms':>9} {'GB/s':>8} {'rel err':>9}")
-    for B, Hq, Hkv, q_len, kv_len, D, dtype in SHAPES:
+    for B, Hq, Hkv, q_len, kv_len, D, dtype in (GRID if args.grid else SHAPES):
+        # A compile per shape (dynamic=False): past dynamo's recompile limit (8) torch would
+        # run flex_attention eagerly, unfused.
+        torch._dynamo.reset()
+        flex = torch.compile(flex_attention, dynamic=False)
         torch.manual_seed(0)
         q = torch.randn(B, Hq, q_len, D, device="cuda", dtype=dtype)
         k = torch.randn(B, Hkv, kv_len, D, device="cuda", dtype=dtype)
@@ -86,6 +94,7 @@ def main():
                 out.write(json.dumps(dict(dtype=name, B=B, Hq=Hq, Hkv=Hkv, q_len=q_len,
                                           kv_len=kv_len, D=D, way=way, ms=ms,
                                           gbps=bytes_kv / ms / 1e6, rel_err=err)) + "\n")
+                out.flush()  # a later shape's failure (an InductorError) must not lose this
         del q, k, v
         torch.cuda.empty_cache()
 

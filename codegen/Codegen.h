@@ -24,6 +24,7 @@ enum class TemplateKind {
   EvalPoints,        // both mods at arbitrary points (eval_points.cu): the GPU half of the
                      // differential tests (runtime/EvalPoints.h), not used by the library
   KvAppend,          // new tokens' K and V into a KV cache, then its lengths (kv_append.cu)
+  MergeAttention,    // two partial attention results (out, lse) into one (merge_attention.cu)
 };
 std::string_view to_string(TemplateKind kind);
 

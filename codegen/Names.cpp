@@ -29,6 +29,8 @@ std::string_view to_string(TemplateKind kind) {
     return "eval_points";
   case TemplateKind::KvAppend:
     return "kv_append";
+  case TemplateKind::MergeAttention:
+    return "merge_attention";
   }
   FLEXJIT_ASSERT(false, "unknown template kind {}", static_cast<int>(kind));
 }

@@ -153,6 +153,8 @@ const KernelVariant kVariants[] = {
   mods_only(K::EvalPoints, FLEXJIT_BITCODE(eval_points, , sm_80), elements("flexjit_eval_points")),
   kv_append(FLEXJIT_BITCODE(kv_append, , sm_90a)),
   kv_append(FLEXJIT_BITCODE(kv_append, , sm_80)),
+  mods_only(K::MergeAttention, FLEXJIT_BITCODE(merge_attention, , sm_90a), elements("flexjit_merge_attention")),
+  mods_only(K::MergeAttention, FLEXJIT_BITCODE(merge_attention, , sm_80), elements("flexjit_merge_attention")),
 
   decode_ws(FLEXJIT_BITCODE(attention_decode_ws, f16_d32, sm_90a), f16, 32, 32, "flexjit_attention_decode_ws_f16_d32", "flexjit_attention_decode_combine_f16_d32"),
   forward_ws(FLEXJIT_BITCODE(attention_fwd_ws_persistent, f16_d32, sm_90a), f16, 32, 32, fwd_ws_persistent("flexjit_attention_fwd_ws_persistent_f16_d32", 32, 32)),

@@ -376,3 +376,52 @@ TEST_CASE("append_kv_cache: arguments", "[errors][attention][cache]") {
     REQUIRE_THROWS_WITH(append_kv_cache(k_new, v_new, k_cache, v_cache, cache),
                         Catch::Contains("CUDA is not available"));
 }
+
+TEST_CASE("merge_attention: arguments", "[errors][attention][merge]") {
+  TensorView oa = tensor(0x100000, 2, 4, 33, 64), ob = tensor(0x200000, 2, 4, 33, 64),
+             out = tensor(0x300000, 2, 4, 33, 64);
+  auto lse_view = [](uintptr_t at, int64_t S) {
+    return TensorView::contiguous(fake(at), DType::F32, {2, 4, S}, Device::Cuda);
+  };
+  TensorView la = lse_view(0x400000, 33), lb = lse_view(0x500000, 33), l = lse_view(0x600000, 33);
+  auto expect = [&](const std::string& what) {
+    INFO(what);
+    REQUIRE_THROWS_WITH(merge_attention(oa, la, ob, lb, out, l),
+                        Catch::Contains("merge_attention: " + what));
+  };
+  ob = tensor(0x200000, 2, 4, 33, 64, DType::BF16);
+  expect("out_b has dtype bf16; expected out_a's dtype f16");
+  ob = tensor(0x200000, 2, 4, 32, 64);
+  expect("out_b shape [2, 4, 32, 64] does not match out_a's [2, 4, 33, 64]");
+  ob = tensor(0x200000, 2, 4, 33, 64);
+  out.data = nullptr;
+  expect("out is a null pointer");
+  out = tensor(0x300000, 2, 4, 33, 64);
+  out.device = Device::Host;
+  expect("out is host memory");
+  out = tensor(0x300000, 2, 4, 33, 64);
+  oa = tensor(0x100000, 2, 4, 33, 264);
+  ob = tensor(0x200000, 2, 4, 33, 264);
+  out = tensor(0x300000, 2, 4, 33, 264);
+  expect("head dim 264 must be a multiple of 8 and at most 256");
+  oa = tensor(0x100000, 2, 4, 33, 64);
+  ob = tensor(0x200000, 2, 4, 33, 64);
+  out = tensor(0x300000, 2, 4, 33, 64);
+  la.data = nullptr;
+  expect("lse_a is a null pointer");
+  la = lse_view(0x400000, 33);
+  lb = lse_view(0x500000, 34);
+  expect("lse_b must be [B, H, S] = [2, 4, 33], got rank 3 [2, 4, 34]");
+  lb = lse_view(0x500000, 33);
+  l.dtype = DType::F16;
+  expect("lse has dtype f16; expected f32");
+  l = lse_view(0x600000, 33);
+  l.strides = {33 * 4 * 2, 33 * 2, 2, 0};
+  expect("lse has stride 2 over S; expected 1");
+  l = lse_view(0x600002, 33);
+  expect("lse pointer");
+  l = lse_view(0x600000, 33);
+  if (!cuda_available())
+    REQUIRE_THROWS_WITH(merge_attention(oa, la, ob, lb, out, l),
+                        Catch::Contains("CUDA is not available"));
+}

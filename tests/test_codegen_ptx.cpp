@@ -441,6 +441,17 @@ TEST_CASE("ptx: the KV append kernels pass ptxas without spills", "[codegen][cac
   }
 }
 
+// merge_attention's kernel for both archs: no spills.
+TEST_CASE("ptx: the merge kernel passes ptxas without spills", "[codegen][merge]") {
+  for (Arch arch : {Arch::SM80, Arch::SM90a}) {
+    INFO(to_string(arch));
+    const CompiledKernel kernel =
+        compile_to_ptx({TemplateKind::MergeAttention, arch, MaskMod(), ScoreMod()});
+    CHECK(kernel.ptx.find(".entry flexjit_merge_attention") != std::string::npos);
+    check_with_ptxas(kernel, arch);
+  }
+}
+
 // The split-KV decode kernel (one consumer warpgroup at up to 255 registers) with every seed
 // pair at every head-dim pair (f16; bf16 differs only in the products' types): no spill.
 TEST_CASE("ptx: the decode kernel takes every seed pair without spills", "[codegen][attention]") {

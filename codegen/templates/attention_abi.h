@@ -230,6 +230,27 @@ struct FlexjitKvAppendParams {
   int32_t max_pages, page_shift, num_pages;
 };
 
+// ---- Merging two partial attention results (merge_attention.cu) -------------------------
+//   flexjit_merge_attention(FlexjitMergeParams, FlexjitModArgs): row (b, h, s) of out and lse
+//     from those of a and b (attention_common.h's lse_weight / merged_lse), a warp per row,
+//     16 bytes of the head dim per lane (D a multiple of 8, at most FLEXJIT_MERGE_MAX_HEAD_DIM),
+//     grid-stride (GridRule::Elements over rows x 32). out / lse may be a's or b's (in place).
+#define FLEXJIT_MERGE_MAX_HEAD_DIM 256
+struct FlexjitMergeParams {
+  const void* out_a; // [B, H, S, D], element strides below (D contiguous)
+  const void* out_b;
+  void* out;
+  const float* lse_a; // [B, H, S], stride 1 over S
+  const float* lse_b;
+  float* lse;
+  int64_t oa_stride_b, oa_stride_h, oa_stride_s;
+  int64_t ob_stride_b, ob_stride_h, ob_stride_s;
+  int64_t o_stride_b, o_stride_h, o_stride_s;
+  int64_t la_stride_b, la_stride_h, lb_stride_b, lb_stride_h, l_stride_b, l_stride_h;
+  int32_t B, H, S, D;
+  int32_t bf16; // the outs' dtype: bf16 (1) or f16 (0)
+};
+
 // A CUDA tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned), encoded on the host.
 struct FlexjitTensorMap {
   uint64_t opaque[16];

@@ -23,17 +23,6 @@ extern __shared__ __attribute__((aligned(1024))) unsigned char flexjit_bwd_smem[
 
 namespace flexjit::dev {
 
-template <bool kBf16> __device__ __forceinline__ void unpack2(u32 bits, float& lo, float& hi) {
-  if constexpr (kBf16) {
-    lo = __builtin_bit_cast(float, bits << 16);
-    hi = __builtin_bit_cast(float, bits & 0xffff0000u);
-  } else {
-    asm("{\n.reg .f16 l, h;\nmov.b32 {l, h}, %2;\ncvt.f32.f16 %0, l;\ncvt.f32.f16 %1, h;\n}\n"
-        : "=f"(lo), "=f"(hi)
-        : "r"(bits));
-  }
-}
-
 __device__ __forceinline__ void atomic_add_f32(float* p, float v) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(p), "f"(v) : "memory");
 }

@@ -106,6 +106,29 @@ __device__ __forceinline__ float rcp(float x) {
 __device__ __forceinline__ float fmax(float a, float b) {
   return __nvvm_fmax_f(a, b);
 }
+// Unpacks a 16-bit pair (pack2's layout) into two floats.
+template <bool kBf16> __device__ __forceinline__ void unpack2(u32 bits, float& lo, float& hi) {
+  if constexpr (kBf16) {
+    lo = __builtin_bit_cast(float, bits << 16);
+    hi = __builtin_bit_cast(float, bits & 0xffff0000u);
+  } else {
+    asm("{\n.reg .f16 l, h;\nmov.b32 {l, h}, %2;\ncvt.f32.f16 %0, l;\ncvt.f32.f16 %1, h;\n}\n"
+        : "=f"(lo), "=f"(hi)
+        : "r"(bits));
+  }
+}
+
+// Merging partial results (O_i, lse_i) of one row over disjoint key sets: O = sum_i w_i O_i /
+// sum_i w_i with w_i = e^(lse_i - M), M the largest lse_i, and lse = M + ln(sum_i w_i). A row
+// no part saw anything of (M = -inf) has every weight 0, O = 0 and lse = -inf. The decode
+// kernel's combine and merge_attention both weigh by these two.
+__device__ __forceinline__ float lse_weight(float lse, float mx) {
+  return mx == -kInf ? 0.f : ex2((lse - mx) * kLog2e);
+}
+__device__ __forceinline__ float merged_lse(float mx, float sum) {
+  return sum > 0.f ? mx + lg2(sum) * kLn2 : -kInf;
+}
+
 // Butterfly reductions over the 4 lanes of a quad (lanes 4g..4g+3 share an mma row).
 __device__ __forceinline__ float quad_max(float x) {
   x = fmax(x, __nvvm_shfl_sync_bfly_f32(0xffffffffu, x, 1, 0x1f));

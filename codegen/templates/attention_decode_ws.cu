@@ -369,9 +369,8 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionDecodeWs {
 };
 
 // The combine: row (b, h, q) of out and lse from the splits' partial O and lse, a warp per
-// row (lanes over the head dim, two columns each): O = sum_s e^(lse_s - M) O_s / sum_s
-// e^(lse_s - M) with M the largest lse_s, lse = M + log(sum); a row no split saw anything
-// of (M = -inf) gets O = 0, lse = -inf.
+// row (lanes over the head dim, two columns each), weighed as attention_common.h's
+// lse_weight / merged_lse say (a row no split saw anything of gets O = 0, lse = -inf).
 template <bool kBf16, int kDv>
 __device__ __forceinline__ void decode_combine(const FlexjitAttentionParams& p) {
   const int64_t rows = static_cast<int64_t>(p.B) * p.Hq * p.q_len;
@@ -388,7 +387,7 @@ __device__ __forceinline__ void decode_combine(const FlexjitAttentionParams& p) 
     float sum = 0.f;
     if (mx != -kInf) {
       for (int s = 0; s < p.decode_splits; ++s) {
-        const float wgt = ex2((p.lse_part[s * rows + row] - mx) * kLog2e);
+        const float wgt = lse_weight(p.lse_part[s * rows + row], mx);
         sum += wgt;
         const float* src = p.o_part + (s * rows + row) * kDv;
 #pragma unroll
@@ -413,7 +412,7 @@ __device__ __forceinline__ void decode_combine(const FlexjitAttentionParams& p) 
                      : "memory");
     }
     if (p.lse && lane == 0)
-      p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = sum > 0.f ? mx + lg2(sum) * kLn2 : -kInf;
+      p.lse[b * p.lse_stride_b + h * p.lse_stride_h + q] = merged_lse(mx, sum);
   }
 }
 

@@ -1,0 +1,136 @@
+// merge_attention on a real device: one attention computed as 4 kv shards (flex_attention over
+// each shard's keys, with its lse) merged pairwise -- in place, as a context-parallel loop does
+// -- against the float64 reference of the whole; a part that saw no key (lse -inf, out NaN) is
+// not read; bad arguments are Errors (test_attention_errors.cpp).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include <flexjit/flexjit.h>
+
+#include "flexjit/testing/AttentionReference.h"
+#include "flexjit/testing/GpuTensors.h"
+#include "flexjit/testing/HalfFloat.h"
+
+using namespace flexjit;
+using namespace flexjit::testing;
+
+namespace {
+
+struct MergeCase {
+  int B = 2, Hq = 8, Hkv = 2, q_len = 300, kv_len = 1000, D = 128;
+  DType dtype = DType::BF16;
+  bool bshd = false;
+};
+
+// K or V rows [from, from + n) of `t` (any layout): a view of the same memory.
+TensorView kv_rows(const TensorView& t, int64_t from, int64_t n) {
+  TensorView v = t;
+  v.data = static_cast<const char*>(t.data) + from * t.strides[2] * 2;
+  v.sizes[2] = n;
+  return v;
+}
+
+struct Lse {
+  DeviceBuffer buf;
+  TensorView view;
+  Lse(int B, int H, int S) : buf(static_cast<size_t>(B) * H * S * 4) {
+    view = buf.view(DType::F32, {B, H, S});
+  }
+};
+
+void check_merge_case(const MergeCase& c) {
+  INFO(to_string(c.dtype) << " d" << c.D << " B" << c.B << " Hq" << c.Hq << " Hkv" << c.Hkv << " q"
+                          << c.q_len << " kv" << c.kv_len << (c.bshd ? " bshd" : ""));
+  std::mt19937 rng(c.D * 31 + c.q_len);
+  DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
+  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
+  // Shards of unequal lengths, none a tile multiple.
+  const int64_t bounds[] = {0, c.kv_len / 5, c.kv_len / 2, c.kv_len - 3, c.kv_len};
+  std::vector<DeviceTensor> outs;
+  std::vector<Lse> lses;
+  for (int j = 0; j < 4; ++j) {
+    outs.push_back(make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false));
+    lses.emplace_back(c.B, c.Hq, c.q_len);
+    FlexAttentionOptions o;
+    o.lse = &lses[j].view;
+    const int64_t n = bounds[j + 1] - bounds[j];
+    flex_attention(q.view, kv_rows(k.view, bounds[j], n), kv_rows(v.view, bounds[j], n),
+                   outs[j].view, o);
+  }
+  // A part of nobody's keys: lse -inf, out NaN (the poison make_tensor leaves).
+  DeviceTensor empty = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
+  Lse empty_lse(c.B, c.Hq, c.q_len);
+  std::vector<float> minus_inf(static_cast<size_t>(c.B) * c.Hq * c.q_len, -INFINITY);
+  empty_lse.buf.upload(minus_inf.data(), minus_inf.size() * 4);
+  // acc = merge(0, 1); acc = merge(acc, empty) in place; acc = merge(2, acc); merge(acc, 3).
+  DeviceTensor acc = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
+  Lse acc_lse(c.B, c.Hq, c.q_len);
+  merge_attention(outs[0].view, lses[0].view, outs[1].view, lses[1].view, acc.view, acc_lse.view);
+  merge_attention(acc.view, acc_lse.view, empty.view, empty_lse.view, acc.view, acc_lse.view);
+  merge_attention(outs[2].view, lses[2].view, acc.view, acc_lse.view, acc.view, acc_lse.view);
+  merge_attention(acc.view, acc_lse.view, outs[3].view, lses[3].view, acc.view, acc_lse.view);
+  Stream{}.synchronize();
+
+  const AttentionInputs in{c.B, c.Hq,      c.Hkv,     c.q_len,   c.kv_len,
+                           c.D, q.logical, k.logical, v.logical, c.D};
+  const AttentionRows ref =
+      attention_reference(in, MaskMod(), ScoreMod(), 1.0 / std::sqrt(double(c.D)), {});
+  const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
+  std::vector<uint16_t> bits(rows * c.D);
+  acc.buffer.download(bits.data(), bits.size() * 2);
+  std::vector<float> lse(rows);
+  acc_lse.buf.download(lse.data(), rows * 4);
+  const auto st = strides_of(c.Hq, c.q_len, c.D, c.bshd);
+  std::vector<double> got, got_lse;
+  long nans = 0;
+  for (size_t i = 0; i < ref.rows.size(); ++i) {
+    const int64_t r = ref.rows[i];
+    const int64_t qi = r % c.q_len, h = r / c.q_len % c.Hq, b = r / c.q_len / c.Hq;
+    for (int d = 0; d < c.D; ++d) {
+      got.push_back(from_half_bits(bits[b * st[0] + h * st[1] + qi * st[2] + d], c.dtype));
+      nans += std::isnan(got.back());
+    }
+    got_lse.push_back(lse[static_cast<size_t>(r)]);
+  }
+  CHECK(nans == 0);
+  CHECK(relative_error(got, ref.out) < (c.dtype == DType::BF16 ? 1e-2 : 3e-3));
+  CHECK(relative_error(got_lse, ref.lse) < 1e-4);
+
+  // Both parts empty: out 0, lse -inf.
+  merge_attention(empty.view, empty_lse.view, empty.view, empty_lse.view, acc.view, acc_lse.view);
+  acc.buffer.download(bits.data(), bits.size() * 2);
+  acc_lse.buf.download(lse.data(), rows * 4);
+  size_t zeros = 0, minus = 0;
+  for (size_t b = 0; b < static_cast<size_t>(c.B); ++b)
+    for (size_t h = 0; h < static_cast<size_t>(c.Hq); ++h)
+      for (size_t qi = 0; qi < static_cast<size_t>(c.q_len); ++qi)
+        for (int d = 0; d < c.D; ++d)
+          zeros += from_half_bits(bits[b * st[0] + h * st[1] + qi * st[2] + d], c.dtype) == 0.0f;
+  for (float x : lse)
+    minus += std::isinf(x) && x < 0;
+  CHECK(zeros == rows * c.D);
+  CHECK(minus == rows);
+}
+
+} // namespace
+
+TEST_CASE("gpu: 4 kv shards merged with merge_attention equal one attention",
+          "[gpu][attention][merge]") {
+  SKIP_WITHOUT_CUDA();
+  MergeCase c;
+  check_merge_case(c); // bf16 D 128, GQA 4
+  c.dtype = DType::F16;
+  c.D = 64;
+  c.bshd = true;
+  c.q_len = 1;
+  check_merge_case(c);
+  c.D = 256;
+  c.bshd = false;
+  c.Hkv = 8; // no GQA
+  c.q_len = 129;
+  c.kv_len = 513;
+  check_merge_case(c);
+}
