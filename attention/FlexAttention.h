@@ -86,6 +86,18 @@ void check_device_errors(void* stream = nullptr);
 void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const TensorView& k_cache,
                      const TensorView& v_cache, const KvCache& cache, void* stream = nullptr);
 
+// Context parallelism: `mod` evaluated at global positions, q_idx + q_offset and kv_idx +
+// kv_offset, for a shard whose queries and keys are rows [q_offset, ...) and [kv_offset, ...) of
+// the whole sequence. The offsets are the int params kQOffsetParam and kKvOffsetParam (default
+// 0), bound per call (bind_offsets) in FlexAttentionOptions::bindings and, for the shard's block
+// mask (create_block_mask of the offset mask_mod), in BlockMaskOptions::bindings: every shard
+// runs one kernel. A shard's partial results merge with merge_attention.
+inline constexpr const char* kQOffsetParam = "flexjit_q_offset";
+inline constexpr const char* kKvOffsetParam = "flexjit_kv_offset";
+MaskMod offset_mod(const MaskMod& mod);
+ScoreMod offset_mod(const ScoreMod& mod);
+void bind_offsets(Bindings& bindings, int q_offset, int kv_offset);
+
 // Merges two partial attention results of the same queries over disjoint sets of keys -- what
 // a ring or all-gather context-parallel loop holds after each step: out_a, out_b and out [B, H,
 // S, D] (f16/bf16, one dtype, D contiguous, a multiple of 8 up to 256), lse_a, lse_b and lse
