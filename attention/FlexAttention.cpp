@@ -184,6 +184,23 @@ void launch(CUfunction f, const char* what, const KernelShape& shape, const Laun
               what);
 }
 
+// A kernel of `kind` that calls no mods (built with the noop pair: append, merge) for the
+// current device, and its empty mod args.
+struct ModsFreeKernel {
+  const KernelVariant* variant = nullptr;
+  std::shared_ptr<const cuda::LoadedKernel> kernel;
+  FlexjitModArgs mod_args{};
+};
+ModsFreeKernel mods_free_kernel(TemplateKind kind) {
+  static const std::shared_ptr<const PreparedMods> noop = prepare_mods(MaskMod(), ScoreMod());
+  const Target& target = current_target();
+  ModsFreeKernel k;
+  k.variant = &find_variant(kind, target.arch);
+  k.kernel = cuda::get_kernel(target, *k.variant, *noop);
+  k.mod_args = pack_mod_args(noop->signature, {});
+  return k;
+}
+
 void launch(CUfunction f, const char* what, const KernelShape& shape, const AttentionProblem& p,
             void* stream, void** args) {
   launch(f, what, shape, p.launch_sizes(), stream, args);
@@ -292,10 +309,7 @@ void check_device_errors(void* stream) {
 void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const TensorView& k_cache,
                      const TensorView& v_cache, const KvCache& cache, void* stream) {
   const KvAppendProblem p = check_kv_append(k_new, v_new, k_cache, v_cache, cache);
-  const Target& target = current_target();
-  const KernelVariant& variant = find_variant(TemplateKind::KvAppend, target.arch);
-  static const std::shared_ptr<const PreparedMods> noop = prepare_mods(MaskMod(), ScoreMod());
-  const auto kernel = cuda::get_kernel(target, variant, *noop);
+  ModsFreeKernel k = mods_free_kernel(TemplateKind::KvAppend);
   FlexjitKvAppendParams params{};
   params.k_new = k_new.data;
   params.v_new = v_new.data;
@@ -320,24 +334,20 @@ void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const Ten
     params.page_shift = std::countr_zero(static_cast<unsigned>(cache.page_size));
     params.num_pages = static_cast<int32_t>(k_cache.sizes[0]);
   }
-  FlexjitModArgs mod_args = pack_mod_args(noop->signature, {});
-  void* args[] = {&params, &mod_args};
+  void* args[] = {&params, &k.mod_args};
   LaunchSizes sizes;
   sizes.elements = static_cast<int64_t>(p.B) * p.Hkv * p.n_new * ((p.dk + p.dv) / 8);
-  launch(kernel->function, kernel->entry(), variant.main, sizes, stream, args);
+  launch(k.kernel->function, k.kernel->entry(), k.variant->main, sizes, stream, args);
   sizes.elements = p.B;
-  launch(kernel->companion(CompanionRole::Epilogue), kernel->entry(),
-         *variant.companion(CompanionRole::Epilogue), sizes, stream, args);
+  launch(k.kernel->companion(CompanionRole::Epilogue), k.kernel->entry(),
+         *k.variant->companion(CompanionRole::Epilogue), sizes, stream, args);
 }
 
 void merge_attention(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
                      const TensorView& lse_b, const TensorView& out, const TensorView& lse,
                      void* stream) {
   const MergeProblem p = check_merge(out_a, lse_a, out_b, lse_b, out, lse);
-  const Target& target = current_target();
-  const KernelVariant& variant = find_variant(TemplateKind::MergeAttention, target.arch);
-  static const std::shared_ptr<const PreparedMods> noop = prepare_mods(MaskMod(), ScoreMod());
-  const auto kernel = cuda::get_kernel(target, variant, *noop);
+  ModsFreeKernel k = mods_free_kernel(TemplateKind::MergeAttention);
   FlexjitMergeParams params{};
   params.out_a = out_a.data;
   params.out_b = out_b.data;
@@ -359,11 +369,10 @@ void merge_attention(const TensorView& out_a, const TensorView& lse_a, const Ten
   params.S = p.S;
   params.D = p.D;
   params.bf16 = out_a.dtype == DType::BF16;
-  FlexjitModArgs mod_args = pack_mod_args(noop->signature, {});
-  void* args[] = {&params, &mod_args};
+  void* args[] = {&params, &k.mod_args};
   LaunchSizes sizes;
   sizes.elements = static_cast<int64_t>(p.B) * p.H * p.S * 32; // a warp per row
-  launch(kernel->function, kernel->entry(), variant.main, sizes, stream, args);
+  launch(k.kernel->function, k.kernel->entry(), k.variant->main, sizes, stream, args);
 }
 
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
