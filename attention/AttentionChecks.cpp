@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "flexjit/codegen/templates/attention_abi.h"
@@ -76,29 +77,28 @@ void check_lse(const TensorView& lse, int B, int H, int S, const char* fn = "fle
     fail("{}: {} pointer {} is not 4-byte aligned", fn, name, lse.data);
 }
 
-// An int32 device tensor of the given sizes, contiguous over its last dimension.
+// An int32 device tensor of the given sizes (`shape` names them), contiguous over its last
+// dimension; `owner` prefixes its name in messages ("kv_cache.").
 void check_index_tensor(const char* name, const TensorView& t, std::initializer_list<int64_t> sizes,
-                        const char* fn) {
+                        const char* shape, const char* fn, const char* owner = "kv_cache.") {
   if (!t.data)
-    fail("{}: kv_cache.{} is a null pointer", fn, name);
+    fail("{}: {}{} is a null pointer", fn, owner, name);
   if (t.device != Device::Cuda)
-    fail("{}: kv_cache.{} is host memory; the kernel reads it on the device "
-         "(Device::Cuda)",
-         fn, name);
+    fail("{}: {}{} is host memory; the kernel reads it on the device (Device::Cuda)", fn, owner,
+         name);
   if (t.dtype != DType::I32)
-    fail("{}: kv_cache.{} has dtype {}; expected i32", fn, name, to_string(t.dtype));
+    fail("{}: {}{} has dtype {}; expected i32", fn, owner, name, to_string(t.dtype));
   const int rank = static_cast<int>(sizes.size());
-  bool shape = t.rank == rank;
-  for (int d = 0; shape && d < rank; ++d)
-    shape = t.sizes[d] == sizes.begin()[d];
-  if (!shape)
-    fail("{}: kv_cache.{} must be {} of [{}], got rank {} [{}]", fn, name,
-         rank == 1 ? "[B]" : "[B, max_pages]", fmt::join(sizes, ", "), t.rank,
+  bool same_shape = t.rank == rank;
+  for (int d = 0; same_shape && d < rank; ++d)
+    same_shape = t.sizes[d] == sizes.begin()[d];
+  if (!same_shape)
+    fail("{}: {}{} must be {} of [{}], got rank {} [{}]", fn, owner, name, shape,
+         fmt::join(sizes, ", "), t.rank,
          fmt::join(std::vector<int64_t>(t.sizes.begin(), t.sizes.begin() + t.rank), ", "));
   if (t.strides[rank - 1] != 1 || reinterpret_cast<uintptr_t>(t.data) % alignof(int32_t) != 0)
-    fail("{}: kv_cache.{} must be 4-byte aligned with stride 1 over its last "
-         "dimension (stride {})",
-         fn, name, t.strides[rank - 1]);
+    fail("{}: {}{} must be 4-byte aligned with stride 1 over its last dimension (stride {})", fn,
+         owner, name, t.strides[rank - 1]);
 }
 
 } // namespace
@@ -106,7 +106,7 @@ void check_index_tensor(const char* name, const TensorView& t, std::initializer_
 int64_t check_kv_cache(const KvCache& c, int64_t B, const TensorView& k, const TensorView& v,
                        const char* fn) {
   if (c.kv_lens)
-    check_index_tensor("kv_lens", *c.kv_lens, {B}, fn);
+    check_index_tensor("kv_lens", *c.kv_lens, {B}, "[B]", fn);
   if (!c.block_table) {
     if (c.page_size != 0)
       fail("{}: kv_cache.page_size {} without a block_table (set both, or neither)", fn,
@@ -119,7 +119,8 @@ int64_t check_kv_cache(const KvCache& c, int64_t B, const TensorView& k, const T
     fail("{}: kv_cache.block_table must be [B, max_pages] with max_pages >= 1, got "
          "rank {}",
          fn, c.block_table->rank);
-  check_index_tensor("block_table", *c.block_table, {B, c.block_table->sizes[1]}, fn);
+  check_index_tensor("block_table", *c.block_table, {B, c.block_table->sizes[1]}, "[B, max_pages]",
+                     fn);
   for (const auto& [name, t] : {std::pair{"k", &k}, std::pair{"v", &v}}) {
     if (t->sizes[1] != c.page_size)
       fail("{}: {} is a page pool [num_pages, page_size, Hkv, D] with page_size {}; "
@@ -312,6 +313,73 @@ void check_like(const char* name, const TensorView& t, const char* like_name,
 }
 
 } // namespace
+
+VarlenProblem check_varlen(const TensorView& q, const TensorView& k, const TensorView& v,
+                           const TensorView& cu_seqlens_q, const TensorView& cu_seqlens_k,
+                           const TensorView& out, const VarlenOptions& o) {
+  constexpr const char* fn = "attention_forward_varlen";
+  if (o.dropout_p != 0.0f)
+    fail("{}: dropout_p {} is not supported (flexjit has no dropout); pass 0", fn, o.dropout_p);
+  VarlenProblem p;
+  for (const auto& [name, t, t4] : {std::tuple{"q", &q, &p.q}, std::tuple{"k", &k, &p.k},
+                                    std::tuple{"v", &v, &p.v}, std::tuple{"out", &out, &p.out}}) {
+    if (t->rank != 3)
+      fail("{}: {} must be a 3-D [total, H, D] view, got rank {}", fn, name, t->rank);
+    // [1, H, total, D]: the packed tokens as one sequence, BSHD-like strides.
+    *t4 = *t;
+    t4->rank = 4;
+    t4->sizes = {1, t->sizes[1], t->sizes[0], t->sizes[2]};
+    t4->strides = {t->sizes[0] * t->strides[0], t->strides[1], t->strides[0], t->strides[2]};
+    check_tensor(name, *t4, fn);
+  }
+  check_same("number of tokens", "out", out.sizes[0], "q", q.sizes[0], fn);
+  check_same("number of tokens", "v", v.sizes[0], "k", k.sizes[0], fn);
+  if (cu_seqlens_q.rank != 1 || cu_seqlens_q.sizes[0] < 2)
+    fail("{}: cu_seqlens_q must be [B + 1] with B >= 1, got rank {} [{}]", fn, cu_seqlens_q.rank,
+         cu_seqlens_q.rank > 0 ? cu_seqlens_q.sizes[0] : 0);
+  p.B = static_cast<int>(cu_seqlens_q.sizes[0] - 1);
+  check_index_tensor("cu_seqlens_q", cu_seqlens_q, {p.B + 1}, "[B + 1]", fn, "");
+  check_index_tensor("cu_seqlens_k", cu_seqlens_k, {p.B + 1}, "[B + 1]", fn, "");
+  if (o.window_left < -1 || o.window_right < -1)
+    fail("{}: window_size ({}, {}) must be >= -1 (-1: no bound)", fn, o.window_left,
+         o.window_right);
+  if (!(o.softcap >= 0.0f) || !std::isfinite(o.softcap))
+    fail("{}: softcap {} must be finite and >= 0 (0: none)", fn, o.softcap);
+  if (!(o.softmax_scale >= 0.0f) || !std::isfinite(o.softmax_scale))
+    fail("{}: softmax_scale {} must be finite and >= 0 (0: 1 / sqrt(head dim))", fn,
+         o.softmax_scale);
+  if (o.max_seqlen_q < 0 || o.max_seqlen_k < 0)
+    fail("{}: max_seqlen_q {} and max_seqlen_k {} must be >= 0 (0: not checked)", fn,
+         o.max_seqlen_q, o.max_seqlen_k);
+  if (const TensorView* a = o.alibi_slopes) {
+    const int64_t Hq = q.sizes[1];
+    const bool shape = (a->rank == 1 && a->sizes[0] == Hq) ||
+                       (a->rank == 2 && a->sizes[0] == p.B && a->sizes[1] == Hq);
+    if (!a->data || a->device != Device::Cuda || a->dtype != DType::F32 || !shape ||
+        a->strides[a->rank - 1] != 1)
+      fail("{}: alibi_slopes must be f32 device memory [Hq] = [{}] or [B, Hq] = [{}, {}], "
+           "contiguous over Hq",
+           fn, Hq, p.B, Hq);
+  }
+  return p;
+}
+
+void check_cu_seqlens(const char* name, const std::vector<int32_t>& cu, int64_t total,
+                      int max_seqlen) {
+  constexpr const char* fn = "attention_forward_varlen";
+  if (cu.front() != 0)
+    fail("{}: {}[0] is {}; expected 0", fn, name, cu.front());
+  for (size_t b = 0; b + 1 < cu.size(); ++b) {
+    if (cu[b + 1] < cu[b])
+      fail("{}: {} decreases at {}: {} then {} (lengths must be >= 0)", fn, name, b + 1, cu[b],
+           cu[b + 1]);
+    if (max_seqlen > 0 && cu[b + 1] - cu[b] > max_seqlen)
+      fail("{}: sequence {} has {} tokens by {}, more than max_seqlen {}", fn, b, cu[b + 1] - cu[b],
+           name, max_seqlen);
+  }
+  if (cu.back() != total)
+    fail("{}: {}[B] is {}; expected the number of tokens, {}", fn, name, cu.back(), total);
+}
 
 MergeProblem check_merge(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
                          const TensorView& lse_b, const TensorView& out, const TensorView& lse) {

@@ -69,6 +69,20 @@ KvAppendProblem check_kv_append(const TensorView& k_new, const TensorView& v_new
                                 const TensorView& k_cache, const TensorView& v_cache,
                                 const KvCache& cache);
 
+// attention_forward_varlen's checks of everything but cu_seqlens' values (dropout first, then
+// the tensors as flex_attention's, viewed as [1, H, total, D]: those views) and of those values
+// once read (check_cu_seqlens: 0 first, non-decreasing, `total` last, lengths within max_seqlen
+// when it is > 0).
+struct VarlenProblem {
+  int B = 0;
+  TensorView q, k, v, out; // [1, H, total, D]
+};
+VarlenProblem check_varlen(const TensorView& q, const TensorView& k, const TensorView& v,
+                           const TensorView& cu_seqlens_q, const TensorView& cu_seqlens_k,
+                           const TensorView& out, const VarlenOptions& options);
+void check_cu_seqlens(const char* name, const std::vector<int32_t>& cu, int64_t total,
+                      int max_seqlen);
+
 // merge_attention's checks: the three outs as flex_attention's out, of one dtype and shape
 // [B, H, S, D] (D a multiple of 8, at most FLEXJIT_MERGE_MAX_HEAD_DIM), the lses f32 [B, H, S].
 struct MergeProblem {

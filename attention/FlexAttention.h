@@ -98,6 +98,37 @@ MaskMod offset_mod(const MaskMod& mod);
 ScoreMod offset_mod(const ScoreMod& mod);
 void bind_offsets(Bindings& bindings, int q_offset, int kv_offset);
 
+// FlashAttention's varlen API (seed 002) on flex_attention: B sequences packed along the tokens,
+// q [total_q, Hq, Dqk], k [total_k, Hkv, Dqk], v [total_k, Hkv, Dv], out [total_q, Hq, Dv]
+// (f16/bf16, D contiguous, device), cu_seqlens_q / cu_seqlens_k int32 [B + 1] on the device
+// (sequence b's tokens are [cu[b], cu[b + 1]): 0 first, non-decreasing, total last; checked on
+// the host, an Error otherwise). Sequence b's q row i and key j (sequence-local positions, d =
+// len_k - len_q) attend each other when the options below allow; a block mask of the packed
+// sequences is built on the GPU for each call, and the call returns after its kernel (it
+// synchronizes the stream: to read cu_seqlens, and before freeing that block mask).
+struct VarlenOptions {
+  int max_seqlen_q = 0, max_seqlen_k = 0; // > 0: every sequence's length is checked against it
+  float softmax_scale = 0.0f;             // 0: 1 / sqrt(Dqk)
+  bool causal = false;                    // j <= i + d (aligned bottom-right, as FlashAttention)
+  int window_left = -1,
+      window_right = -1; // window_size: i + d - left <= j <= i + d + right (-1: no bound)
+  float softcap = 0.0f;  // > 0: scores -> softcap * tanh(scores / softcap)
+  // f32 [Hq] or [B, Hq], device: scores -= slope * |i + d - j| (after the softcap).
+  const TensorView* alibi_slopes = nullptr;
+  bool deterministic = false;      // accepted: the forward is deterministic in any case
+  float dropout_p = 0.0f;          // anything but 0 is an Error: dropout is not supported
+  const TensorView* lse = nullptr; // return_lse: f32 [Hq, total_q] (total_q stride 1), natural log
+  // The user's own mods at sequence-local positions (b is the sequence, q_idx = i, kv_idx = j),
+  // applied before the softcap and ALiBi; their buffers and params in `bindings`.
+  MaskMod mask_mod;
+  ScoreMod score_mod;
+  Bindings bindings;
+  void* stream = nullptr;
+};
+void attention_forward_varlen(const TensorView& q, const TensorView& k, const TensorView& v,
+                              const TensorView& cu_seqlens_q, const TensorView& cu_seqlens_k,
+                              const TensorView& out, const VarlenOptions& options = {});
+
 // Merges two partial attention results of the same queries over disjoint sets of keys -- what
 // a ring or all-gather context-parallel loop holds after each step: out_a, out_b and out [B, H,
 // S, D] (f16/bf16, one dtype, D contiguous, a multiple of 8 up to 256), lse_a, lse_b and lse
