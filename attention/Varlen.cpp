@@ -8,6 +8,7 @@
 #include "flexjit/attention/AttentionChecks.h"
 #include "flexjit/attention/FlexAttention.h"
 #include "flexjit/attention/VarlenMods.h"
+#include "flexjit/compiler/PreparedMods.h"
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
@@ -179,7 +180,10 @@ void attention_forward_varlen(const TensorView& q, const TensorView& k, const Te
   BlockMaskOptions bo;
   bo.bindings = fo.bindings;
   bo.device = Device::Cuda;
-  const BlockMask bm = create_block_mask(mods.mask, 1, 1, static_cast<int>(q.sizes[0]),
+  // Per head only when the user's mask_mod reads h (b is the sequence: one packed batch).
+  const int mask_heads =
+      prepare_mods(mods.mask)->mask_dependence.h ? static_cast<int>(q.sizes[1]) : 1;
+  const BlockMask bm = create_block_mask(mods.mask, 1, mask_heads, static_cast<int>(q.sizes[0]),
                                          static_cast<int>(k.sizes[0]), bo);
   fo.block_mask = &bm;
   fo.score_mod = mods.score;

@@ -24,7 +24,7 @@ struct VarlenCase {
   std::vector<int> len_q, len_k;
   int Hq = 8, Hkv = 2, D = 128;
   DType dtype = DType::BF16;
-  bool causal = false, alibi = false, user_score = false;
+  bool causal = false, alibi = false, user_score = false, user_mask = false;
   int left = -1, right = -1;
   float softcap = 0.0f;
 };
@@ -103,6 +103,10 @@ void check_varlen_case(const VarlenCase& c) {
   o.lse = &lse_view;
   o.max_seqlen_q = *std::max_element(c.len_q.begin(), c.len_q.end());
   o.max_seqlen_k = *std::max_element(c.len_k.begin(), c.len_k.end());
+  if (c.user_mask) // per head: the block mask is built per head
+    o.mask_mod = mask_mod("user", [](Idx b, Idx h, Idx qi, Idx kv) {
+      return (kv + h) % 4 != 0 || qi == 0 || b == 1;
+    });
   if (c.user_score)
     o.score_mod = score_mod("user", [](Score s, Idx, Idx h, Idx qi, Idx kv) {
       return s + FloatExpr(h) * 0.1f - FloatExpr(qi - kv) * 0.001f;
@@ -120,8 +124,10 @@ void check_varlen_case(const VarlenCase& c) {
       continue;
     INFO("sequence " << b << ": " << lq << " q, " << lk << " kv");
     // Sequence b's own mods, FlashAttention's rules at its local positions.
-    const MaskMod mask = mask_mod("seq", [&](Idx, Idx, Idx i, Idx j) {
+    const MaskMod mask = mask_mod("seq", [&](Idx, Idx h, Idx i, Idx j) {
       BoolExpr m = BoolExpr(true);
+      if (c.user_mask)
+        m = m && ((j + h) % 4 != 0 || i == 0 || b == 1);
       if (c.causal)
         m = m && j <= i + d;
       if (c.left >= 0)
@@ -183,6 +189,9 @@ TEST_CASE("gpu: attention_forward_varlen matches each sequence's float64 referen
   c.softcap = 30.0f;
   c.alibi = true;
   c.user_score = true;
+  check_varlen_case(c);
+  c.user_mask = true;
+  c.alibi = false;
   check_varlen_case(c);
   // 16 random sequences, f16 D 64, no GQA.
   std::mt19937 rng(3);
