@@ -6,28 +6,14 @@ same count of attending pairs. One JSON line.
 """
 import argparse
 import json
-import statistics
 import time
 
 import torch
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
+from torch_decode import time_ms  # the same CUDA-event medians
+
 LENGTHS = [517, 3001, 1200, 64, 2900, 4096, 1, 1800, 3333, 700, 2222, 999, 4500, 1377, 2555, 3503]
-
-
-def time_ms(fn, reps=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
 
 
 def main():
