@@ -14,32 +14,24 @@ const IntExpr& offset_param(Var var) {
   return var == Var::Q ? q : kv;
 }
 
-class OffsetIndices : public Mutator {
-protected:
-  Expr visit(const Expr& original, std::vector<Expr> operands) override {
-    if (original.kind() == NodeKind::Var) {
-      const Var var = static_cast<Var>(original->ival);
-      if (var == Var::Q)
-        return var_q() + offset_param(Var::Q);
-      if (var == Var::KV)
-        return var_kv() + offset_param(Var::KV);
-    }
-    return rebuild(original, std::move(operands));
-  }
-};
+// The mod's body at q_idx + q_offset, kv_idx + kv_offset.
+Expr offset_body(const Expr& body) {
+  return substitute_indices(
+      body, {.q = var_q() + offset_param(Var::Q), .kv = var_kv() + offset_param(Var::KV)});
+}
 
 } // namespace
 
 MaskMod offset_mod(const MaskMod& mod) {
   if (mod.is_noop())
     return mod;
-  return MaskMod(mod.name() + "_offset", BoolExpr(OffsetIndices().mutate(mod.body())));
+  return MaskMod(mod.name() + "_offset", BoolExpr(offset_body(mod.body())));
 }
 
 ScoreMod offset_mod(const ScoreMod& mod) {
   if (mod.is_noop())
     return mod;
-  return ScoreMod(mod.name() + "_offset", FloatExpr(OffsetIndices().mutate(mod.body())));
+  return ScoreMod(mod.name() + "_offset", FloatExpr(offset_body(mod.body())));
 }
 
 void bind_offsets(Bindings& bindings, int q_offset, int kv_offset) {

@@ -57,29 +57,9 @@ Local local_positions() {
 }
 
 // The user's mod body with b, q_idx and kv_idx replaced by the sequence and its local positions.
-class ToLocal : public Mutator {
-public:
-  explicit ToLocal(const Local& l) : l_(l) {}
-
-protected:
-  Expr visit(const Expr& original, std::vector<Expr> operands) override {
-    if (original.kind() == NodeKind::Var)
-      switch (static_cast<Var>(original->ival)) {
-      case Var::B:
-        return l_.s;
-      case Var::Q:
-        return l_.i;
-      case Var::KV:
-        return l_.j;
-      default:
-        break;
-      }
-    return rebuild(original, std::move(operands));
-  }
-
-private:
-  const Local& l_;
-};
+Expr to_local(const Expr& body, const Local& l) {
+  return substitute_indices(body, {.b = l.s, .q = l.i, .kv = l.j});
+}
 
 MaskMod varlen_mask(const VarlenOptions& o) {
   const VarlenDecls& D = decls();
@@ -93,7 +73,7 @@ MaskMod varlen_mask(const VarlenOptions& o) {
   if (o.window_right >= 0)
     m = m && l.j <= diag + D.right;
   if (!o.mask_mod.is_noop())
-    m = m && BoolExpr(ToLocal(l).mutate(o.mask_mod.body()));
+    m = m && BoolExpr(to_local(o.mask_mod.body(), l));
   return MaskMod("varlen_" + o.mask_mod.name(), m);
 }
 
@@ -102,8 +82,7 @@ ScoreMod varlen_score(const VarlenOptions& o) {
     return ScoreMod();
   const VarlenDecls& D = decls();
   const Local l = local_positions();
-  FloatExpr s =
-      o.score_mod.is_noop() ? var_score() : FloatExpr(ToLocal(l).mutate(o.score_mod.body()));
+  FloatExpr s = o.score_mod.is_noop() ? var_score() : FloatExpr(to_local(o.score_mod.body(), l));
   if (o.softcap > 0.0f)
     s = D.softcap * tanh(s / D.softcap);
   if (o.alibi_slopes) {

@@ -41,4 +41,41 @@ Expr Mutator::mutate(const Expr& root) {
   return memo_.at(root.get());
 }
 
+Expr substitute_indices(const Expr& root, const IndexExprs& with) {
+  class Substitute : public Mutator {
+  public:
+    explicit Substitute(const IndexExprs& w) : w_(w) {}
+
+  protected:
+    Expr visit(const Expr& original, std::vector<Expr> operands) override {
+      if (original.kind() == NodeKind::Var) {
+        const Expr* by = nullptr;
+        switch (static_cast<Var>(original->ival)) {
+        case Var::B:
+          by = &w_.b;
+          break;
+        case Var::H:
+          by = &w_.h;
+          break;
+        case Var::Q:
+          by = &w_.q;
+          break;
+        case Var::KV:
+          by = &w_.kv;
+          break;
+        case Var::Score:
+          break;
+        }
+        if (by && *by)
+          return *by;
+      }
+      return rebuild(original, std::move(operands));
+    }
+
+  private:
+    const IndexExprs& w_;
+  };
+  return Substitute(with).mutate(root);
+}
+
 } // namespace flexjit

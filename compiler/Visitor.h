@@ -32,4 +32,12 @@ private:
   std::unordered_map<const Node*, Expr> memo_;
 };
 
+// `root` with the index variables b, h, q_idx and kv_idx replaced by the expressions given for
+// them (a null Expr keeps that variable): the rewrite behind offset_mod and the varlen mods.
+// Deterministic, so rewriting one DAG twice gives one (hash-consed) DAG.
+struct IndexExprs {
+  Expr b = Expr(), h = Expr(), q = Expr(), kv = Expr();
+};
+Expr substitute_indices(const Expr& root, const IndexExprs& with);
+
 } // namespace flexjit
