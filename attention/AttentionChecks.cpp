@@ -113,8 +113,10 @@ int64_t check_kv_cache(const KvCache& c, int64_t B, const TensorView& k, const T
            c.page_size);
     return k.sizes[2];
   }
-  if (c.page_size < 16 || c.page_size > 256 || (c.page_size & (c.page_size - 1)) != 0)
-    fail("{}: kv_cache.page_size {} must be a power of two from 16 to 256", fn, c.page_size);
+  if (c.page_size < FLEXJIT_PAGE_SIZE_MIN || c.page_size > FLEXJIT_PAGE_SIZE_MAX ||
+      (c.page_size & (c.page_size - 1)) != 0)
+    fail("{}: kv_cache.page_size {} must be a power of two from {} to {}", fn, c.page_size,
+         FLEXJIT_PAGE_SIZE_MIN, FLEXJIT_PAGE_SIZE_MAX);
   if (c.block_table->rank != 2 || c.block_table->sizes[1] < 1)
     fail("{}: kv_cache.block_table must be [B, max_pages] with max_pages >= 1, got "
          "rank {}",

@@ -124,6 +124,16 @@ FlexjitTensorMap page_map(const char* name, const TensorView& t, int rows) {
   return encode_map(name, t, 4, dims, strides, box);
 }
 
+// A paged cache's table in a kernel's params (FlexjitAttentionParams, FlexjitKvAppendParams: the
+// same four fields): the table, its pages per sequence, log2 of the page size, the pool's pages.
+template <class Params>
+void set_pages(Params& params, const KvCache& cache, const TensorView& pool) {
+  params.block_table = static_cast<const int32_t*>(cache.block_table->data);
+  params.max_pages = static_cast<int32_t>(cache.block_table->sizes[1]);
+  params.page_shift = std::countr_zero(static_cast<unsigned>(cache.page_size));
+  params.num_pages = static_cast<int32_t>(pool.sizes[0]);
+}
+
 // Raises what kernels reported in the device error word (runtime/DeviceErrors.h).
 void raise_device_errors(uint32_t bits) {
   if (bits == 0)
@@ -284,10 +294,7 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
       if (cache->kv_lens)
         params.kv_lens = static_cast<const int32_t*>(cache->kv_lens->data);
       if (cache->block_table) {
-        params.block_table = static_cast<const int32_t*>(cache->block_table->data);
-        params.max_pages = static_cast<int32_t>(cache->block_table->sizes[1]);
-        params.page_shift = std::countr_zero(static_cast<unsigned>(cache->page_size));
-        params.num_pages = static_cast<int32_t>(k.sizes[0]);
+        set_pages(params, *cache, k);
         const int rows = std::min(cache->page_size, variant.main.kv_rows);
         maps.k = page_map("k", k, rows);
         maps.v = page_map("v", v, rows);
@@ -328,12 +335,8 @@ void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const Ten
   params.dk = p.dk;
   params.dv = p.dv;
   params.capacity = p.capacity;
-  if (cache.block_table) {
-    params.block_table = static_cast<const int32_t*>(cache.block_table->data);
-    params.max_pages = static_cast<int32_t>(cache.block_table->sizes[1]);
-    params.page_shift = std::countr_zero(static_cast<unsigned>(cache.page_size));
-    params.num_pages = static_cast<int32_t>(k_cache.sizes[0]);
-  }
+  if (cache.block_table)
+    set_pages(params, cache, k_cache);
   void* args[] = {&params, &k.mod_args};
   LaunchSizes sizes;
   sizes.elements = static_cast<int64_t>(p.B) * p.Hkv * p.n_new * ((p.dk + p.dv) / 8);

@@ -203,6 +203,10 @@ struct FlexjitAttentionParams {
   int32_t max_pages, page_shift, num_pages;
   uint32_t* device_error;
 };
+// A paged KV cache's page sizes: powers of two in [MIN, MAX] (the decode kernel issues at most
+// its kv tile / MIN boxes per tile).
+#define FLEXJIT_PAGE_SIZE_MIN 16
+#define FLEXJIT_PAGE_SIZE_MAX 256
 #define FLEXJIT_DEVICE_ERROR_KV_LEN 1u // kv_lens[b] < 0 or > kv_len (the cache's capacity)
 #define FLEXJIT_DEVICE_ERROR_PAGE 2u   // a block-table entry outside [0, num_pages)
 

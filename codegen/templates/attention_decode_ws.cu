@@ -101,7 +101,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionDecodeWs {
   // Paged: a box per page the tile spans (page_size < kN) or one; rows past the sequence read
   // the page of its last row (masked out, and their V zeroed by the consumer); a table entry
   // outside the pool is flagged and read as page 0. The table reads are issued together.
-  static constexpr int kMaxBoxes = kN / 16; // pages of 16 rows at least
+  static constexpr int kMaxBoxes = kN / FLEXJIT_PAGE_SIZE_MIN;
   struct TileRows {
     int boxes = 1, box_rows = kN;
     int slot[kMaxBoxes], page[kMaxBoxes];
