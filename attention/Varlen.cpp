@@ -2,8 +2,7 @@
 // call over the packed tokens. The sequences' structure lives in four int32 buffers the mods read
 // (each token's sequence, and cu_seqlens); the options become mods over sequence-local
 // positions, declared once, so each combination of options is one kernel whatever the lengths.
-#include <cmath>
-#include <tuple>
+#include <algorithm>
 
 #include "flexjit/attention/AttentionChecks.h"
 #include "flexjit/attention/FlexAttention.h"
@@ -12,7 +11,6 @@
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
-#include "flexjit/support/Error.h"
 
 namespace flexjit {
 namespace {
