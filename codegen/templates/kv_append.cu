@@ -74,13 +74,7 @@ extern "C" __global__ void __launch_bounds__(kThreads)
                       h * (is_k ? p.kn_stride_h : p.vn_stride_h) +
                       t * (is_k ? p.kn_stride_s : p.vn_stride_s) + c * 8;
     Elem* out = static_cast<Elem*>(is_k ? p.k_cache : p.v_cache) + dst + c * 8;
-    unsigned x0, x1, x2, x3;
-    asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3)
-                 : "l"(src));
-    asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"l"(out), "r"(x0), "r"(x1), "r"(x2),
-                 "r"(x3)
-                 : "memory");
+    store_chunk16(out, load_chunk16(src));
   }
 }
 

@@ -12,24 +12,6 @@ namespace {
 
 constexpr int kThreads = 256; // the variant table's elements() shape
 
-// 16 bytes (8 elements) of a row: loaded, stored.
-struct Chunk {
-  u32 x[4];
-};
-__device__ __forceinline__ Chunk load_chunk(const void* src) {
-  Chunk c;
-  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(c.x[0]), "=r"(c.x[1]), "=r"(c.x[2]), "=r"(c.x[3])
-               : "l"(src)
-               : "memory");
-  return c;
-}
-__device__ __forceinline__ void store_chunk(void* dst, const Chunk& c) {
-  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"l"(dst), "r"(c.x[0]), "r"(c.x[1]),
-               "r"(c.x[2]), "r"(c.x[3])
-               : "memory");
-}
-
 template <bool kBf16> __device__ __forceinline__ void merge_rows(const FlexjitMergeParams& p) {
   using Elem = unsigned short;
   const int64_t rows = static_cast<int64_t>(p.B) * p.H * p.S;
@@ -46,13 +28,13 @@ template <bool kBf16> __device__ __forceinline__ void merge_rows(const FlexjitMe
     const float inv = sum > 0.f ? rcp(sum) : 0.f;
     if (lane * 8 < p.D) {
       const int d = lane * 8;
-      Chunk a{}, c{}, r;
+      Chunk16 a{}, c{}, r;
       if (wa > 0.f)
-        a = load_chunk(static_cast<const Elem*>(p.out_a) + b * p.oa_stride_b + h * p.oa_stride_h +
-                       s * p.oa_stride_s + d);
+        a = load_chunk16(static_cast<const Elem*>(p.out_a) + b * p.oa_stride_b + h * p.oa_stride_h +
+                         s * p.oa_stride_s + d);
       if (wb > 0.f)
-        c = load_chunk(static_cast<const Elem*>(p.out_b) + b * p.ob_stride_b + h * p.ob_stride_h +
-                       s * p.ob_stride_s + d);
+        c = load_chunk16(static_cast<const Elem*>(p.out_b) + b * p.ob_stride_b + h * p.ob_stride_h +
+                         s * p.ob_stride_s + d);
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         float a0, a1, b0, b1;
@@ -60,9 +42,9 @@ template <bool kBf16> __device__ __forceinline__ void merge_rows(const FlexjitMe
         unpack2<kBf16>(c.x[e], b0, b1);
         r.x[e] = pack2<kBf16>((wa * a0 + wb * b0) * inv, (wa * a1 + wb * b1) * inv);
       }
-      store_chunk(static_cast<Elem*>(p.out) + b * p.o_stride_b + h * p.o_stride_h +
-                      s * p.o_stride_s + d,
-                  r);
+      store_chunk16(static_cast<Elem*>(p.out) + b * p.o_stride_b + h * p.o_stride_h +
+                        s * p.o_stride_s + d,
+                    r);
     }
     sync_warp(); // every lane read la and lb before lse (maybe one of them) is written
     if (lane == 0)

@@ -50,6 +50,22 @@ __device__ __forceinline__ int thread_x_opaque() {
   asm volatile("mov.u32 %0, %%tid.x;" : "=r"(tid));
   return tid;
 }
+// 16 bytes of global memory (8 f16/bf16 elements, 16-byte aligned): one vector load / store.
+struct Chunk16 {
+  unsigned x[4];
+};
+__device__ __forceinline__ Chunk16 load_chunk16(const void* src) {
+  Chunk16 c;
+  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(c.x[0]), "=r"(c.x[1]), "=r"(c.x[2]), "=r"(c.x[3])
+               : "l"(src));
+  return c;
+}
+__device__ __forceinline__ void store_chunk16(void* dst, const Chunk16& c) {
+  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"l"(dst), "r"(c.x[0]), "r"(c.x[1]),
+               "r"(c.x[2]), "r"(c.x[3])
+               : "memory");
+}
 // Orders the warp's lanes: every lane's accesses before it happen before any lane's after.
 __device__ __forceinline__ void sync_warp() {
   asm volatile("bar.warp.sync 0xffffffff;" ::: "memory");
