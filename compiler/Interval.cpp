@@ -13,6 +13,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "flexjit/compiler/IntervalRules.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Semantics.h"
 #include "flexjit/compiler/Visitor.h"
@@ -26,8 +27,6 @@ using K = NodeKind;
 
 constexpr int64_t kIntMin = INT32_MIN, kIntMax = INT32_MAX;
 constexpr float kInf = std::numeric_limits<float>::infinity();
-// Loads scan the buffer when the index box has at most this many elements.
-constexpr int64_t kMaxScan = 4096;
 
 // The abstract value of one node; which fields matter depends on its type.
 struct Abs {
@@ -37,13 +36,17 @@ struct Abs {
   Truth t = Truth::Unknown;           // Bool
 };
 
-Abs int_range(int64_t lo, int64_t hi) {
+Abs abs_of(iv::Range r) {
   Abs a;
-  if (lo < kIntMin || hi > kIntMax) // may wrap: anything is possible
-    return a;
-  a.lo = lo;
-  a.hi = hi;
+  a.lo = r.lo;
+  a.hi = r.hi;
   return a;
+}
+iv::Range range_of(const Abs& a) {
+  return iv::Range{a.lo, a.hi};
+}
+Abs int_range(int64_t lo, int64_t hi) {
+  return abs_of(iv::range(lo, hi));
 }
 Abs int_point(int64_t v) {
   return int_range(v, v);
@@ -74,119 +77,40 @@ Abs full() {
   return Abs{};
 }
 
-Truth t_not(Truth t) {
-  return t == Truth::Unknown ? t : (t == Truth::True ? Truth::False : Truth::True);
+Truth as_truth(uint8_t t) {
+  return static_cast<Truth>(t);
+}
+uint8_t raw(Truth t) {
+  return static_cast<uint8_t>(t);
 }
 Truth t_and(Truth a, Truth b) {
-  if (a == Truth::False || b == Truth::False)
-    return Truth::False;
-  if (a == Truth::True && b == Truth::True)
-    return Truth::True;
-  return Truth::Unknown;
+  return as_truth(iv::t_and(raw(a), raw(b)));
 }
 Truth t_or(Truth a, Truth b) {
-  return t_not(t_and(t_not(a), t_not(b)));
+  return as_truth(iv::t_or(raw(a), raw(b)));
 }
-// True when `always` holds at every point, False when `never` holds at every point.
+Truth t_not(Truth t) {
+  return as_truth(iv::t_not(raw(t)));
+}
 Truth decide(bool always, bool never) {
-  return always ? Truth::True : (never ? Truth::False : Truth::Unknown);
+  return as_truth(iv::decide(always, never));
 }
-
 Abs join(Type type, const Abs& a, const Abs& b) {
   switch (type) {
   case Type::Int:
-    return int_range(std::min(a.lo, b.lo), std::max(a.hi, b.hi));
+    return abs_of(iv::join(range_of(a), range_of(b)));
   case Type::Float:
     return float_range(std::min(a.flo, b.flo), std::max(a.fhi, b.fhi), a.nan || b.nan);
   case Type::Bool:
-    return truth(a.t == b.t ? a.t : Truth::Unknown);
+    return truth(as_truth(iv::t_join(raw(a.t), raw(b.t))));
   }
   return full();
-}
-
-int64_t floor_div64(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
 // min and max of f over the four corners of [alo, ahi] x [blo, bhi].
 template <class T, class F> std::pair<T, T> corners(T alo, T ahi, T blo, T bhi, F f) {
   T c[4] = {f(alo, blo), f(alo, bhi), f(ahi, blo), f(ahi, bhi)};
   return {*std::min_element(c, c + 4), *std::max_element(c, c + 4)};
-}
-
-// a // b for b in [blo, bhi] with 0 excluded: floor division is monotone in a,
-// and in b on each side of zero, so the corners bound it.
-Abs floor_div_nonzero(const Abs& a, int64_t blo, int64_t bhi) {
-  auto [lo, hi] = corners(a.lo, a.hi, blo, bhi, floor_div64);
-  return int_range(lo, hi);
-}
-
-Abs int_floor_div(const Abs& a, const Abs& b) {
-  if (b.lo > 0 || b.hi < 0)
-    return floor_div_nonzero(a, b.lo, b.hi);
-  Abs r = int_point(0); // x // 0 == 0
-  if (b.lo < 0)
-    r = join(Type::Int, r, floor_div_nonzero(a, b.lo, -1));
-  if (b.hi > 0)
-    r = join(Type::Int, r, floor_div_nonzero(a, 1, b.hi));
-  return r;
-}
-
-Abs int_mod(const Abs& a, const Abs& b) {
-  if (b.lo == b.hi && b.lo != 0) {
-    // a % c == a - c * (a // c): exact while a stays within one period.
-    int64_t c = b.lo;
-    int64_t k = floor_div64(a.lo, c);
-    if (floor_div64(a.hi, c) == k)
-      return int_range(a.lo - c * k, a.hi - c * k);
-  }
-  if (b.lo > 0) {
-    // The result lies in [0, c-1], and never above a when a >= 0.
-    int64_t hi = b.hi - 1;
-    if (a.lo >= 0)
-      hi = std::min(hi, a.hi);
-    return int_range(0, hi);
-  }
-  if (b.hi < 0)
-    return int_range(b.lo + 1, 0);
-  return int_range(std::min<int64_t>(b.lo + 1, 0), std::max<int64_t>(b.hi - 1, 0)); // x % 0 == 0
-}
-
-// The smallest 2^k - 1 >= v, for v >= 0.
-int64_t all_ones_above(int64_t v) {
-  int64_t m = 0;
-  while (m < v)
-    m = m * 2 + 1;
-  return m;
-}
-
-Abs int_bit_and(const Abs& a, const Abs& b) {
-  if (a.lo >= 0 && b.lo >= 0)
-    return int_range(0, std::min(a.hi, b.hi));
-  if (a.lo >= 0)
-    return int_range(0, a.hi);
-  if (b.lo >= 0)
-    return int_range(0, b.hi);
-  return full();
-}
-
-Abs int_bit_or(const Abs& a, const Abs& b) {
-  if (a.lo >= 0 && b.lo >= 0)
-    return int_range(std::max(a.lo, b.lo), all_ones_above(std::max(a.hi, b.hi)));
-  if (a.hi < 0 || b.hi < 0) // a negative operand keeps the sign bit set
-    return int_range(kIntMin, -1);
-  return full();
-}
-
-Abs int_abs(const Abs& a) {
-  if (a.lo == kIntMin) // abs(INT_MIN) wraps to INT_MIN
-    return full();
-  if (a.lo >= 0)
-    return a;
-  if (a.hi <= 0)
-    return int_range(-a.hi, -a.lo);
-  return int_range(0, std::max(-a.lo, a.hi));
 }
 
 bool may_be(const Abs& a, float v) {
@@ -215,22 +139,14 @@ Abs float_arith(K kind, const Abs& a, const Abs& b) {
 
 // Truth of a comparison from the operand ranges.
 Truth compare(K kind, Type type, const Abs& a, const Abs& b) {
-  if (type == Type::Bool) {
-    if (a.t == Truth::Unknown || b.t == Truth::Unknown)
-      return Truth::Unknown;
-    return decide((a.t == b.t) == (kind == K::Eq), (a.t == b.t) != (kind == K::Eq));
-  }
-  if (type == Type::Int) {
-    bool disjoint = a.hi < b.lo || b.hi < a.lo;
-    bool same_point = a.lo == a.hi && b.lo == b.hi && a.lo == b.lo;
-    if (kind == K::Lt)
-      return decide(a.hi < b.lo, a.lo >= b.hi);
-    if (kind == K::Le)
-      return decide(a.hi <= b.lo, a.lo > b.hi);
-    if (kind == K::Eq)
-      return decide(same_point, disjoint);
-    return decide(disjoint, same_point); // Ne
-  }
+  const iv::Cmp cmp = kind == K::Lt   ? iv::Cmp::Lt
+                      : kind == K::Le ? iv::Cmp::Le
+                      : kind == K::Eq ? iv::Cmp::Eq
+                                      : iv::Cmp::Ne;
+  if (type == Type::Bool)
+    return as_truth(iv::compare_truths(cmp, raw(a.t), raw(b.t)));
+  if (type == Type::Int)
+    return as_truth(iv::compare(cmp, range_of(a), range_of(b)));
   // Floats: every ordered comparison is false with a NaN operand, != is true.
   bool no_nan = !a.nan && !b.nan;
   bool disjoint = a.fhi < b.flo || b.fhi < a.flo;
@@ -248,13 +164,13 @@ Abs cast(Type to, Type from, const Abs& a) {
   switch (to) {
   case Type::Bool:
     if (from == Type::Int)
-      return truth(decide(a.lo > 0 || a.hi < 0, a.lo == 0 && a.hi == 0));
+      return truth(as_truth(iv::int_to_bool(range_of(a))));
     if (from == Type::Float) // NaN != 0 is true
       return truth(decide(a.flo > 0 || a.fhi < 0, !a.nan && a.flo == 0 && a.fhi == 0));
     return a;
   case Type::Int:
     if (from == Type::Bool)
-      return a.t == Truth::Unknown ? int_range(0, 1) : int_point(a.t == Truth::True);
+      return abs_of(iv::bool_to_int(raw(a.t)));
     if (from == Type::Float) { // monotone, saturating; NaN -> 0
       Abs r = int_range(sem::float_to_int(a.flo), sem::float_to_int(a.fhi));
       return a.nan ? join(Type::Int, r, int_point(0)) : r;
@@ -291,22 +207,17 @@ Abs scan_i32(const TensorView& view, int64_t lo, int64_t hi, bool outside) {
 // small, else the element type's full range. Out-of-range indices read 0.
 Abs load(const TensorView& view, DType dtype, const std::vector<const Abs*>& idx) {
   Type type = value_type(dtype);
-  int64_t lo[kMaxRank], hi[kMaxRank];
-  bool outside = false;
-  int64_t count = 1;
-  for (int d = 0; d < view.rank; ++d) {
-    lo[d] = std::max<int64_t>(idx[d]->lo, 0);
-    hi[d] = std::min<int64_t>(idx[d]->hi, view.sizes[d] - 1);
-    outside = outside || idx[d]->lo < 0 || idx[d]->hi >= view.sizes[d];
-    if (lo[d] > hi[d]) // every index of this dimension is out of range
-      return type == Type::Bool ? truth(false)
-                                : (type == Type::Int ? int_point(0) : float_point(0.0f));
-    count = std::min<int64_t>(count * (hi[d] - lo[d] + 1), kMaxScan + 1);
-  }
-  if (view.device != Device::Host || count > kMaxScan)
+  iv::Range ranges[kMaxRank];
+  for (int d = 0; d < view.rank; ++d)
+    ranges[d] = range_of(*idx[d]);
+  const iv::Box box = iv::load_box(ranges, view.sizes.data(), view.rank);
+  if (box.none) // every index of a dimension is out of range
+    return type == Type::Bool ? truth(false)
+                              : (type == Type::Int ? int_point(0) : float_point(0.0f));
+  if (view.device != Device::Host || box.count > iv::kMaxScan)
     return full_of(dtype);
   if (view.rank == 1 && dtype == DType::I32) // the common case (document ids): a tight loop
-    return scan_i32(view, lo[0], hi[0], outside);
+    return scan_i32(view, box.lo[0], box.hi[0], box.outside);
 
   Abs r;
   bool first = true;
@@ -315,26 +226,12 @@ Abs load(const TensorView& view, DType dtype, const std::vector<const Abs*>& idx
     r = first ? p : join(type, r, p);
     first = false;
   };
-  if (outside) {
+  if (box.outside) {
     Value zero{};
     add(zero);
   }
-  int64_t at[kMaxRank];
-  std::copy(lo, lo + view.rank, at);
-  for (;;) {
-    int64_t offset = 0;
-    for (int d = 0; d < view.rank; ++d)
-      offset += at[d] * view.strides[d];
-    add(sem::load_element(view, offset));
-    int d = view.rank - 1;
-    while (d >= 0 && at[d] == hi[d]) {
-      at[d] = lo[d];
-      --d;
-    }
-    if (d < 0)
-      break;
-    ++at[d];
-  }
+  iv::for_each_offset(box, view.strides.data(), view.rank,
+                      [&](int64_t offset) { add(sem::load_element(view, offset)); });
   return r;
 }
 
@@ -398,35 +295,29 @@ Truth IntervalAnalysis::classify(const Tile& tile) const {
       break;
     }
     case K::Add:
-      r = ints ? int_range(op(0).lo + op(1).lo, op(0).hi + op(1).hi)
+      r = ints ? abs_of(iv::add(range_of(op(0)), range_of(op(1))))
                : float_arith(n.kind, op(0), op(1));
       break;
     case K::Sub:
-      r = ints ? int_range(op(0).lo - op(1).hi, op(0).hi - op(1).lo)
+      r = ints ? abs_of(iv::sub(range_of(op(0)), range_of(op(1))))
                : float_arith(n.kind, op(0), op(1));
       break;
     case K::Mul:
-      if (ints) {
-        auto [lo, hi] = corners(op(0).lo, op(0).hi, op(1).lo, op(1).hi,
-                                [](int64_t x, int64_t y) { return x * y; });
-        r = int_range(lo, hi);
-      } else {
-        r = float_arith(n.kind, op(0), op(1));
-      }
+      r = ints ? abs_of(iv::mul(range_of(op(0)), range_of(op(1))))
+               : float_arith(n.kind, op(0), op(1));
       break;
     case K::FloorDiv:
-      r = int_floor_div(op(0), op(1));
+      r = abs_of(iv::floor_div(range_of(op(0)), range_of(op(1))));
       break;
     case K::Mod:
-      r = int_mod(op(0), op(1));
+      r = abs_of(iv::mod(range_of(op(0)), range_of(op(1))));
       break;
     case K::Min:
     case K::Max: {
       const Abs &a = op(0), &b = op(1);
       bool is_min = n.kind == K::Min;
       if (ints) {
-        r = is_min ? int_range(std::min(a.lo, b.lo), std::min(a.hi, b.hi))
-                   : int_range(std::max(a.lo, b.lo), std::max(a.hi, b.hi));
+        r = abs_of(is_min ? iv::min(range_of(a), range_of(b)) : iv::max(range_of(a), range_of(b)));
       } else { // NaN propagates; ordering of the non-NaN values is plain min/max
         r = is_min ? float_range(std::min(a.flo, b.flo), std::min(a.fhi, b.fhi), a.nan || b.nan)
                    : float_range(std::max(a.flo, b.flo), std::max(a.fhi, b.fhi), a.nan || b.nan);
@@ -449,17 +340,17 @@ Truth IntervalAnalysis::classify(const Tile& tile) const {
       r = truth(t_not(op(0).t));
       break;
     case K::BitAnd:
-      r = int_bit_and(op(0), op(1));
+      r = abs_of(iv::bit_and(range_of(op(0)), range_of(op(1))));
       break;
     case K::BitOr:
-      r = int_bit_or(op(0), op(1));
+      r = abs_of(iv::bit_or(range_of(op(0)), range_of(op(1))));
       break;
     case K::Neg:
-      r = ints ? int_range(-op(0).hi, -op(0).lo) : float_range(-op(0).fhi, -op(0).flo, op(0).nan);
+      r = ints ? abs_of(iv::neg(range_of(op(0)))) : float_range(-op(0).fhi, -op(0).flo, op(0).nan);
       break;
     case K::Abs:
       if (ints) {
-        r = int_abs(op(0));
+        r = abs_of(iv::abs(range_of(op(0))));
       } else {
         const Abs& a = op(0);
         r = a.flo >= 0   ? a
@@ -493,6 +384,121 @@ Truth IntervalAnalysis::classify(const Tile& tile) const {
     }
   }
   return val.back().t;
+}
+
+iv::Program interval_program(const Expr& body, const ModSignature& sig) {
+  FLEXJIT_ASSERT(body && body.type() == Type::Bool, "an interval program needs a bool body");
+  iv::Program p;
+  const std::vector<Expr> order = topo_order(body);
+  if (order.size() > static_cast<size_t>(iv::kMaxInstrs))
+    return p;
+  std::unordered_map<const Node*, uint8_t> pos;
+  for (const Expr& e : order) {
+    const Node& n = *e;
+    iv::Instr in;
+    uint8_t* ops[4] = {&in.a, &in.b, &in.c, &in.d};
+    for (size_t k = 0; k < n.operands.size() && k < 4; ++k)
+      *ops[k] = pos.at(n.operands[k].get());
+    const Type ot = n.operands.empty() ? n.type : n.operands[0].type();
+    const bool ints = ot == Type::Int, bools = ot == Type::Bool;
+    auto int_op = [&](iv::Op op) { in.op = ints && n.type != Type::Float ? op : iv::Op::Full; };
+    switch (n.kind) {
+    case K::IntConst:
+    case K::BoolConst:
+      in.op = iv::Op::Const;
+      in.value = static_cast<int32_t>(n.ival);
+      break;
+    case K::Var:
+      if (n.ival != static_cast<int>(Var::Score)) {
+        in.op = iv::Op::Var;
+        in.slot = static_cast<uint8_t>(n.ival);
+      }
+      break;
+    case K::Param:
+      if (n.type == Type::Int) {
+        in.op = iv::Op::IntParam;
+        in.slot = static_cast<uint8_t>(sig.param_slot(*n.param));
+      }
+      break;
+    case K::Load:
+      if (n.buffer->dtype == DType::I32 || n.buffer->dtype == DType::Bool) {
+        in.op = iv::Op::Load;
+        in.slot = static_cast<uint8_t>(sig.buffer_slot(*n.buffer));
+        in.load_type = n.buffer->dtype == DType::I32 ? iv::kLoadI32 : iv::kLoadBool;
+        in.rank = static_cast<uint8_t>(n.operands.size());
+      }
+      break;
+    case K::Add:
+      int_op(iv::Op::Add);
+      break;
+    case K::Sub:
+      int_op(iv::Op::Sub);
+      break;
+    case K::Mul:
+      int_op(iv::Op::Mul);
+      break;
+    case K::FloorDiv:
+      int_op(iv::Op::FloorDiv);
+      break;
+    case K::Mod:
+      int_op(iv::Op::Mod);
+      break;
+    case K::Min:
+      int_op(iv::Op::Min);
+      break;
+    case K::Max:
+      int_op(iv::Op::Max);
+      break;
+    case K::Neg:
+      int_op(iv::Op::Neg);
+      break;
+    case K::Abs:
+      int_op(iv::Op::Abs);
+      break;
+    case K::BitAnd:
+      int_op(iv::Op::BitAnd);
+      break;
+    case K::BitOr:
+      int_op(iv::Op::BitOr);
+      break;
+    case K::Lt:
+      int_op(iv::Op::Lt);
+      break;
+    case K::Le:
+      int_op(iv::Op::Le);
+      break;
+    case K::Eq:
+      in.op = ints ? iv::Op::Eq : bools ? iv::Op::EqBool : iv::Op::Full;
+      break;
+    case K::Ne:
+      in.op = ints ? iv::Op::Ne : bools ? iv::Op::NeBool : iv::Op::Full;
+      break;
+    case K::And:
+      in.op = iv::Op::And;
+      break;
+    case K::Or:
+      in.op = iv::Op::Or;
+      break;
+    case K::Not:
+      in.op = iv::Op::Not;
+      break;
+    case K::Select:
+      if (n.type != Type::Float)
+        in.op = iv::Op::Select;
+      break;
+    case K::Cast:
+      if (n.type == Type::Bool && ot == Type::Int)
+        in.op = iv::Op::IntToBool;
+      else if (n.type == Type::Int && ot == Type::Bool)
+        in.op = iv::Op::BoolToInt;
+      break;
+    default: // floats: the CPU analysis' alone
+      break;
+    }
+    p.instr[p.count] = in;
+    pos.emplace(&n, static_cast<uint8_t>(p.count++));
+  }
+  return p;
 }
 
 } // namespace flexjit

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "flexjit/compiler/IntervalRules.h"
 #include "flexjit/compiler/Signature.h"
 #include "flexjit/dsl/Expr.h"
 
@@ -36,5 +37,11 @@ private:
   ModSignature sig_;
   ResolvedArgs args_;
 };
+
+// The GPU block-mask builder's form of a bool mask body (already optimized, as PreparedMods'
+// mask_body): its int and bool nodes, operands first, for iv::evaluate; float nodes and what
+// they feed are iv::Op::Full (undecided), buffers and int params at their `sig` slots. A body
+// of more than iv::kMaxInstrs nodes gives an empty program (every tile undecided).
+iv::Program interval_program(const Expr& body, const ModSignature& sig);
 
 } // namespace flexjit

@@ -6,6 +6,7 @@
 
 #include "flexjit/compiler/Interval.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/PreparedMods.h"
 #include "flexjit/testing/RandomMods.h"
 #include "flexjit/testing/SeedMods.h"
 
@@ -42,15 +43,51 @@ const char* name(Truth t) {
   return t == Truth::True ? "True" : t == Truth::False ? "False" : "Unknown";
 }
 
-// Checks soundness on `tiles` random tiles; returns how many were decided.
+// The GPU block-mask builder's program (interval_program, iv::evaluate) run on the host, over
+// host data: what classify.cu computes per tile.
+struct GpuProgram {
+  std::shared_ptr<const PreparedMods> prepared;
+  ResolvedArgs args;
+  iv::Program program;
+  GpuProgram(const MaskMod& m, const Bindings& bind)
+      : prepared(prepare_mods(m)), args(resolve(prepared->signature, bind)),
+        program(interval_program(prepared->mask_body, prepared->signature)) {}
+  int32_t int_param(int slot) const { return args.int_params[slot]; }
+  const int64_t* sizes(int slot) const { return args.buffers[slot].sizes.data(); }
+  const int64_t* strides(int slot) const { return args.buffers[slot].strides.data(); }
+  int64_t element(int slot, uint8_t type, int64_t offset) const {
+    const void* data = args.buffers[slot].data;
+    return type == iv::kLoadI32 ? static_cast<const int32_t*>(data)[offset]
+                                : static_cast<const uint8_t*>(data)[offset] != 0;
+  }
+  Truth classify(const Tile& t) const {
+    const iv::Range vars[4] = {
+        {t.b.lo, t.b.hi}, {t.h.lo, t.h.hi}, {t.q.lo, t.q.hi}, {t.kv.lo, t.kv.hi}};
+    iv::Value scratch[iv::kMaxInstrs];
+    return static_cast<Truth>(iv::evaluate(program, vars, *this, scratch));
+  }
+};
+
+// Checks soundness on `tiles` random tiles, of the CPU analysis and of the GPU builder's
+// program; returns how many the CPU analysis decided (and adds the program's to *gpu_decided).
 int check_sound(const MaskMod& m, const Bindings& bind, std::mt19937& rng, int tiles,
-                int64_t max_start, int64_t max_size) {
+                int64_t max_start, int64_t max_size, int* gpu_decided = nullptr) {
   IntervalAnalysis ia(m.body(), bind);
   Program prog(m.body(), bind);
+  const GpuProgram gpu(m, bind);
   int decided = 0;
   for (int i = 0; i < tiles; ++i) {
     Tile t{range(rng, 3, 2), range(rng, 7, 2), range(rng, max_start, max_size),
            range(rng, max_start, max_size)};
+    const Truth on_gpu = gpu.classify(t);
+    if (on_gpu != Truth::Unknown) {
+      if (gpu_decided)
+        ++*gpu_decided;
+      INFO(m.name() << " tile q [" << t.q.lo << ", " << t.q.hi << "] kv [" << t.kv.lo << ", "
+                    << t.kv.hi << "]: the GPU program says " << name(on_gpu) << "\n"
+                    << print(m.body()));
+      REQUIRE(on_gpu == brute_force(prog, t));
+    }
     Truth got = ia.classify(t);
     if (got == Truth::Unknown)
       continue;
@@ -105,10 +142,14 @@ TEST_CASE("interval: seed masks are classified soundly", "[compiler][interval]")
                                 seeds::vision_cross_attention(data.image, data.intervals)};
   std::mt19937 rng(99);
   for (const MaskMod& m : masks) {
-    int decided = check_sound(m, {}, rng, 150, 10000, 300);
-    decided += check_sound(m, {}, rng, 150, 1000, 40);
+    int gpu_decided = 0;
+    int decided = check_sound(m, {}, rng, 150, 10000, 300, &gpu_decided);
+    decided += check_sound(m, {}, rng, 150, 1000, 40, &gpu_decided);
     INFO(m.name());
     CHECK(decided > 30);
+    // The GPU program has the CPU analysis' int rules: it decides these masks' tiles too
+    // (natten and sasa divide and take remainders; the others compare and load ids).
+    CHECK(gpu_decided > 30);
   }
 }
 
@@ -159,7 +200,7 @@ TEST_CASE("interval: obviously decidable tiles are decided", "[compiler][interva
 
 TEST_CASE("interval: random masks are classified soundly", "[compiler][interval]") {
   std::mt19937 rng(2024);
-  int masks = 0, decided = 0;
+  int masks = 0, decided = 0, gpu_decided = 0;
   for (int iter = 0; iter < 600; ++iter) {
     testing::RandomMod mod = testing::random_mask(rng, 1 + iter % 6);
     MaskMod m("random", BoolExpr(mod.body));
@@ -169,11 +210,12 @@ TEST_CASE("interval: random masks are classified soundly", "[compiler][interval]
       continue; // folding revealed a division by a constant zero
     }
     ++masks;
-    decided += check_sound(m, mod.bindings, rng, 4, 40, 24);
-    decided += check_sound(m, mod.bindings, rng, 2, 10000, 64);
+    decided += check_sound(m, mod.bindings, rng, 4, 40, 24, &gpu_decided);
+    decided += check_sound(m, mod.bindings, rng, 2, 10000, 64, &gpu_decided);
   }
   CHECK(masks > 500);
   CHECK(decided > 500);
+  CHECK(gpu_decided > 300);
 }
 
 TEST_CASE("interval: ranges near the int32 limits stay sound", "[compiler][interval]") {
@@ -185,12 +227,16 @@ TEST_CASE("interval: ranges near the int32 limits stay sound", "[compiler][inter
   for (const MaskMod& m : masks) {
     IntervalAnalysis ia(m.body());
     Program prog(m.body());
+    const GpuProgram gpu(m, {});
     for (int64_t base : {int64_t{INT_MAX} - 40, int64_t{INT_MIN}, int64_t{-20}, int64_t{0}}) {
       Tile t{{0, 0}, {0, 0}, {base, base + 30}, {base, base + 30}};
       for (int shift : {0, 5}) {
         t.kv = {base + shift, base + 30};
         Truth got = ia.classify(t);
         INFO(m.name() << " base " << base);
+        if (got != Truth::Unknown)
+          CHECK(got == brute_force(prog, t));
+        got = gpu.classify(t);
         if (got != Truth::Unknown)
           CHECK(got == brute_force(prog, t));
       }
