@@ -157,6 +157,7 @@ void attention_forward_varlen(const TensorView& q, const TensorView& k, const Te
   BlockMaskOptions bo;
   bo.bindings = fo.bindings;
   bo.device = Device::Cuda;
+  bo.host_arrays = false; // built and read on the device: no copy back
   // Per head only when the user's mask_mod reads h (b is the sequence: one packed batch).
   const int mask_heads =
       prepare_mods(mods.mask)->mask_dependence.h ? static_cast<int>(q.sizes[1]) : 1;

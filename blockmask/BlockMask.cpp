@@ -177,9 +177,18 @@ std::vector<uint8_t> classify_tiles(const Expr& body, int Bc, int Hc, int q_len,
   return states;
 }
 
+// `mask` with its index arrays in host memory: a copy of a device-only mask, downloaded.
+BlockMask with_host_arrays(const BlockMask& mask) {
+  BlockMask copy = mask;
+  copy.download_arrays();
+  return copy;
+}
+
 } // namespace
 
 double BlockMask::sparsity() const {
+  if (arrays_on_device_only())
+    return with_host_arrays(*this).sparsity();
   const int64_t tiles = static_cast<int64_t>(B) * H * num_q_blocks * num_kv_blocks;
   if (tiles == 0)
     return 0.0;
@@ -190,6 +199,8 @@ double BlockMask::sparsity() const {
 }
 
 std::vector<uint8_t> BlockMask::states() const {
+  if (arrays_on_device_only())
+    return with_host_arrays(*this).states();
   const size_t nq = static_cast<size_t>(num_q_blocks), nkv = static_cast<size_t>(num_kv_blocks);
   std::vector<uint8_t> out(static_cast<size_t>(B) * H * nq * nkv, kEmpty);
   for (size_t row = 0; row < static_cast<size_t>(B) * H * nq; ++row) {
@@ -207,6 +218,8 @@ int BlockMask::tile_state(int b, int h, int qb, int kb) const {
     fail("tile_state: (b, h) = ({}, {}) is outside B = {}, H = {}", b, h, B, H);
   if (qb < 0 || qb >= num_q_blocks || kb < 0 || kb >= num_kv_blocks)
     fail("tile ({}, {}) is outside the {} x {} block grid", qb, kb, num_q_blocks, num_kv_blocks);
+  if (arrays_on_device_only())
+    return with_host_arrays(*this).tile_state(b, h, qb, kb);
   const size_t row =
       (static_cast<size_t>(B == 1 ? 0 : b) * H + (H == 1 ? 0 : h)) * num_q_blocks + qb;
   const size_t base = row * num_kv_blocks;
@@ -223,6 +236,8 @@ int BlockMask::tile_state(int b, int h, int qb, int kb) const {
 // Mirrors torch's BlockMask.__str__ / to_string: a tile counts 1 when partial
 // or full; a cell is "██" when all its tiles are 1, "  " when none, "░░" else.
 std::string BlockMask::to_string(int grid, int limit) const {
+  if (arrays_on_device_only())
+    return with_host_arrays(*this).to_string(grid, limit);
   const int rows = num_q_blocks, cols = num_kv_blocks;
   // grid <= 0 shows every tile (torch's grid_size=-1).
   const int row_step = grid > 0 ? static_cast<int>(std::max<int64_t>(1, ceil_div(rows, grid))) : 1;
@@ -266,8 +281,8 @@ std::string BlockMask::to_string(int grid, int limit) const {
                      kv_len, sparsity(), body);
 }
 
-BlockMask block_mask_from_states(const std::vector<uint8_t>& states, int B, int H, int q_len,
-                                 int kv_len, int q_block, int kv_block, MaskMod mod) {
+BlockMask block_mask_shape(int B, int H, int q_len, int kv_len, int q_block, int kv_block,
+                           MaskMod mod) {
   check_block_size("q_block", q_block);
   check_block_size("kv_block", kv_block);
   check_shape(B, H, q_len, kv_len);
@@ -281,6 +296,12 @@ BlockMask block_mask_from_states(const std::vector<uint8_t>& states, int B, int 
   bm.num_q_blocks = static_cast<int>(ceil_div(q_len, q_block));
   bm.num_kv_blocks = static_cast<int>(ceil_div(kv_len, kv_block));
   bm.mask_mod = std::move(mod);
+  return bm;
+}
+
+BlockMask block_mask_from_states(const std::vector<uint8_t>& states, int B, int H, int q_len,
+                                 int kv_len, int q_block, int kv_block, MaskMod mod) {
+  BlockMask bm = block_mask_shape(B, H, q_len, kv_len, q_block, kv_block, std::move(mod));
   const int nq = bm.num_q_blocks, nkv = bm.num_kv_blocks;
   const size_t heads = static_cast<size_t>(B) * H, grid = static_cast<size_t>(nq) * nkv;
   if (states.size() != heads * grid)
@@ -347,16 +368,20 @@ BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_
   // Memory first: the device's for the GPU builder (its tile states), then the host's.
   const bool on_gpu = runs_on_cuda(options.device, *prepared, options.bindings);
   if (on_gpu)
-    check_classify_tiles_cuda(Bc, Hc, q_len, kv_len, qbs, kbs);
-  require_host_memory(
-      fmt::format("create_block_mask: a [{}, {}, {}, {}] block mask of {} x {} "
-                  "blocks",
-                  B, H, q_len, kv_len, qbs, kbs),
-      bytes.build_host(),
-      fmt::format(" (index arrays {}, tile states {})", bytes.arrays, bytes.states));
+    check_block_mask_cuda(B, H, Bc, Hc, q_len, kv_len, qbs, kbs);
+  if (!on_gpu || options.host_arrays)
+    require_host_memory(
+        fmt::format("create_block_mask: a [{}, {}, {}, {}] block mask of {} x {} "
+                    "blocks",
+                    B, H, q_len, kv_len, qbs, kbs),
+        on_gpu ? bytes.arrays : bytes.build_host(),
+        on_gpu ? std::string(" (index arrays)")
+               : fmt::format(" (index arrays {}, tile states {})", bytes.arrays, bytes.states));
+  if (on_gpu)
+    return block_mask_cuda(*prepared, mod, B, H, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings,
+                           options.host_arrays);
   std::vector<uint8_t> states =
-      on_gpu ? classify_tiles_cuda(*prepared, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings)
-             : classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
+      classify_tiles(body, Bc, Hc, q_len, kv_len, qbs, kbs, options.bindings);
   return block_mask_from_states(broadcast(std::move(states), Bc, Hc, B, H, grid), B, H, q_len,
                                 kv_len, qbs, kbs, mod);
 }

@@ -17,9 +17,11 @@ inline constexpr int kDefaultBlockSize = 128;
 // Where a BlockMask keeps its index arrays' device copy (blockmask/DeviceCopy.h, made by
 // the attention calls on first GPU use, thread-safe, freed with the mask). A copied
 // BlockMask starts without one; a mask whose arrays are changed in place after its first
-// GPU use must call reset().
+// GPU use must call reset(). A mask built on the GPU holds its arrays there from the start
+// (Resident: immutable, shared by its copies, freed with the last).
 class BlockMaskDeviceCopy {
 public:
+  struct Resident; // blockmask/DeviceCopy.h
   BlockMaskDeviceCopy();
   BlockMaskDeviceCopy(const BlockMaskDeviceCopy&);
   BlockMaskDeviceCopy& operator=(const BlockMaskDeviceCopy&);
@@ -30,9 +32,12 @@ public:
 
   struct State; // blockmask/DeviceCopy.cpp
   State* state() const { return state_.get(); }
+  const Resident* resident() const { return resident_.get(); }
+  void set_resident(std::shared_ptr<const Resident> resident) { resident_ = std::move(resident); }
 
 private:
   std::shared_ptr<State> state_;
+  std::shared_ptr<const Resident> resident_;
 };
 
 // All index arrays are int32, row-major, B and H of the mask (1 broadcasts).
@@ -70,6 +75,13 @@ struct BlockMask {
   // Every tile's state, [B, H, num_q_blocks, num_kv_blocks] (0/1/2): torch's
   // to_dense() with full tiles marked 2.
   std::vector<uint8_t> states() const;
+
+  // Whether the index arrays above live in device memory only (create_block_mask on the GPU
+  // with BlockMaskOptions::host_arrays false): the vectors are empty, flex_attention reads the
+  // device arrays, and the methods above copy them back for their answer.
+  bool arrays_on_device_only() const;
+  // Copies device-only index arrays into the vectors (synchronous; nothing to do otherwise).
+  void download_arrays();
 };
 
 struct BlockMaskOptions {
@@ -81,6 +93,11 @@ struct BlockMaskOptions {
   // device memory). Auto: Cuda when cuda_available() and every buffer is
   // device memory, else Host.
   Device device = Device::Host;
+  // GPU builder only: false leaves the index arrays in device memory alone, where the GPU
+  // built them and flex_attention reads them (torch's BlockMask keeps its tensors on the
+  // device too); the host vectors stay empty until download_arrays(). True (the default)
+  // also copies them into the host vectors.
+  bool host_arrays = true;
 };
 
 // The memory a BlockMask of this shape needs, known before building it. For
@@ -104,9 +121,11 @@ BlockMaskBytes block_mask_bytes(int B, int H, int q_len, int kv_len,
 // needed (block_mask_bytes) and those available, on the device first for the
 // GPU builder, then on the host (MemAvailable and the cgroup's limit).
 // CPU builder: interval analysis first, the interpreter only on tiles it leaves
-// undecided. GPU builder: one CTA per tile classifies it (early exit once both
-// a true and a false were seen); the tile states ([B, H, nq, nkv] bytes) are
-// copied back and compacted on the CPU by block_mask_from_states.
+// undecided. GPU builder (codegen/templates/blockmask_abi.h): the interval
+// analysis' rules per tile, the mask_mod point by point on the tiles they leave undecided
+// (a warp per tile, early exit once both a true and a false were seen), then the index
+// arrays, all in device memory; copied into the host vectors unless options.host_arrays is
+// false.
 BlockMask create_block_mask(const MaskMod& mod, int B, int H, int q_len, int kv_len,
                             const BlockMaskOptions& options = {});
 

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 
+#include "flexjit/blockmask/DeviceCopy.h"
 #include "flexjit/blockmask/Memory.h"
 #include "flexjit/codegen/PackArgs.h"
+#include "flexjit/codegen/templates/attention_abi.h"
+#include "flexjit/codegen/templates/blockmask_abi.h"
+#include "flexjit/compiler/Interval.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DeviceArgs.h"
 #include "flexjit/runtime/KernelCache.h"
@@ -14,18 +18,9 @@ namespace flexjit {
 
 namespace {
 
-constexpr unsigned kMaxGridY = 65535;
-
 // The call's arguments, from its own prepared mask (cuda::get_kernel says why).
 FlexjitModArgs mask_args(const PreparedMods& mask, const Bindings& bindings, const char* what) {
   return pack_mod_args(mask.signature, resolve_device_args(mask.signature, bindings, what));
-}
-
-// One grow-only tile states buffer per thread: cuMemAlloc/cuMemFree per call cost
-// more than the classification itself (cuMemFree synchronizes the device).
-DeviceBuffer& states_buffer() {
-  thread_local DeviceBuffer states;
-  return states;
 }
 
 // The mask's kernel of `kind` for the current device.
@@ -34,14 +29,17 @@ std::shared_ptr<const cuda::LoadedKernel> mask_kernel(TemplateKind kind, const P
   return cuda::get_kernel(target, find_variant(kind, target.arch), mask);
 }
 
-void launch(const cuda::LoadedKernel& kernel, const LaunchSizes& sizes, void** args) {
-  const KernelShape& shape = kernel.variant->main;
+void launch(CUfunction function, const KernelShape& shape, const LaunchSizes& sizes, void** args,
+            const char* what) {
   const GridDims grid = grid_dims(shape, sizes);
   const cuda::Driver& d = cuda::driver();
-  cuda::check(d.cuLaunchKernel(kernel.function, grid.x, grid.y, grid.z,
+  cuda::check(d.cuLaunchKernel(function, grid.x, grid.y, grid.z,
                                static_cast<unsigned>(shape.threads), 1, 1, 0, nullptr, args,
                                nullptr),
-              kernel.entry());
+              what);
+}
+void launch(const cuda::LoadedKernel& kernel, const LaunchSizes& sizes, void** args) {
+  launch(kernel.function, kernel.variant->main, sizes, args, kernel.entry());
 }
 
 } // namespace
@@ -62,48 +60,137 @@ bool runs_on_cuda(Device device, const PreparedMods& mask, const Bindings& bindi
                      [](const TensorView& v) { return v.device == Device::Cuda; });
 }
 
-void check_classify_tiles_cuda(int B, int H, int q_len, int kv_len, int q_block, int kv_block) {
-  const int64_t nq = (int64_t{q_len} + q_block - 1) / q_block;
-  const int64_t nkv = (int64_t{kv_len} + kv_block - 1) / kv_block;
-  if (static_cast<int64_t>(B) * H > kMaxGridY || nq > kMaxGridY)
-    fail("create_block_mask on the GPU: B * H = {} and num_q_blocks = {} must be at most {}",
-         static_cast<int64_t>(B) * H, nq, kMaxGridY);
-  if (static_cast<int64_t>(q_block) * kv_block > INT32_MAX)
-    fail("create_block_mask on the GPU: a {} x {} tile is too large", q_block, kv_block);
-  const int64_t count = int64_t{B} * H * nq * nkv;
-  DeviceBuffer& states = states_buffer();
-  if (static_cast<int64_t>(states.bytes()) >= count)
-    return;
-  states = DeviceBuffer(); // free the smaller buffer before asking what is free
-  require_device_memory(fmt::format("create_block_mask on the GPU: the tile states buffer of "
-                                    "[{}, {}] heads x {} x {} tiles",
-                                    B, H, nq, nkv),
-                        count);
+namespace {
+
+// The byte layout of a GPU-built mask's device memory: the resident arrays (forward half, then
+// the q-major half), then the build's scratch (tile states, q-block work) in a thread-local
+// buffer.
+struct Layout {
+  int64_t nq, nkv, planes, q_tiles;
+  int64_t counts_fwd, cells, counts_bwd;
+  int64_t resident_bytes() const {
+    return 4 * (2 * counts_fwd + 2 * cells + q_tiles + 2 * counts_bwd + 2 * cells);
+  }
+  int64_t scratch_bytes(int64_t computed_planes) const {
+    return 8 * nq + computed_planes * nq * nkv; // the work first: 8-byte aligned
+  }
+};
+
+Layout layout(int B, int H, int q_len, int kv_len, int q_block, int kv_block) {
+  Layout l;
+  l.nq = (int64_t{q_len} + q_block - 1) / q_block;
+  l.nkv = (int64_t{kv_len} + kv_block - 1) / kv_block;
+  l.planes = int64_t{B} * H;
+  l.q_tiles = q_block % FLEXJIT_FWD_BLOCK_M == 0
+                  ? (int64_t{q_len} + FLEXJIT_FWD_BLOCK_M - 1) / FLEXJIT_FWD_BLOCK_M
+                  : 0;
+  l.counts_fwd = l.planes * l.nq;
+  l.cells = l.planes * l.nq * l.nkv;
+  l.counts_bwd = l.planes * l.nkv;
+  return l;
 }
 
-std::vector<uint8_t> classify_tiles_cuda(const PreparedMods& mask, int B, int H, int q_len,
-                                         int kv_len, int q_block, int kv_block,
-                                         const Bindings& bindings) {
-  check_classify_tiles_cuda(B, H, q_len, kv_len, q_block, kv_block);
-  int nq = (q_len + q_block - 1) / q_block, nkv = (kv_len + kv_block - 1) / kv_block;
+// The build's scratch: one grow-only buffer per thread (cuMemFree synchronizes the device).
+DeviceBuffer& scratch_buffer() {
+  thread_local DeviceBuffer scratch;
+  return scratch;
+}
+
+} // namespace
+
+void check_block_mask_cuda(int B, int H, int Bc, int Hc, int q_len, int kv_len, int q_block,
+                           int kv_block) {
+  const Layout l = layout(B, H, q_len, kv_len, q_block, kv_block);
+  // The kernels index rows and columns of tiles with ints, grid-stride.
+  constexpr int64_t kMaxLines = int64_t{1} << 30;
+  if (int64_t{Bc} * Hc * std::max(l.nq, l.nkv) > kMaxLines)
+    fail("create_block_mask on the GPU: [{}, {}] heads x {} x {} tiles have more than 2^30 rows "
+         "or columns of tiles",
+         Bc, Hc, l.nq, l.nkv);
+  const int64_t scratch = l.scratch_bytes(int64_t{Bc} * Hc);
+  DeviceBuffer& buffer = scratch_buffer();
+  const int64_t needed =
+      l.resident_bytes() + (static_cast<int64_t>(buffer.bytes()) >= scratch ? 0 : scratch);
+  if (static_cast<int64_t>(buffer.bytes()) < scratch)
+    buffer = DeviceBuffer(); // free the smaller buffer before asking what is free
+  require_device_memory(fmt::format("create_block_mask on the GPU: the index arrays and tile "
+                                    "states of [{}, {}] heads x {} x {} tiles",
+                                    B, H, l.nq, l.nkv),
+                        needed);
+}
+
+BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, int Bc, int Hc,
+                          int q_len, int kv_len, int q_block, int kv_block,
+                          const Bindings& bindings, bool host_arrays) {
+  check_block_mask_cuda(B, H, Bc, Hc, q_len, kv_len, q_block, kv_block);
+  const Layout l = layout(B, H, q_len, kv_len, q_block, kv_block);
   // mask_args checks the buffers (device memory, dtypes) before the launch.
   const auto kernel = mask_kernel(TemplateKind::BlockClassify, mask);
   FlexjitModArgs args = mask_args(mask, bindings, "create_block_mask");
-  const size_t count = static_cast<size_t>(B) * H * nq * nkv;
-  DeviceBuffer& states = states_buffer();
-  if (states.bytes() < count)
-    states = DeviceBuffer(std::max<size_t>(count, 1 << 16));
-  void* states_ptr = states.data();
-  void* params[] = {&args, &B, &H, &q_len, &kv_len, &q_block, &kv_block, &nq, &nkv, &states_ptr};
+  iv::Program program = interval_program(mask.mask_body, mask.signature);
+
+  const int64_t scratch = l.scratch_bytes(int64_t{Bc} * Hc);
+  DeviceBuffer& buffer = scratch_buffer();
+  if (static_cast<int64_t>(buffer.bytes()) < scratch)
+    buffer = DeviceBuffer(std::max<size_t>(static_cast<size_t>(scratch), 1 << 16));
+  auto resident = std::make_shared<BlockMaskDeviceCopy::Resident>();
+  resident->context = cuda::ensure_context();
+  resident->buffer = DeviceBuffer(static_cast<size_t>(std::max<int64_t>(l.resident_bytes(), 4)));
+  resident->q_tile_rows = l.q_tiles > 0 ? FLEXJIT_FWD_BLOCK_M : 0;
+
+  FlexjitBlockMaskParams p{};
+  p.Bc = Bc;
+  p.Hc = Hc;
+  p.B = B;
+  p.H = H;
+  p.q_len = q_len;
+  p.kv_len = kv_len;
+  p.q_block = q_block;
+  p.kv_block = kv_block;
+  p.num_q_blocks = static_cast<int32_t>(l.nq);
+  p.num_kv_blocks = static_cast<int32_t>(l.nkv);
+  p.q_tiles = static_cast<int32_t>(l.q_tiles);
+  p.q_tile_rows = FLEXJIT_FWD_BLOCK_M;
+  p.q_block_work = static_cast<unsigned long long*>(buffer.data());
+  p.states = static_cast<uint8_t*>(buffer.data()) + 8 * l.nq;
+  int32_t* next = static_cast<int32_t*>(resident->buffer.data());
+  auto take = [&](int64_t n) {
+    int32_t* at = next;
+    next += n;
+    return at;
+  };
+  p.kv_num_blocks = take(l.counts_fwd);
+  p.kv_indices = take(l.cells);
+  p.full_kv_num_blocks = take(l.counts_fwd);
+  p.full_kv_indices = take(l.cells);
+  p.q_tile_order = take(l.q_tiles);
+  p.q_num_blocks = take(l.counts_bwd);
+  p.q_indices = take(l.cells);
+  p.full_q_num_blocks = take(l.counts_bwd);
+  p.full_q_indices = take(l.cells);
+  resident->arrays = {
+      p.kv_num_blocks,     p.kv_indices,     p.full_kv_num_blocks,
+      p.full_kv_indices,   p.q_num_blocks,   p.q_indices,
+      p.full_q_num_blocks, p.full_q_indices, l.q_tiles > 0 ? p.q_tile_order : nullptr};
+
+  const cuda::Driver& d = cuda::driver();
+  cuda::check(d.cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(p.q_block_work), 0,
+                                static_cast<size_t>(8 * l.nq), nullptr),
+              "cuMemsetD8Async");
+  void* params[] = {&args, &p, &program};
   LaunchSizes sizes;
-  sizes.B = B;
-  sizes.Hq = H;
-  sizes.num_q_blocks = nq;
-  sizes.num_kv_blocks = nkv;
+  sizes.elements = int64_t{Bc} * Hc * l.nq * FLEXJIT_BLOCK_MASK_THREADS;
   launch(*kernel, sizes, params);
-  std::vector<uint8_t> out(count);
-  states.download(out.data(), count); // synchronous: waits for the kernel
-  return out;
+  sizes.elements = std::max(int64_t{Bc} * Hc * l.nkv * 32, l.q_tiles);
+  launch(kernel->companion(CompanionRole::Epilogue),
+         *kernel->variant->companion(CompanionRole::Epilogue), sizes, params, kernel->entry());
+  cuda::check(d.cuStreamSynchronize(nullptr), "cuStreamSynchronize");
+
+  BlockMask bm = block_mask_shape(B, H, q_len, kv_len, q_block, kv_block, std::move(mod));
+  bm.device_copy.set_resident(std::move(resident));
+  if (host_arrays)
+    bm.download_arrays();
+  return bm;
 }
 
 void check_create_mask_cuda(int B, int H, int q_len, int kv_len) {

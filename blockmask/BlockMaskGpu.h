@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "flexjit/blockmask/BlockMask.h"
 #include "flexjit/compiler/PreparedMods.h"
 
 namespace flexjit {
@@ -12,16 +13,25 @@ namespace flexjit {
 // and every buffer the prepared mask reads is device memory).
 bool runs_on_cuda(Device device, const PreparedMods& mask, const Bindings& bindings);
 
-// What classify_tiles_cuda checks before any launch, callable on its own (and
-// first) by create_block_mask: the grid limits (Error, without a CUDA call), then
-// the device memory its tile states need (Error naming bytes needed and free).
-void check_classify_tiles_cuda(int B, int H, int q_len, int kv_len, int q_block, int kv_block);
+// A mask's shape fields (and mod) without arrays, after the checks of create_block_mask
+// (shared by the CPU and GPU builders).
+BlockMask block_mask_shape(int B, int H, int q_len, int kv_len, int q_block, int kv_block,
+                           MaskMod mod);
 
-// Tile states [B, H, nq, nkv] (0 empty, 1 partial, 2 full) by the classify
-// template; B and H are the ones the mask depends on (no broadcast here).
-std::vector<uint8_t> classify_tiles_cuda(const PreparedMods& mask, int B, int H, int q_len,
-                                         int kv_len, int q_block, int kv_block,
-                                         const Bindings& bindings);
+// What block_mask_cuda checks before any launch, callable on its own (and first) by
+// create_block_mask: the device memory it needs (tile states, q-block work, the index arrays;
+// Error naming the bytes needed and free). B, H: the mask's planes; Bc, Hc: those it reads.
+void check_block_mask_cuda(int B, int H, int Bc, int Hc, int q_len, int kv_len, int q_block,
+                           int kv_block);
+
+// The block mask of `mask` by the classify template (codegen/templates/blockmask_abi.h): its
+// index arrays built in device memory, where they stay as the mask's device copy
+// (BlockMaskDeviceCopy::Resident), and copied into its host vectors when `host_arrays`. Bc and
+// Hc are the planes the mask depends on (B or 1, H or 1), broadcast to B and H on the device.
+// Returns once the kernels have finished.
+BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, int Bc, int Hc,
+                          int q_len, int kv_len, int q_block, int kv_block,
+                          const Bindings& bindings, bool host_arrays);
 
 // The device memory create_mask_cuda needs (Error naming bytes needed and free).
 void check_create_mask_cuda(int B, int H, int q_len, int kv_len);

@@ -87,11 +87,13 @@ std::vector<int32_t> heaviest_q_tiles_first(const BlockMask& mask, int q_tile_ro
 }
 
 BlockMaskDeviceCopy::BlockMaskDeviceCopy() : state_(std::make_shared<State>()) {}
-BlockMaskDeviceCopy::BlockMaskDeviceCopy(const BlockMaskDeviceCopy&)
-    : state_(std::make_shared<State>()) {}
+BlockMaskDeviceCopy::BlockMaskDeviceCopy(const BlockMaskDeviceCopy& other)
+    : state_(std::make_shared<State>()), resident_(other.resident_) {}
 BlockMaskDeviceCopy& BlockMaskDeviceCopy::operator=(const BlockMaskDeviceCopy& other) {
-  if (this != &other)
+  if (this != &other) {
     reset();
+    resident_ = other.resident_;
+  }
   return *this;
 }
 BlockMaskDeviceCopy::~BlockMaskDeviceCopy() = default;
@@ -108,8 +110,49 @@ int device_copy_uploads(const BlockMask& mask) {
   return s->uploads;
 }
 
+bool BlockMask::arrays_on_device_only() const {
+  return device_copy.resident() &&
+         kv_num_blocks.size() != static_cast<size_t>(B) * H * static_cast<size_t>(num_q_blocks);
+}
+
+void BlockMask::download_arrays() {
+  if (!arrays_on_device_only())
+    return;
+  const BlockMaskDeviceCopy::Resident& r = *device_copy.resident();
+  cuda::ensure_context();
+  const size_t planes = static_cast<size_t>(B) * H, nq = static_cast<size_t>(num_q_blocks),
+               nkv = static_cast<size_t>(num_kv_blocks);
+  auto get = [&](std::vector<int32_t>& to, const int32_t* from, size_t n) {
+    to.resize(n);
+    cuda::check(cuda::driver().cuMemcpyDtoH(to.data(), reinterpret_cast<CUdeviceptr>(from),
+                                            n * sizeof(int32_t)),
+                "cuMemcpyDtoH");
+  };
+  get(kv_num_blocks, r.arrays.kv_num_blocks, planes * nq);
+  get(kv_indices, r.arrays.kv_indices, planes * nq * nkv);
+  get(full_kv_num_blocks, r.arrays.full_kv_num_blocks, planes * nq);
+  get(full_kv_indices, r.arrays.full_kv_indices, planes * nq * nkv);
+  get(q_num_blocks, r.arrays.q_num_blocks, planes * nkv);
+  get(q_indices, r.arrays.q_indices, planes * nkv * nq);
+  get(full_q_num_blocks, r.arrays.full_q_num_blocks, planes * nkv);
+  get(full_q_indices, r.arrays.full_q_indices, planes * nkv * nq);
+}
+
 BlockMaskDeviceArrays device_arrays(const BlockMask& mask, bool backward, int q_tile_rows) {
   const CUcontext ctx = cuda::ensure_context();
+  if (mask.arrays_on_device_only()) {
+    const BlockMaskDeviceCopy::Resident& r = *mask.device_copy.resident();
+    if (r.context != ctx)
+      fail("flex_attention: the block mask's index arrays live in the device memory of another "
+           "CUDA context (built there with host_arrays false); call download_arrays() on it "
+           "first");
+    BlockMaskDeviceArrays a = r.arrays;
+    if (r.q_tile_rows != q_tile_rows)
+      a.q_tile_order = nullptr;
+    if (!backward)
+      a.q_num_blocks = a.q_indices = a.full_q_num_blocks = a.full_q_indices = nullptr;
+    return a;
+  }
   if (!mask.device_copy.state()) // moved from
     const_cast<BlockMaskDeviceCopy&>(mask.device_copy).reset();
   BlockMaskDeviceCopy::State& s = *mask.device_copy.state();

@@ -4,6 +4,8 @@
 #include <cstdint>
 
 #include "flexjit/blockmask/BlockMask.h"
+#include "flexjit/runtime/Context.h"
+#include "flexjit/runtime/Runtime.h"
 
 namespace flexjit {
 
@@ -23,11 +25,22 @@ struct BlockMaskDeviceArrays {
   const int32_t* q_tile_order = nullptr;
 };
 
+// A mask's index arrays as the GPU builder made them (blockmask/BlockMaskGpu.cpp), in one
+// device buffer of `context`; the forward's q-tile order for tiles of q_tile_rows rows (0:
+// none).
+struct BlockMaskDeviceCopy::Resident {
+  CUcontext context = nullptr;
+  DeviceBuffer buffer;
+  BlockMaskDeviceArrays arrays;
+  int q_tile_rows = 0;
+};
+
 // The q tiles of `mask` (q_tile_rows rows each, a divisor of its q_block) in the order
 // above: ceil(q_len / q_tile_rows) tile indices.
 std::vector<int32_t> heaviest_q_tiles_first(const BlockMask& mask, int q_tile_rows);
 
-// The device arrays of `mask` in the current context, uploading them if needed (once per
+// The device arrays of `mask` in the current context: a GPU-built mask's own while its host
+// vectors are empty (Error in another context), else uploaded if needed (once per
 // mask and context; again only when its host arrays were reallocated): the forward's
 // (kv-major, with the q-tile order for tiles of q_tile_rows rows) and, with `backward`, the
 // q-major ones too (otherwise null). Needs CUDA.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "flexjit/codegen/templates/attention_abi.h"
+#include "flexjit/codegen/templates/blockmask_abi.h"
 #include "flexjit/support/Error.h"
 
 namespace flexjit {
@@ -123,8 +124,17 @@ constexpr KernelShape bwd_sm80(const char* entry, int d) {
   return {entry, FLEXJIT_BWD_THREADS, FLEXJIT_BWD_SMEM_BYTES(d), GridRule::KvTiles,
           0,     FLEXJIT_BWD_BLOCK_N};
 }
-constexpr KernelShape classify(const char* entry) {
-  return {entry, 256, 0, GridRule::Tiles}; // classify.cu's kThreads
+// The GPU block-mask builder (classify.cu, blockmask_abi.h): the classification and the
+// q-major arrays, then the kv-major arrays and the q-tile order.
+constexpr KernelVariant block_classify(const char* stem, const char* variant, Arch arch) {
+  KernelVariant v = mods_only(
+      TemplateKind::BlockClassify, stem, variant, arch,
+      {"flexjit_block_classify", FLEXJIT_BLOCK_MASK_THREADS, 0, GridRule::Elements, 0, 0});
+  v.companions[0] = {
+      CompanionRole::Epilogue,
+      {"flexjit_block_mask_columns", FLEXJIT_BLOCK_MASK_THREADS, 0, GridRule::Elements, 0, 0}};
+  v.num_companions = 1;
+  return v;
 }
 constexpr KernelShape elements(const char* entry) {
   return {entry, 256, 0, GridRule::Elements}; // create_mask.cu's, eval_points.cu's kThreads
@@ -144,8 +154,8 @@ constexpr DType f16 = DType::F16, bf16 = DType::BF16;
 
 // clang-format off
 const KernelVariant kVariants[] = {
-  mods_only(K::BlockClassify, FLEXJIT_BITCODE(classify, , sm_90a), classify("flexjit_block_classify")),
-  mods_only(K::BlockClassify, FLEXJIT_BITCODE(classify, , sm_80), classify("flexjit_block_classify")),
+  block_classify(FLEXJIT_BITCODE(classify, , sm_90a)),
+  block_classify(FLEXJIT_BITCODE(classify, , sm_80)),
   mods_only(K::CreateMask, FLEXJIT_BITCODE(create_mask, , sm_90a), elements("flexjit_create_mask")),
   mods_only(K::CreateMask, FLEXJIT_BITCODE(create_mask, , sm_80), elements("flexjit_create_mask")),
   // Test-only (testing/EvalPoints.h): both mods at arbitrary points.
@@ -345,9 +355,6 @@ GridDims grid_dims(const KernelShape& shape, const LaunchSizes& s) {
   case GridRule::KvTiles:
     return {ceil_div(s.kv_len, shape.kv_rows), static_cast<unsigned>(s.Hkv),
             static_cast<unsigned>(s.B)};
-  case GridRule::Tiles:
-    return {static_cast<unsigned>(s.num_kv_blocks), static_cast<unsigned>(s.num_q_blocks),
-            static_cast<unsigned>(s.B * s.Hq)};
   case GridRule::WorkTiles: {
     const int64_t tiles = work_tiles(shape, s);
     return {static_cast<unsigned>(s.resident_ctas > 0 ? std::min(tiles, s.resident_ctas) : tiles)};

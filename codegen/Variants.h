@@ -18,7 +18,6 @@ namespace flexjit {
 enum class GridRule : uint8_t {
   QTiles,   // (ceil(q_len / q_rows), Hq, B)
   KvTiles,  // (ceil(kv_len / kv_rows), Hkv, B)
-  Tiles,    // (num_kv_blocks, num_q_blocks, B * H): one CTA per block-mask tile
   Elements, // (min(ceil(elements / threads), kMaxElementBlocks), 1, 1), grid-stride loops
   // (min(tiles, resident_ctas), 1, 1), tiles = ceil(q_len / q_rows) * Hq * B: a persistent
   // grid whose CTAs loop over the work tiles (codegen/templates/tile_scheduler.h)
@@ -116,10 +115,9 @@ std::string head_dim_pairs_text(TemplateKind kind);
 // What a grid rule reads.
 struct LaunchSizes {
   int64_t B = 1, Hq = 1, Hkv = 1, q_len = 0, kv_len = 0;
-  int64_t num_q_blocks = 0, num_kv_blocks = 0; // Tiles
-  int64_t elements = 0;                        // Elements
-  int64_t resident_ctas = 0;                   // WorkTiles: the most CTAs resident at once
-  int64_t kv_splits = 1, decode_heads = 1;     // KvSplits
+  int64_t elements = 0;                    // Elements
+  int64_t resident_ctas = 0;               // WorkTiles: the most CTAs resident at once
+  int64_t kv_splits = 1, decode_heads = 1; // KvSplits
 };
 struct GridDims {
   unsigned x = 1, y = 1, z = 1;

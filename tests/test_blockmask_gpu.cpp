@@ -6,6 +6,9 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/blockmask/DeviceCopy.h"
+#include "flexjit/codegen/templates/attention_abi.h"
+#include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/SeedCatalog.h"
 
@@ -33,6 +36,76 @@ TEST_CASE("gpu: the GPU block mask equals the CPU builder", "[gpu][blockmask]") 
         CHECK(create_mask(mask, 1, 1, Q, KV, device.bindings, Device::Cuda) ==
               create_mask(mask, 1, 1, Q, KV));
       }
+    }
+  }
+}
+
+// The q-tile order a GPU-built mask holds in device memory (empty if none).
+std::vector<int32_t> device_order(const BlockMask& mask) {
+  const BlockMaskDeviceArrays a = device_arrays(mask, false, FLEXJIT_FWD_BLOCK_M);
+  if (!a.q_tile_order)
+    return {};
+  std::vector<int32_t> order((mask.q_len + FLEXJIT_FWD_BLOCK_M - 1) / FLEXJIT_FWD_BLOCK_M);
+  cuda::check(cuda::driver().cuMemcpyDtoH(order.data(),
+                                          reinterpret_cast<CUdeviceptr>(a.q_tile_order),
+                                          order.size() * sizeof(int32_t)),
+              "cuMemcpyDtoH");
+  return order;
+}
+
+// Device-only arrays (host_arrays false): the eight index arrays and the forward's q-tile order
+// as the CPU builder and the host's order make them, broadcast over B and H on the device, for
+// block sizes that are not the kernel's, ragged lengths, and masks reading b and h.
+TEST_CASE("gpu: a block mask built and kept on the GPU equals the CPU builder's",
+          "[gpu][blockmask]") {
+  SKIP_WITHOUT_CUDA();
+  const SeedCatalog seeds;
+  std::vector<MaskMod> masks = seeds.masks;
+  masks.push_back(mask_mod("per_head", [](Idx b, Idx h, Idx q, Idx kv) {
+    return (q + 37 * h + 101 * b) % 300 >= kv % 256;
+  }));
+  struct Shape {
+    int B, H, Q, KV, q_block, kv_block;
+  };
+  const Shape shapes[] = {{2, 3, 1000, 777, 128, 128},
+                          {1, 2, 8192, 8192, 128, 128},
+                          {3, 1, 300, 1030, 256, 64},
+                          {1, 1, 37, 5000, 64, 128},
+                          {2, 2, 4096, 129, 128, 256}};
+  for (const MaskMod& mask : masks) {
+    const DeviceBindings device = to_device({mask.body()});
+    for (const Shape& sh : shapes) {
+      INFO(mask.name() << " B " << sh.B << " H " << sh.H << " " << sh.Q << " x " << sh.KV
+                       << " blocks " << sh.q_block << " x " << sh.kv_block);
+      BlockMaskOptions host;
+      host.q_block = sh.q_block;
+      host.kv_block = sh.kv_block;
+      const BlockMask cpu = create_block_mask(mask, sh.B, sh.H, sh.Q, sh.KV, host);
+      BlockMaskOptions o = host;
+      o.device = Device::Cuda;
+      o.bindings = device.bindings;
+      o.host_arrays = false;
+      BlockMask gpu = create_block_mask(mask, sh.B, sh.H, sh.Q, sh.KV, o);
+      REQUIRE(gpu.arrays_on_device_only());
+      CHECK(gpu.kv_num_blocks.empty());
+      CHECK(gpu.sparsity() == cpu.sparsity()); // through a downloaded copy
+      CHECK(gpu.tile_state(sh.B - 1, sh.H - 1, 0, 0) == cpu.tile_state(sh.B - 1, sh.H - 1, 0, 0));
+      if (sh.q_block % FLEXJIT_FWD_BLOCK_M == 0)
+        CHECK(device_order(gpu) == heaviest_q_tiles_first(cpu, FLEXJIT_FWD_BLOCK_M));
+      else
+        CHECK(device_order(gpu).empty());
+      const BlockMask copy = gpu; // shares the device arrays
+      CHECK(copy.states() == cpu.states());
+      gpu.download_arrays();
+      CHECK_FALSE(gpu.arrays_on_device_only());
+      CHECK(gpu.kv_num_blocks == cpu.kv_num_blocks);
+      CHECK(gpu.kv_indices == cpu.kv_indices);
+      CHECK(gpu.full_kv_num_blocks == cpu.full_kv_num_blocks);
+      CHECK(gpu.full_kv_indices == cpu.full_kv_indices);
+      CHECK(gpu.q_num_blocks == cpu.q_num_blocks);
+      CHECK(gpu.q_indices == cpu.q_indices);
+      CHECK(gpu.full_q_num_blocks == cpu.full_q_num_blocks);
+      CHECK(gpu.full_q_indices == cpu.full_q_indices);
     }
   }
 }

@@ -15,16 +15,16 @@ using Catch::Contains;
 TEST_CASE("gpu limits: GPU block masks and dense masks check device memory first",
           "[gpu][limits][errors][blockmask]") {
   SKIP_WITHOUT_CUDA();
-  // 64 x 64 heads at S = 1M: 256 GiB of tile states, more than any device has; the
-  // mask reads b and h, so every head is classified.
+  // 64 x 64 heads at S = 1M: 4 TiB of index arrays and 256 GiB of tile states, more than any
+  // device has; the mask reads b and h, so every head is classified.
   const MaskMod per_head =
       mask_mod("per_head", [](Idx b, Idx h, Idx q, Idx kv) { return q + b + h >= kv; });
   BlockMaskOptions on_gpu;
   on_gpu.device = Device::Cuda;
   const int S = 1 << 20;
   REQUIRE_THROWS_WITH(create_block_mask(per_head, 64, 64, S, S, on_gpu),
-                      Contains("create_block_mask on the GPU: the tile states buffer of [64, 64] "
-                               "heads x 8192 x 8192 tiles needs 274877906944 bytes") &&
+                      Contains("create_block_mask on the GPU: the index arrays and tile states of "
+                               "[64, 64] heads x 8192 x 8192 tiles needs 4673461387264 bytes") &&
                           Contains("of device memory") && Contains("are free"));
   // A 2 GiB dense mask (under create_mask's 16 GiB cap, and in host memory) on a
   // device left with about 1 GiB free.

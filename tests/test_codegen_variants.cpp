@@ -140,12 +140,9 @@ TEST_CASE("variants: grid rules", "[codegen][variants]") {
   s.Hkv = 2;
   s.q_len = 1000;
   s.kv_len = 300;
-  s.num_q_blocks = 5;
-  s.num_kv_blocks = 7;
   s.elements = 1000;
   const KernelShape q{"q", 128, 0, GridRule::QTiles, 128, 0};
   const KernelShape kv{"kv", 256, 0, GridRule::KvTiles, 0, 128};
-  const KernelShape tiles{"t", 256, 0, GridRule::Tiles};
   const KernelShape elems{"e", 256, 0, GridRule::Elements};
   auto dims = [&](const KernelShape& k) {
     const GridDims g = grid_dims(k, s);
@@ -153,7 +150,6 @@ TEST_CASE("variants: grid rules", "[codegen][variants]") {
   };
   CHECK(dims(q) == std::tuple{8u, 8u, 3u});  // ceil(1000 / 128), Hq, B
   CHECK(dims(kv) == std::tuple{3u, 2u, 3u}); // ceil(300 / 128), Hkv, B
-  CHECK(dims(tiles) == std::tuple{7u, 5u, 24u});
   CHECK(dims(elems) == std::tuple{4u, 1u, 1u});
   s.elements = int64_t{1} << 40;
   CHECK(std::get<0>(dims(elems)) == static_cast<unsigned>(kMaxElementBlocks));

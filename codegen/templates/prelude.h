@@ -152,6 +152,11 @@ __device__ __forceinline__ int atomic_add(int* p, int v) {
 __device__ __forceinline__ float atomic_add(float* p, float v) {
   return __nvvm_atom_add_gen_f(p, v);
 }
+__device__ __forceinline__ unsigned long long atomic_add(unsigned long long* p,
+                                                         unsigned long long v) {
+  return static_cast<unsigned long long>(
+      __nvvm_atom_add_gen_ll(reinterpret_cast<long long*>(p), static_cast<long long>(v)));
+}
 
 // ---- Small math -----------------------------------------------------------------
 __device__ __forceinline__ int min_i(int a, int b) {
