@@ -134,6 +134,7 @@ constexpr KernelVariant block_classify(const char* stem, const char* variant, Ar
       CompanionRole::Epilogue,
       {"flexjit_block_mask_columns", FLEXJIT_BLOCK_MASK_THREADS, 0, GridRule::Elements, 0, 0}};
   v.num_companions = 1;
+  v.local_array_bytes = 2048; // iv::kMaxInstrs values and a load's index box: ~1 KiB
   return v;
 }
 constexpr KernelShape elements(const char* entry) {

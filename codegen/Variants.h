@@ -72,6 +72,10 @@ struct KernelVariant {
   // Takes FlexjitTensorMaps (attention_abi.h) as its third parameter: the host encodes
   // TMA tensor maps over q, k, v, which needs every stepped stride non-zero.
   bool tensor_maps = false;
+  // Local memory per thread its kernels use by design, at most (an array the code indexes
+  // dynamically: the block-mask builder's interval values), not spills: the runtime warns of
+  // local memory only beyond it.
+  int local_array_bytes = 0;
   // Loaded by the driver's JIT as one whole program from PTX (runtime/KernelCache.cpp):
   // the linker's relocatable compilation ignores setmaxnreg and spills such a kernel.
   bool whole_program = false;

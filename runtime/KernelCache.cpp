@@ -155,7 +155,7 @@ void finish(LoadedKernel& k, const std::string& info_log) {
     k.warnings.push_back(
         fmt::format("kernel {} ({}) spills registers: {} bytes spill stores + loads", k.entry(),
                     k.key.substr(0, 12), bytes));
-  else if (k.local_bytes > 0)
+  else if (k.local_bytes > k.variant->local_array_bytes)
     k.warnings.push_back(fmt::format("kernel {} ({}) uses {} bytes of local memory per thread "
                                      "(register spills)",
                                      k.entry(), k.key.substr(0, 12), k.local_bytes));

@@ -126,21 +126,19 @@ flexjit_block_classify(FlexjitModArgs args, FlexjitBlockMaskParams p, iv::Progra
     }
     sync_threads();
 
-    // The undecided tiles point by point: the k-th of the row is warp k % kWarps's.
-    int seen = 0;
+    // The undecided tiles point by point, tile c by warp c % kWarps: which warp takes a tile
+    // depends on nothing another warp writes.
     for (int c0 = 0; c0 < nkv; c0 += kWarpSize) {
       const int kb = c0 + lane_id();
-      unsigned m = warp_ballot(kb < nkv && states[kb] == kUndecided);
+      unsigned m = warp_ballot(kb < nkv && kb % kWarps == warp && states[kb] == kUndecided);
       while (m) {
         const int c = c0 + __builtin_ctz(m);
         m &= m - 1;
-        if (seen++ % kWarps == warp) {
-          const int kv0 = c * p.kv_block;
-          const uint8_t s =
-              scan_tile(&args, bc, hc, q0, q_rows, kv0, min_i(p.kv_len - kv0, p.kv_block));
-          if (lane_id() == 0)
-            states[c] = s;
-        }
+        const int kv0 = c * p.kv_block;
+        const uint8_t s =
+            scan_tile(&args, bc, hc, q0, q_rows, kv0, min_i(p.kv_len - kv0, p.kv_block));
+        if (lane_id() == 0)
+          states[c] = s;
       }
     }
     sync_threads();
