@@ -255,7 +255,7 @@ TEST_CASE("flex_attention_backward: a head dim only the forward has", "[errors][
 }
 
 TEST_CASE("flex_attention: KV cache arguments", "[errors][attention][cache]") {
-  Problem p; // q [2, 4, 256, 64]: a KV cache needs the decode kernel's q_len up to 64
+  Problem p; // q [2, 4, 256, 64] (made q_len 3 below: the decode kernel; prefill at the end)
   p.q = tensor(0x100000, 2, 4, 3, 64);
   p.out = tensor(0x400000, 2, 4, 3, 64);
   const TensorView lens = TensorView::contiguous(fake(0x500000), DType::I32, {2}, Device::Cuda);
