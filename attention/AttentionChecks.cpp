@@ -224,9 +224,15 @@ std::vector<const KernelVariant*> rows_for(TemplateKind kind, const AttentionPro
 std::string unmet_constraint(const KernelVariant& v, const AttentionProblem& p) {
   if (v.persistent() && !p.persistent)
     return "the schedule is not persistent";
-  if (p.kv_cache && !v.decode())
-    return "a KV cache (options.kv_cache) is read by the split-KV decode kernel only (sm_90a, "
-           "q_len up to 64, Schedule Auto or SplitKv)";
+  if (p.kv_cache && !v.kv_cache)
+    return fmt::format(
+        "a KV cache (options.kv_cache) is read by the sm_90a warp-specialized forward (one tile "
+        "per CTA or persistent; a block mask's kv_block a multiple of its kv tile) and split-KV "
+        "decode kernels only, not by {} (the {})",
+        v.describe(),
+        v.kind == TemplateKind::AttentionBackward ? "backward"
+        : v.arch == Arch::SM80                    ? "sm_80 mma.sync forward"
+                                                  : "sm_90a wgmma forward for 64-row kv blocks");
   if (v.decode()) {
     if (!p.decode)
       return "the schedule is not split-KV decoding";

@@ -289,16 +289,21 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
   if (variant.decode()) {
     maps.q = decode_q_map(q, p.Hq / p.Hkv, p.decode_heads);
     schedule_decode(p, variant, target, &params, &sizes);
+  }
+  // A KV cache (the rows that read one: variant.kv_cache, which check_attention required): the
+  // lengths, the table and the pools' maps (boxes of min(page, kv tile) rows), and the device
+  // error word the kernel reports bad lengths and pages in.
+  if (variant.decode() || o.kv_cache)
     params.device_error = cuda::device_error_word();
-    if (const KvCache* cache = o.kv_cache) {
-      if (cache->kv_lens)
-        params.kv_lens = static_cast<const int32_t*>(cache->kv_lens->data);
-      if (cache->block_table) {
-        set_pages(params, *cache, k);
-        const int rows = std::min(cache->page_size, variant.main.kv_rows);
-        maps.k = page_map("k", k, rows);
-        maps.v = page_map("v", v, rows);
-      }
+  if (const KvCache* cache = o.kv_cache) {
+    FLEXJIT_ASSERT(variant.kv_cache, "{} does not read a KV cache", variant.describe());
+    if (cache->kv_lens)
+      params.kv_lens = static_cast<const int32_t*>(cache->kv_lens->data);
+    if (cache->block_table) {
+      set_pages(params, *cache, k);
+      const int rows = std::min(cache->page_size, variant.main.kv_rows);
+      maps.k = page_map("k", k, rows);
+      maps.v = page_map("v", v, rows);
     }
   }
   void* args[] = {&params, &mod_args, &maps};

@@ -11,9 +11,11 @@
 
 namespace flexjit {
 
-// A KV cache that flex_attention's split-KV decode kernel reads (sm_90a, q_len up to 64 with
-// Schedule Auto or SplitKv; the other kernels reject it): per-sequence lengths and, optionally,
-// pages. Everything here is device data, read by the kernel: a length or page index out of
+// A KV cache that flex_attention's sm_90a warp-specialized kernels read -- the forward (prefill:
+// Schedule OneTilePerCta or Persistent, or Auto's choice) and the split-KV decode kernel --
+// per-sequence lengths and, optionally, pages; the other kernels (the sm_80 mma.sync forward, the
+// sm_90a wgmma forward a block mask of 64-row kv blocks takes, the backward) reject it with an
+// Error. Everything here is device data, read by the kernel: a length or page index out of
 // range is reported through the device error word (check_device_errors), never read out of
 // bounds.
 struct KvCache {

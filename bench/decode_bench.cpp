@@ -7,10 +7,14 @@
 // rows in a shuffled order, per-sequence lengths all kv_len): schedules "paged16", "paged128",
 // whose last column is their time over "auto"'s (contiguous). bench/torch_decode.py times torch's
 // flex_attention (FlexDecoding) and F.sdpa on the same shapes.
+// --prefill: prefill through a paged KV cache instead (B 4, Hq 32, Hkv 8, q_len = kv_len 4096,
+// D 128, bf16, causal block mask): contiguous (Auto: the persistent forward; and one tile per
+// CTA), then paged 16 and paged 128 (Auto) with their time over contiguous Auto's; TFLOP/s of
+// the causal half (2 * 2 * B * Hq * q_len * kv_len * D / 2) in the rate column.
 // --grid: issue 13's decode grid instead (B 1/8/32/64 x kv_len 2048/8192/32768, Hq 32, Hkv 8,
 // D 128, bf16; contiguous and paged): q, K and V of sequence 0 copied to every sequence (the
 // same bytes move; hosts make GBs of random K / V slowly), checked on rows of all sequences.
-//   flexjit_decode_bench [--json FILE] [--reps N] [--quick] [--grid]
+//   flexjit_decode_bench [--json FILE] [--reps N] [--quick] [--grid | --prefill]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,6 +32,7 @@
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/HalfFloat.h"
+#include "flexjit/testing/SeedMods.h"
 
 using namespace flexjit;
 
@@ -86,7 +91,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string json_path;
   int reps = 30;
-  bool quick = false, grid = false;
+  bool quick = false, grid = false, prefill = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc)
@@ -97,9 +102,11 @@ int main(int argc, char** argv) {
       quick = true;
     else if (a == "--grid")
       grid = true;
+    else if (a == "--prefill")
+      prefill = true;
     else {
-      std::fprintf(stderr,
-                   "usage: flexjit_decode_bench [--json FILE] [--reps N] [--quick] [--grid]\n");
+      std::fprintf(stderr, "usage: flexjit_decode_bench [--json FILE] [--reps N] [--quick] "
+                           "[--grid | --prefill]\n");
       return 2;
     }
   }
@@ -122,12 +129,16 @@ int main(int argc, char** argv) {
       for (int kv_len : {2048, 8192, 32768})
         shapes.push_back({B, 32, 8, 1, kv_len, 128, DType::BF16, true});
   }
+  if (prefill)
+    shapes = {{4, 32, 8, 4096, 4096, 128, DType::BF16}};
   if (quick)
     shapes.resize(1);
+  // Prefill's causal mask (built once per shape below), else no mask.
+  const MaskMod mask = prefill ? seeds::causal() : MaskMod();
   FILE* json = json_path.empty() ? nullptr : std::fopen(json_path.c_str(), "w");
   fmt::print("{:5} {:>4} {:>3} {:>3} {:>3} {:>7} {:>4} {:>10} {:>9} {:>8} {:>9} {:>8} {:>9}\n",
-             "dtype", "B", "Hq", "Hkv", "q", "kv_len", "D", "schedule", "ms", "GB/s", "rel err",
-             "cold ms", "speedup");
+             "dtype", "B", "Hq", "Hkv", "q", "kv_len", "D", "schedule", "ms",
+             prefill ? "TFLOP/s" : "GB/s", "rel err", "cold ms", prefill ? "x contig" : "speedup");
   using Schedule = FlexAttentionOptions::Schedule;
   for (const Shape& sh : shapes) {
     std::mt19937 rng(1234 + sh.kv_len + sh.q_len);
@@ -149,13 +160,19 @@ int main(int argc, char** argv) {
     const testing::AttentionInputs inputs{B_data, sh.Hq,     sh.Hkv,    sh.q_len,  sh.kv_len,
                                           sh.D,   q.logical, k.logical, v.logical, sh.D};
     const testing::AttentionRows ref = testing::attention_reference(
-        inputs, MaskMod(), ScoreMod(), 1.0 / std::sqrt(static_cast<double>(sh.D)), {}, pick);
+        inputs, mask, ScoreMod(), 1.0 / std::sqrt(static_cast<double>(sh.D)), {}, pick);
+    BlockMask bm;
+    if (prefill)
+      bm = create_block_mask(mask, 1, 1, sh.q_len, sh.kv_len);
     // The output row checked against reference row i: itself, or (replicated) the same row of
     // sequence i % B.
     auto out_row = [&](size_t i) {
       return ref.rows[i] + (sh.replicated ? static_cast<int64_t>(i % sh.B) * data_rows : 0);
     };
-    const double bytes = 2.0 * sh.B * sh.Hkv * static_cast<double>(sh.kv_len) * (2 * sh.D);
+    // GB/s of K and V read once, or (prefill) GFLOP / ms of the causal half.
+    const double bytes =
+        prefill ? 2.0 * sh.B * sh.Hq * static_cast<double>(sh.q_len) * sh.kv_len * sh.D * 1e-3
+                : 2.0 * sh.B * sh.Hkv * static_cast<double>(sh.kv_len) * (2 * sh.D);
     double split_ms = NAN;
     for (int run = 0; run < 4; ++run) { // auto, one-tile, paged 16, paged 128
       if (grid && run == 1)
@@ -164,6 +181,8 @@ int main(int argc, char** argv) {
       const int page = run == 2 ? 16 : run == 3 ? 128 : 0;
       FlexAttentionOptions o;
       o.schedule = schedule;
+      if (prefill)
+        o.block_mask = &bm;
       DeviceBuffer k_pool, v_pool, table_buf, lens_buf;
       TensorView k_view = k.view, v_view = v.view, table_view, lens_view;
       KvCache cache;

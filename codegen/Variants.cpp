@@ -88,12 +88,14 @@ constexpr KernelShape fwd_ws_persistent(const char* entry, int dqk, int dv) {
   shape.grid = GridRule::WorkTiles;
   return shape;
 }
-// The warp-specialized forward: TMA tensor maps, one CTA per SM, kv tiles of its own.
+// The warp-specialized forward: TMA tensor maps, one CTA per SM, kv tiles of its own; reads a
+// KV cache (kv_source.h's KvCache).
 constexpr KernelVariant forward_ws(const char* stem, const char* variant, Arch arch, DType dtype,
                                    int dqk, int dv, KernelShape main) {
   KernelVariant v = forward(stem, variant, arch, dtype, dqk, dv, main, false);
   v.kv_block_multiple = main.kv_rows;
   v.tensor_maps = true;
+  v.kv_cache = true;
   v.whole_program = true; // setmaxnreg
   return v;
 }

@@ -76,6 +76,11 @@ struct KernelVariant {
   // dynamically: the block-mask builder's interval values), not spills: the runtime warns of
   // local memory only beyond it.
   int local_array_bytes = 0;
+  // Reads a KV cache (FlexAttentionOptions::kv_cache: per-sequence lengths, a block table over
+  // page pools; FlexjitAttentionParams' kv_lens / block_table with K / V tensor maps over the
+  // pools): the sm_90a warp-specialized forward (both schedules) and decode kernels
+  // (kv_source.h's KvCache). The other rows reject a kv_cache (attention/AttentionChecks.cpp).
+  bool kv_cache = false;
   // Loaded by the driver's JIT as one whole program from PTX (runtime/KernelCache.cpp):
   // the linker's relocatable compilation ignores setmaxnreg and spills such a kernel.
   bool whole_program = false;

@@ -255,7 +255,7 @@ TEST_CASE("flex_attention_backward: a head dim only the forward has", "[errors][
 }
 
 TEST_CASE("flex_attention: KV cache arguments", "[errors][attention][cache]") {
-  Problem p; // q [2, 4, 256, 64]: a KV cache needs the decode kernel's q_len up to 64
+  Problem p; // q [2, 4, 256, 64] (made q_len 3 below: the decode kernel; prefill at the end)
   p.q = tensor(0x100000, 2, 4, 3, 64);
   p.out = tensor(0x400000, 2, 4, 3, 64);
   const TensorView lens = TensorView::contiguous(fake(0x500000), DType::I32, {2}, Device::Cuda);
@@ -315,14 +315,35 @@ TEST_CASE("flex_attention: KV cache arguments", "[errors][attention][cache]") {
   expect_error(p, o, "the block mask was built for q_len 3 and kv_len 500",
                "q_len 3 and kv_len 512");
   o.block_mask = nullptr;
-  // The other kernels do not read a cache: a long q, or a schedule that is not decoding.
+  // The warp-specialized forward reads a cache too (prefill: a long q, or a schedule that is not
+  // decoding); the kernels that do not -- the sm_90a wgmma forward a block mask of 64-row kv
+  // blocks takes, the sm_80 forward, the backward -- name themselves.
   p.q = tensor(0x100000, 2, 4, 256, 64);
   p.out = tensor(0x400000, 2, 4, 256, 64);
-  expect_error(p, o, "a KV cache (options.kv_cache) is read by the split-KV decode kernel only");
+  BlockMaskOptions fine;
+  fine.kv_block = 64;
+  const BlockMask bm64 = create_block_mask(seeds::causal(), 1, 1, 256, 512, fine);
+  o.block_mask = &bm64;
+  expect_error(p, o,
+               "a KV cache (options.kv_cache) is read by the sm_90a warp-specialized forward (one "
+               "tile per CTA or persistent; a block mask's kv_block a multiple of its kv tile) and "
+               "split-KV decode kernels only",
+               "not by attention_fwd f16 d64 sm_80 (the sm_80 mma.sync forward)");
+  o.block_mask = nullptr;
+  const TensorView lse =
+      TensorView::contiguous(fake(0x700000), DType::F32, {2, 4, 256}, Device::Cuda);
+  o.lse = &lse;
+  // (dk and dv the pools' shapes: the shape checks pass, the kernel's choice fails.)
+  REQUIRE_THROWS_WITH(
+      flex_attention_backward(p.q, p.k, p.v, p.out, p.out, p.q, p.k, p.v, o),
+      Contains("a KV cache (options.kv_cache) is read by the sm_90a warp-specialized forward") &&
+          Contains("not by attention_bwd f16 d64") && Contains("(the backward)"));
+  o.lse = nullptr;
   p.q = tensor(0x100000, 2, 4, 3, 64);
   p.out = tensor(0x400000, 2, 4, 3, 64);
   o.schedule = FlexAttentionOptions::Schedule::OneTilePerCta;
-  expect_error(p, o, "a KV cache (options.kv_cache) is read by the split-KV decode kernel only");
+  if (!cuda_available())
+    expect_error(p, o, "CUDA is not available");
   // Everything well formed: the call gets as far as the device.
   o.schedule = FlexAttentionOptions::Schedule::Auto;
   if (!cuda_available())

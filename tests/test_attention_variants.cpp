@@ -229,3 +229,49 @@ TEST_CASE("grid_dims: the decode grid is (splits, Hq / packed heads, B)", "[atte
   CHECK(g.y == 8);
   CHECK(g.z == 3);
 }
+
+// A KV cache is read by the rows that say so (KernelVariant::kv_cache): the sm_90a
+// warp-specialized forward in both schedules and the decode kernel; everything else (the sm_80
+// forward, the sm_90a wgmma forward for 64-row kv blocks, the backward) is an Error naming the
+// kernel, never a silent read of k and v as if they were whole tensors.
+TEST_CASE("select_variant: a KV cache takes the warp-specialized kernels or an Error",
+          "[attention][variants][cache]") {
+  const KvCache cache; // the selection reads only whether there is one
+  for (const KernelVariant& v : kernel_variants())
+    if (v.is_attention())
+      CHECK(v.kv_cache ==
+            (v.arch == Arch::SM90a && v.kind == TemplateKind::AttentionForward && v.tensor_maps));
+  BlockMaskOptions fine;
+  fine.kv_block = 64;
+  const BlockMask bm64 = create_block_mask(seeds::causal(), 1, 1, 1024, 1024, fine);
+  for (DType dtype : {DType::F16, DType::BF16})
+    for (int d : {64, 128}) {
+      INFO(to_string(dtype) << " d" << d);
+      AttentionProblem p = problem(dtype, d, nullptr);
+      p.kv_cache = &cache;
+      for (bool persistent : {false, true}) {
+        p.persistent = persistent;
+        const KernelVariant& v =
+            select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p);
+        CHECK(v.kv_cache);
+        CHECK(v.persistent() == persistent);
+        CHECK_FALSE(v.decode());
+      }
+      p.persistent = false;
+      REQUIRE_THROWS_WITH(
+          select_variant(TemplateKind::AttentionForward, target(Arch::SM80), p),
+          Contains("a KV cache (options.kv_cache) is read by the sm_90a warp-specialized") &&
+              Contains("(the sm_80 mma.sync forward) on this GPU (sm_80 kernels)"));
+      REQUIRE_THROWS_WITH(select_variant(TemplateKind::AttentionBackward, target(Arch::SM90a), p),
+                          Contains("(the backward) on this GPU (sm_90a kernels)"));
+      if (d == 64) { // kv_block 64: the ws rows' tile is 128 rows, the wgmma row's 64
+        p.block_mask = &bm64;
+        REQUIRE_THROWS_WITH(
+            select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p),
+            Contains("a KV cache (options.kv_cache) is read by the sm_90a warp-specialized"));
+        p.kv_cache = nullptr;
+        CHECK_FALSE(select_variant(TemplateKind::AttentionForward, target(Arch::SM90a), p)
+                        .tensor_maps); // without a cache: the wgmma forward
+      }
+    }
+}

@@ -189,22 +189,22 @@ struct FlexjitAttentionParams {
   int32_t decode_heads, decode_splits;
   float* o_part;
   float* lse_part;
-  // A KV cache (the decode kernel): kv_lens [B] (device, may be null: every sequence has
-  // kv_len) bounds sequence b to its rows [0, kv_lens[b]), kv_lens[b] <= kv_len; block_table
-  // [B, max_pages] (device, may be null) pages k and v: they are page pools [num_pages,
-  // 1 << page_shift, Hkv, D] (the tensor maps' dims (D, page slots, Hkv, num_pages)) and the
-  // sequence's kv row j lies in page block_table[b * max_pages + (j >> page_shift)], slot j %
-  // page size; kv_len = max_pages << page_shift. A kernel that finds a length beyond kv_len or
-  // a page outside the pool reads page 0 instead (never out of bounds) and sets its bit
+  // A KV cache (the sm_90a warp-specialized forward and decode kernels): kv_lens [B] (device, may
+  // be null: every sequence has kv_len) bounds sequence b to its rows [0, kv_lens[b]), kv_lens[b]
+  // <= kv_len; block_table [B, max_pages] (device, may be null) pages k and v: they are page pools
+  // [num_pages, 1 << page_shift, Hkv, D] (the tensor maps' dims (D, page slots, Hkv, num_pages))
+  // and the sequence's kv row j lies in page block_table[b * max_pages + (j >> page_shift)], slot j
+  // % page size; kv_len = max_pages << page_shift. A kernel that finds a length beyond kv_len or a
+  // page outside the pool reads page 0 instead (never out of bounds) and sets its bit
   // (FLEXJIT_DEVICE_ERROR_*) in *device_error (host-mapped memory the host reads, never null
-  // for a decode launch).
+  // for a decode launch or one with a KV cache).
   const int32_t* kv_lens;
   const int32_t* block_table;
   int32_t max_pages, page_shift, num_pages;
   uint32_t* device_error;
 };
-// A paged KV cache's page sizes: powers of two in [MIN, MAX] (the decode kernel issues at most
-// its kv tile / MIN boxes per tile).
+// A paged KV cache's page sizes: powers of two in [MIN, MAX] (a kernel issues at most its kv
+// tile / MIN boxes per tile: kv_source.h's KvCache).
 #define FLEXJIT_PAGE_SIZE_MIN 16
 #define FLEXJIT_PAGE_SIZE_MAX 256
 #define FLEXJIT_DEVICE_ERROR_KV_LEN 1u // kv_lens[b] < 0 or > kv_len (the cache's capacity)

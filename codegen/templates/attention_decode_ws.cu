@@ -80,70 +80,7 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionDecodeWs {
         : sq(base), sk(base + kQBytes), sv(base + kQBytes + kStages * kKTileBytes) {}
   };
 
-  static __device__ __forceinline__ void flag(const FlexjitAttentionParams& p, u32 bit) {
-    atomic_or(reinterpret_cast<int*>(p.device_error), static_cast<int>(bit));
-  }
-
-  // The sequence's kv rows: kv_lens[b] when given (a length outside [0, kv_len] is flagged
-  // and read as kv_len: the cache's capacity, whose pages the table has), else kv_len.
-  static __device__ __forceinline__ int sequence_kv_len(const FlexjitAttentionParams& p, int b) {
-    if (!p.kv_lens)
-      return p.kv_len;
-    const int n = p.kv_lens[b];
-    if (n >= 0 && n <= p.kv_len)
-      return n;
-    flag(p, FLEXJIT_DEVICE_ERROR_KV_LEN);
-    return p.kv_len;
-  }
-
-  // Where kv tile kv0's rows lie: box j of `boxes` (box rows each) at (slot[j], page[j]) of the
-  // K / V maps. Unpaged: one box, slot kv0 of "page" b (the maps' dims are (D, S, H, B)).
-  // Paged: a box per page the tile spans (page_size < kN) or one; rows past the sequence read
-  // the page of its last row (masked out, and their V zeroed by the consumer); a table entry
-  // outside the pool is flagged and read as page 0. The table reads are issued together.
-  static constexpr int kMaxBoxes = kN / FLEXJIT_PAGE_SIZE_MIN;
-  struct TileRows {
-    int boxes = 1, box_rows = kN;
-    int slot[kMaxBoxes], page[kMaxBoxes];
-  };
-  static __device__ __forceinline__ TileRows tile_rows(const FlexjitAttentionParams& p, int b,
-                                                       int kv0, int kv_len) {
-    TileRows t;
-    if (!p.block_table) {
-      t.slot[0] = kv0;
-      t.page[0] = b;
-      return t;
-    }
-    const int page_rows = 1 << p.page_shift;
-    t.box_rows = min_i(kN, page_rows);
-    t.boxes = kN / t.box_rows;
-    const int32_t* table = p.block_table + static_cast<int64_t>(b) * p.max_pages;
-#pragma unroll
-    for (int j = 0; j < kMaxBoxes; ++j)
-      if (j < t.boxes) {
-        const int row = kv0 + j * t.box_rows;
-        t.slot[j] = row & (page_rows - 1);
-        t.page[j] = table[min_i(row, kv_len - 1) >> p.page_shift];
-      }
-#pragma unroll
-    for (int j = 0; j < kMaxBoxes; ++j)
-      if (j < t.boxes && (t.page[j] < 0 || t.page[j] >= p.num_pages)) {
-        flag(p, FLEXJIT_DEVICE_ERROR_PAGE);
-        t.page[j] = 0;
-      }
-    return t;
-  }
-  template <int kTD>
-  static __device__ __forceinline__ void load_tile(u32 dst, const FlexjitTensorMap* map, u32 bar,
-                                                   const TileRows& t, int h_kv) {
-#pragma unroll
-    for (int j = 0; j < kMaxBoxes; ++j)
-      if (j < t.boxes)
-#pragma unroll
-        for (int cb = 0; cb < kTD / 64; ++cb)
-          tma_load_4d(dst + cb * kN * 128 + j * t.box_rows * 128, map, bar, cb * 64, t.slot[j],
-                      h_kv, t.page[j]);
-  }
+  using Kv = KvCache<kN>; // sequence lengths, pages, the ragged tile (kv_source.h)
 
   static __device__ __forceinline__ void producer(const FlexjitAttentionParams& p,
                                                   const FlexjitTensorMaps& maps, const Smem& sm,
@@ -151,30 +88,16 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionDecodeWs {
     tma_prefetch_map(&maps.q);
     tma_prefetch_map(&maps.k);
     tma_prefetch_map(&maps.v);
-    const int kv_len = sequence_kv_len(p, w.b);
+    const int kv_len = Kv::sequence_kv_len(p, w.b);
     // The walk of the first query head's row of q block 0 (the host packs heads only under
     // a mask without per-head rows, and checks that q_len fits in one q block).
     const BlockSchedule<kN, KvMajor> walk(p, w.b, w.h0, 0, kv_len);
     const int t0 = static_cast<int>(static_cast<int64_t>(walk.n_tiles) * w.split / w.splits);
     const int t1 = static_cast<int>(static_cast<int64_t>(walk.n_tiles) * (w.split + 1) / w.splits);
-    // The tiles at or past the sequence's length are left out (a mask built for the cache's
-    // capacity has them), and in a KV cache the ragged tile (rows past the length: the
-    // consumer zeroes its V) comes last, in the full tiles' part (the consumer applies the
-    // mask_mod on a ragged tile anyway): counted first, the consumer needs the counts at once.
-    const bool cache = p.kv_lens || p.block_table;
-    int n = 0, n_part = 0, ragged = -1;
-    for (int t = t0; t < t1; ++t) {
-      const int kv0 = walk.start(t);
-      if (kv0 >= kv_len)
-        continue;
-      ++n;
-      if (cache && kv0 + kN > kv_len)
-        ragged = t;
-      else
-        n_part += t < walk.n_part_tiles;
-    }
+    // The split's tiles in the cache's order (CacheOrder): its ragged tile last.
+    const CacheOrder<kN> order(walk, t0, t1, kv_len, Kv::on(p));
     const WorkRecords records{ring.bars + kRecordOffset};
-    records.post(0, FwdWork{0, w.h0, w.b}, n, n_part);
+    records.post(0, FwdWork{0, w.h0, w.b}, order.n, order.n_part);
     records.post_kv_len(0, kv_len);
     const u32 q_bytes = static_cast<u32>(w.heads * p.q_len) * 128u * (kTQ / 64);
     mbar_arrive_expect_tx(ring.q_full(), q_bytes);
@@ -184,40 +107,16 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionDecodeWs {
       tma_load_5d(sm.sq + cb * kM * 128, &maps.q, ring.q_full(), cb * 64, group_head, 0, w.h_kv,
                   w.b);
     Pos pos;
-    for (int j = t0; j <= t1; ++j) {
-      const int t = j < t1 ? j : ragged; // the ragged tile after the others
-      if (t < 0 || (j < t1 && t == ragged))
-        continue;
-      const int kv0 = walk.start(t);
-      if (kv0 >= kv_len)
-        continue;
-      const TileRows rows = tile_rows(p, w.b, kv0, kv_len);
+    order.for_each(walk, t0, t1, kv_len, [&](int kv0) __attribute__((always_inline)) {
+      const auto rows = Kv::tile_rows(p, w.b, kv0, kv_len);
       const u32 full_k = ring.produce_k(pos, kKTileBytes, [&]() __attribute__((always_inline)) {
         records.post_kv(pos.stage, kv0);
       });
-      load_tile<kTQ>(sm.sk + pos.stage * kKTileBytes, &maps.k, full_k, rows, w.h_kv);
+      Kv::template load_tile<kTQ>(sm.sk + pos.stage * kKTileBytes, &maps.k, full_k, rows, w.h_kv);
       const u32 full_v = ring.produce_v(pos, kVTileBytes);
-      load_tile<kTV>(sm.sv + pos.stage * kVTileBytes, &maps.v, full_v, rows, w.h_kv);
+      Kv::template load_tile<kTV>(sm.sv + pos.stage * kVTileBytes, &maps.v, full_v, rows, w.h_kv);
       pos.advance();
-    }
-  }
-
-  // In a KV cache the rows of a tile past the sequence's length hold whatever the pool has
-  // there (maybe NaN): P is 0 on them, but 0 x NaN is NaN, so V's rows there become zeros
-  // before a product reads them (the warpgroup's stores, fenced for the async proxy).
-  static __device__ __forceinline__ void zero_v_rows(u32 v_tile, int first_row) {
-    // The warpgroup's thread (read here: no register is held for it through the kv loop).
-    const int ctid = thread_x_opaque() & 127;
-    const int rows = kN - first_row, chunks = rows * (kTV / 64) * 8;
-    for (int i = ctid; i < chunks; i += 128) {
-      const int rb = i >> 3, cb = rb / rows, r = first_row + rb - cb * rows;
-      asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(v_tile + cb * kN * 128 +
-                                                                      r * 128 + (i & 7) * 16),
-                   "r"(0)
-                   : "memory");
-    }
-    fence_proxy_async();
-    named_bar_sync(1, 128);
+    });
   }
 
   static __device__ __forceinline__ void consumer(const FlexjitAttentionParams& p,
@@ -245,17 +144,20 @@ template <bool kBf16, int kDqk, int kDv> struct AttentionDecodeWs {
     mbar_wait(ring.q_full(), 0); // always: no copy may outlive the CTA
     const auto tiles = PostedTile<kM>{WorkRecords{ring.bars + kRecordOffset}, 0}.walk();
     const int n_tiles = tiles.count();
-    auto cache = [&]() __attribute__((always_inline)) { return p.kv_lens || p.block_table; };
+    auto cache = [&]() __attribute__((always_inline)) { return Kv::on(p); };
     // The sequence's length (read where used: one register less in the kv loop) and whether
     // tile kv0 has rows past it, which in a KV cache need zeros in V (zero_v_rows).
     auto kv_len = [&]() __attribute__((always_inline)) { return tiles.kv_len(); };
     auto ragged = [&](int kv0) __attribute__((always_inline)) { return kv0 + kN > kv_len(); };
-    // The ragged tile is the one of row kv_len - 1 (tiles start at multiples of kN, and the
-    // producer leaves out those at or past kv_len): its rows from (kv_len - 1) % kN + 1 on.
-    // Zeroing runs while no product is in flight (before the next QK^T: S's registers are free).
+    // The ragged tile is the one of row kv_len - 1 (the producer leaves out those at or past
+    // kv_len). Zeroing runs while no product is in flight (before the next QK^T: S's registers
+    // are free); the warpgroup's thread is read there (no register is held for it through the
+    // kv loop).
     auto zero_v = [&](const Pos& at) __attribute__((always_inline)) {
       ring.acquire_v(at);
-      zero_v_rows(sm.sv + at.stage * kVTileBytes, ((kv_len() - 1) & (kN - 1)) + 1);
+      Kv::template zero_v_rows<kTV, 128>(sm.sv + at.stage * kVTileBytes,
+                                         Kv::ragged_rows_from(kv_len()), thread_x_opaque() & 127,
+                                         1);
     };
     Pos pos;
     if (n_tiles > 0) {

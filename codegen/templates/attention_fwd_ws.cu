@@ -20,7 +20,8 @@
 // persistent grid (PersistentTiles: the producer refills Q and the ring runs on across work
 // tiles, so the next tile's copies overlap this one's last products and epilogue), the kv
 // walk KvTiles (block_schedule.h: partial tiles, then full ones), the KV source
-// TmaRing (kv_source.h), the products wgmma.h, the score tile apply_mods, the softmax
+// TmaRing (kv_source.h) and, with a KV cache (options.kv_cache: per-sequence lengths, a block
+// table over page pools), kv_source.h's KvCache and CacheOrder (the decode kernel's too), the products wgmma.h, the score tile apply_mods, the softmax
 // softmax_update / rescale_o, the epilogue store_o_rows.
 //
 // Shared memory (dynamic, 1 KiB aligned), every tile in sm90_tiles.h's layout, which is
@@ -92,6 +93,10 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
   // Named barriers: consumer c may issue its products once bar kTurn + c completes (its
   // 128 threads' sync plus the other consumer's 128 arrivals).
   static constexpr int kTurn = 1;
+  // Named barrier of both consumers' zeroing of a ragged V tile (after kTurn + 1).
+  static constexpr int kZeroBar = kTurn + 2;
+
+  using Kv = KvCache<kN>; // a KV cache's lengths, pages and ragged tile (kv_source.h)
 
   // One work tile's copies into the ring from pos on: Q (its barrier armed by the caller),
   // then its kv tiles in the walk's order. The producer posts each kv tile's first row into
@@ -103,23 +108,68 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
       tma_load_4d(cta.sq + cb * kM * 128, &maps.q, ring.q_full(), cb * 64, cta.q_start, cta.h,
                   cta.b);
   }
-  static __device__ __forceinline__ void load_kv(const FlexjitTensorMaps& maps, const Cta& cta,
-                                                 KvTiles<kN>& tiles, const Ring& ring, Pos& pos,
-                                                 const WorkRecords& records) {
-    for (int t = 0; t < tiles.n_tiles; ++t) {
-      const int kv0 = tiles.next_start(t);
-      const u32 off_k = pos.stage * kKTileBytes, off_v = pos.stage * kVTileBytes;
-      const u32 full_k = ring.produce_k(pos, kKTileBytes, [&]() __attribute__((always_inline)) {
-        records.post_kv(pos.stage, kv0);
-      });
+  // Kv tile kv0's K and V into the stage at pos (the slot posted first): in a KV cache through
+  // its boxes (Kv::tile_rows; the persistent producer, short of registers, reads the table in
+  // rounds of kPagesHeld boxes for each of K and V: Kv::load_tile_rounds), else one box of the
+  // tensors' own maps.
+  static constexpr int kPagesHeld = kPersistent ? 2 : Kv::kMaxBoxes;
+  template <bool kCache>
+  static __device__ __forceinline__ void
+  load_kv_tile(const FlexjitAttentionParams& p, const FlexjitTensorMaps& maps, const Cta& cta,
+               const Ring& ring, Pos& pos, const WorkRecords& records, int kv0, int kv_len) {
+    const u32 sk = cta.sk + pos.stage * kKTileBytes, sv = cta.sv + pos.stage * kVTileBytes;
+    auto post = [&]() __attribute__((always_inline)) { records.post_kv(pos.stage, kv0); };
+    if constexpr (!kCache) {
+      const u32 full_k = ring.produce_k(pos, kKTileBytes, post);
 #pragma unroll
       for (int cb = 0; cb < kTQ / 64; ++cb)
-        tma_load_4d(cta.sk + off_k + cb * kN * 128, &maps.k, full_k, cb * 64, kv0, cta.h_kv, cta.b);
+        tma_load_4d(sk + cb * kN * 128, &maps.k, full_k, cb * 64, kv0, cta.h_kv, cta.b);
       const u32 full_v = ring.produce_v(pos, kVTileBytes);
 #pragma unroll
       for (int cb = 0; cb < kTV / 64; ++cb)
-        tma_load_4d(cta.sv + off_v + cb * kN * 128, &maps.v, full_v, cb * 64, kv0, cta.h_kv, cta.b);
-      pos.advance();
+        tma_load_4d(sv + cb * kN * 128, &maps.v, full_v, cb * 64, kv0, cta.h_kv, cta.b);
+    } else if constexpr (kPagesHeld == Kv::kMaxBoxes) {
+      const auto rows = Kv::tile_rows(p, cta.b, kv0, kv_len);
+      Kv::template load_tile<kTQ>(sk, &maps.k, ring.produce_k(pos, kKTileBytes, post), rows,
+                                  cta.h_kv);
+      Kv::template load_tile<kTV>(sv, &maps.v, ring.produce_v(pos, kVTileBytes), rows, cta.h_kv);
+    } else {
+      Kv::template load_tile_rounds<kTQ, kPagesHeld>(
+          sk, &maps.k, ring.produce_k(pos, kKTileBytes, post), p, cta.b, kv0, kv_len, cta.h_kv);
+      Kv::template load_tile_rounds<kTV, kPagesHeld>(sv, &maps.v, ring.produce_v(pos, kVTileBytes),
+                                                     p, cta.b, kv0, kv_len, cta.h_kv);
+    }
+    pos.advance();
+  }
+  // One work tile: its record (posted into record `phase` with the walk's counts and the
+  // sequence's kv length), Q, then its kv tiles. Without a KV cache the walk runs in order
+  // (KvTiles: the mask's next block read one ahead); in one (Kv::on), in the cache's order
+  // (CacheOrder: tiles past the sequence's length left out, the ragged one last) through the
+  // block table.
+  static __device__ __forceinline__ void load_work(const FlexjitAttentionParams& p,
+                                                   const FlexjitTensorMaps& maps, const Cta& cta,
+                                                   const Ring& ring, Pos& pos,
+                                                   const WorkRecords& records, u32 phase) {
+    const FwdWork work{cta.q_start / kM, cta.h, cta.b};
+    if (Kv::on(p)) {
+      const int kv_len = Kv::sequence_kv_len(p, cta.b);
+      const BlockSchedule<kN, KvMajor> walk(p, cta.b, cta.h, cta.q_start, kv_len);
+      const CacheOrder<kN> order(walk, 0, walk.n_tiles, kv_len, true);
+      records.post(phase, work, order.n, order.n_part);
+      records.post_sequence(phase, kv_len, order.ragged >= 0);
+      mbar_arrive_expect_tx(ring.q_full(), kQBytes);
+      load_q(maps, cta, ring);
+      order.for_each(walk, 0, walk.n_tiles, kv_len, [&](int kv0) __attribute__((always_inline)) {
+        load_kv_tile<true>(p, maps, cta, ring, pos, records, kv0, kv_len);
+      });
+    } else {
+      KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
+      records.post(phase, work, tiles.n_tiles, tiles.n_part_tiles);
+      records.post_sequence(phase, p.kv_len, false);
+      mbar_arrive_expect_tx(ring.q_full(), kQBytes);
+      load_q(maps, cta, ring);
+      for (int t = 0; t < tiles.n_tiles; ++t)
+        load_kv_tile<false>(p, maps, cta, ring, pos, records, tiles.next_start(t), p.kv_len);
     }
   }
 
@@ -132,28 +182,18 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
     Pos pos;
     const WorkRecords records{ring.bars + kRecordOffset};
     if constexpr (kPersistent) {
-      const Work work(p);
       u32 q_phase = 0;
-      for (int w = block_x(); w < work.total; w += grid_dim_x()) {
-        const FwdWork tile = work.work(p, w);
-        const Cta here(p, cta.sq, tile);
-        KvTiles<kN> tiles(p, here.b, here.h, here.q_start);
+      for (int w = block_x(); w < Work::total(p); w += grid_dim_x()) {
+        const Cta here(p, cta.sq, Work::work(p, w));
         ring.wait_q_empty(q_phase);
-        records.post(q_phase, tile, tiles.n_tiles, tiles.n_part_tiles);
-        mbar_arrive_expect_tx(ring.q_full(), kQBytes);
-        load_q(maps, here, ring);
-        load_kv(maps, here, tiles, ring, pos, records);
+        load_work(p, maps, here, ring, pos, records, q_phase);
         q_phase ^= 1;
       }
       ring.wait_q_empty(q_phase);
       records.post_end(q_phase);
       mbar_arrive(ring.q_full());
     } else {
-      KvTiles<kN> tiles(p, cta.b, cta.h, cta.q_start);
-      records.post(0, FwdWork{cta.q_start / kM, cta.h, cta.b}, tiles.n_tiles, tiles.n_part_tiles);
-      mbar_arrive_expect_tx(ring.q_full(), kQBytes);
-      load_q(maps, cta, ring);
-      load_kv(maps, cta, tiles, ring, pos, records);
+      load_work(p, maps, cta, ring, pos, records, 0);
     }
   }
 
@@ -182,6 +222,21 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
 
     const auto tiles = t.walk();
     const int n_tiles = tiles.count();
+    // The sequence's kv length (posted by the producer: kv_len, or a KV cache's own; read
+    // where used) and whether tile kv0 reaches past it. In a KV cache (Kv::on) such a tile
+    // (the ragged one, which the producer puts last and posts: ragged_last) has pool data
+    // past the length in V, which both consumers zero, each half of the rows
+    // (Kv::zero_v_rows, named barrier kZeroBar), while no product of theirs is in flight:
+    // before the first product (a walk of one tile) or the last (after the loop), never in
+    // the kv loop; and it takes the mask_mod whatever the block mask calls it.
+    auto kv_len = [&]() __attribute__((always_inline)) { return tiles.kv_len(); };
+    auto ragged = [&](int kv0) __attribute__((always_inline)) { return kv0 + kN > kv_len(); };
+    auto zero_v = [&](const Pos& at) __attribute__((always_inline)) {
+      ring.acquire_v(at);
+      Kv::template zero_v_rows<kTV, 256>(cta.sv + at.stage * kVTileBytes,
+                                         Kv::ragged_rows_from(kv_len()), thread_x_opaque() - 128,
+                                         kZeroBar);
+    };
     if (n_tiles > 0) {
       float s[1][kN / 8][4];
       u32 a[kN / 16][4];
@@ -199,6 +254,8 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
           a[kk][e] = 0u;
       alphas[0][0] = alphas[0][1] = 1.f;
       Pos prev = pos; // the stage of the V the product reads (pos: tile i's)
+      if (n_tiles == 1 && tiles.ragged_last()) // read by the first product (P = 0)
+        zero_v(pos);
       for (int i = 0; i < n_tiles; ++i) {
         rescale_o<Tr::kLazyRescale>(o, alphas);
         ring.acquire_k(pos);
@@ -211,8 +268,9 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
         wgmma_wait<1>(); // S of tile i; P V still runs
         fence_operand(s[0]);
         ring.release_k(pos, lane);
-        apply_mods(s, tiles.partial(i), kv0 + kN > p.kv_len, kv0, q_hook, lane, t.b(), t.h(), p,
-                   args);
+        const bool ragged_tile = ragged(kv0);
+        apply_mods(s, tiles.partial(i) || (Kv::on(p) && ragged_tile), ragged_tile, kv0, kv_len(),
+                   q_hook, lane, t.b(), t.h(), p, args);
         softmax_update(s, m, l, alphas);
         fence_operand(s[0]);
         wgmma_wait<0>(); // P V of tile i - 1
@@ -226,6 +284,8 @@ template <bool kBf16, int kDqk, int kDv, bool kPersistent> struct AttentionFwdWs
       if constexpr (kPersistent)
         ring.release_q(lane); // every S = Q K^T of the work tile completed
       rescale_o<Tr::kLazyRescale>(o, alphas);
+      if (n_tiles > 1 && tiles.ragged_last())
+        zero_v(prev);
       ring.acquire_v(prev);
       issue_pv<kBf16, kN, kTV>(o[0], a, cta.sv + prev.stage * kVTileBytes);
       wgmma_wait<0>();

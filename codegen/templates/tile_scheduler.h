@@ -27,29 +27,33 @@ __device__ __forceinline__ FwdWork grid_work() {
 }
 
 template <int kM> struct PersistentTiles {
-  int n_q_tiles, planes, total, section_planes;
-
-  __device__ __forceinline__ explicit PersistentTiles(const FlexjitAttentionParams& p)
-      : n_q_tiles((p.q_len + kM - 1) / kM), planes(p.B * p.Hq), total(n_q_tiles * planes),
-        section_planes(p.sched_planes) {}
+  // Nothing is held: the producer computes each work tile's coordinates from the params (its
+  // registers are few: setmaxnreg, attention_fwd_ws.cu).
+  static __device__ __forceinline__ int n_q_tiles(const FlexjitAttentionParams& p) {
+    return (p.q_len + kM - 1) / kM;
+  }
+  static __device__ __forceinline__ int total(const FlexjitAttentionParams& p) {
+    return n_q_tiles(p) * p.B * p.Hq;
+  }
 
   // Work tile w < total of the order above.
-  __device__ __forceinline__ FwdWork work(const FlexjitAttentionParams& p, int w) const {
-    const int per_section = section_planes * n_q_tiles;
+  static __device__ __forceinline__ FwdWork work(const FlexjitAttentionParams& p, int w) {
+    const int q_tiles = n_q_tiles(p), planes = p.B * p.Hq, section_planes = p.sched_planes;
+    const int per_section = section_planes * q_tiles;
     const int section = w / per_section, r = w - section * per_section;
     const int first_plane = section * section_planes;
     const int here = min_i(section_planes, planes - first_plane); // the last may be short
     const int j = r / here, plane = first_plane + r - j * here;
     const int b = plane / p.Hq;
-    return {p.q_tile_order ? p.q_tile_order[j] : n_q_tiles - 1 - j, plane - b * p.Hq, b};
+    return {p.q_tile_order ? p.q_tile_order[j] : q_tiles - 1 - j, plane - b * p.Hq, b};
   }
 };
 
 // How the producer of the warp-specialized forward tells the consumers their next work tile
 // and its kv walk, in shared memory at `base` (16-byte aligned, kBytes; a one-tile kernel
 // posts its one tile into record 0 and never posts live = 0):
-//   two work records {q_tile, h, b, live, n_tiles, n_part_tiles, kv_len (decode), -}, one per
-//   parity of
+//   two work records {q_tile, h, b, live, n_tiles, n_part_tiles, kv_len, ragged_last}, one
+//   per parity of
 //     Q's fill. The producer posts work tile n into record n & 1 after Q's empty barrier (so
 //     every consumer is done with tile n - 2, the record's last user) and before it arms
 //     Q's full barrier, whose completion makes the record visible; after its last tile it
@@ -76,6 +80,14 @@ struct WorkRecords {
   // The decode kernel's sequence kv length (field 6).
   __device__ __forceinline__ void post_kv_len(u32 phase, int kv_len) const {
     asm volatile("st.shared.u32 [%0], %1;" ::"r"(base + kRecordBytes * phase + 24), "r"(kv_len)
+                 : "memory");
+  }
+  // The forward's: the sequence kv length (field 6) and whether the walk's last tile is a KV
+  // cache's ragged one (field 7: kv_source.h's CacheOrder), which the consumers read after the
+  // kv loop, when the tile's stage slot may hold the next work tile's row already.
+  __device__ __forceinline__ void post_sequence(u32 phase, int kv_len, bool ragged_last) const {
+    asm volatile("st.shared.v2.u32 [%0], {%1, %2};" ::"r"(base + kRecordBytes * phase + 24),
+                 "r"(kv_len), "r"(ragged_last ? 1 : 0)
                  : "memory");
   }
   __device__ __forceinline__ void post_end(u32 phase) const {
@@ -116,6 +128,7 @@ template <int kM> struct PostedTile {
     __device__ __forceinline__ int count() const { return records.field(phase, 4); }
     __device__ __forceinline__ bool partial(int i) const { return i < records.field(phase, 5); }
     __device__ __forceinline__ int kv_len() const { return records.field(phase, 6); }
+    __device__ __forceinline__ bool ragged_last() const { return records.field(phase, 7) != 0; }
     // The first row of the kv tile in `stage`, once the stage's full barrier completed. Lane 0
     // reads the slot and passes it on, so lane 0's release of the stage orders the warp's read.
     __device__ __forceinline__ int start_at(int stage, int lane) const {
