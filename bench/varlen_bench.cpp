@@ -4,7 +4,8 @@
 //                built on the GPU, the kernel, the closing synchronization)
 //   kernel       flex_attention under the equivalent document-causal block mask built once
 //                (CUDA events), what torch's figure (bench/torch_varlen.py, mask built once) is
-//   mask build   create_block_mask of that document mask on the GPU (host clock)
+//   mask build   create_block_mask of that document mask on the GPU, its arrays kept there
+//                (host_arrays false, as the varlen call's), host clock
 // TF/s = 4 density H S^2 D / t with density from the block mask's tiles' exact pairs (the causal
 // pairs within documents). Output poisoned first; rows checked against float64 per sequence.
 //   flexjit_varlen_bench [--json FILE] [--reps N]
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
       "document", [&](Idx, Idx, Idx qi, Idx kv) { return qi >= kv && docs[qi] == docs[kv]; });
   BlockMaskOptions bo;
   bo.device = Device::Cuda;
+  bo.host_arrays = false; // as attention_forward_varlen builds its mask
   BlockMask bm = create_block_mask(mask, 1, 1, S, S, bo);
   FlexAttentionOptions fo;
   fo.block_mask = &bm;

@@ -327,14 +327,28 @@ constexpr uint8_t evaluate(const Program& p, const Range* vars, const Reader& re
       }
       if (box.count > kMaxScan)
         break;
-      bool first = !box.outside;
-      int64_t lo = 0, hi = 0; // 0 when an index was out of range
-      for_each_offset(box, read.strides(n.slot), rank, [&](int64_t offset) {
-        const int64_t v = read.element(n.slot, n.load_type, offset);
-        lo = first ? v : min64(lo, v);
-        hi = first ? v : max64(hi, v);
-        first = false;
-      });
+      // 0 when an index was out of range; else the first element's value.
+      const int64_t* strides = read.strides(n.slot);
+      int64_t lo = 0, hi = 0;
+      if (!box.outside) {
+        int64_t first = 0;
+        for (int d = 0; d < rank; ++d)
+          first += box.lo[d] * strides[d];
+        lo = hi = read.element(n.slot, n.load_type, first);
+      }
+      if (rank == 1) { // the common case (document ids, sequence offsets): a tight loop
+        for (int64_t i = box.lo[0]; i <= box.hi[0]; ++i) {
+          const int64_t v = read.element(n.slot, n.load_type, i * strides[0]);
+          lo = min64(lo, v);
+          hi = max64(hi, v);
+        }
+      } else {
+        for_each_offset(box, strides, rank, [&](int64_t offset) {
+          const int64_t v = read.element(n.slot, n.load_type, offset);
+          lo = min64(lo, v);
+          hi = max64(hi, v);
+        });
+      }
       r.set(range(lo, hi));
       r.t = decide(lo > 0 || hi < 0, lo == 0 && hi == 0); // bool elements are 0 / 1
       break;
