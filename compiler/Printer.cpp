@@ -1,5 +1,6 @@
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <unordered_map>
 
 #include "flexjit/compiler/Passes.h"
@@ -11,9 +12,18 @@ namespace flexjit {
 namespace {
 
 // Shortest round-trip text, marked as a float ("1.0f") so it never reads as an int.
+// NaNs keep their bits (distinct nodes print distinctly, and the parser restores
+// them): "nan" and "-nan" for the default quiet NaN and its negation, else
+// "nan(0x<bits>)".
 std::string float_text(float v) {
-  if (std::isnan(v))
-    return "nan";
+  if (std::isnan(v)) {
+    const uint32_t bits = std::bit_cast<uint32_t>(v);
+    if (bits == 0x7fc00000u)
+      return "nan";
+    if (bits == 0xffc00000u)
+      return "-nan";
+    return fmt::format("nan({:#010x})", bits);
+  }
   if (std::isinf(v))
     return v > 0 ? "inf" : "-inf";
   std::string s = fmt::format("{}", v);

@@ -256,11 +256,18 @@ private:
     }
     if (eat("-inf"))
       return make_float(-std::numeric_limits<float>::infinity());
+    if (eat("-nan"))
+      return make_float(-std::numeric_limits<float>::quiet_NaN());
     if (c == '-' || std::isdigit(static_cast<unsigned char>(c)))
       return number();
     const std::string w = word();
     if (w == "true" || w == "false")
       return make_bool(w == "true");
+    if (w == "nan" && eat("(")) { // nan(0x<bits>): a NaN of other bits
+      const std::string bits = word();
+      expect(")");
+      return make_float(std::bit_cast<float>(static_cast<uint32_t>(std::stoul(bits, nullptr, 16))));
+    }
     if (w == "nan")
       return make_float(std::numeric_limits<float>::quiet_NaN());
     if (w == "inf")
