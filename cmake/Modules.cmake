@@ -9,7 +9,7 @@ set(FLEXJIT_LAYERS ${CMAKE_CURRENT_BINARY_DIR}/layers)
 set(FLEXJIT_PUBLIC_HEADERS
   support/Error.h
   dsl/Types.h dsl/Expr.h dsl/Operators.h dsl/Mods.h
-  compiler/Signature.h
+  compiler/Signature.h compiler/Parser.h
   codegen/Codegen.h
   runtime/Runtime.h runtime/DeviceBindings.h
   blockmask/BlockMask.h

@@ -6,6 +6,7 @@
 #include "flexjit/attention/FlexAttention.h"
 #include "flexjit/blockmask/BlockMask.h"
 #include "flexjit/codegen/Codegen.h"
+#include "flexjit/compiler/Parser.h"
 #include "flexjit/dsl/Mods.h"
 #include "flexjit/runtime/DeviceBindings.h"
 #include "flexjit/runtime/Runtime.h"
