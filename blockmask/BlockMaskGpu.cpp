@@ -122,7 +122,6 @@ void check_block_mask_cuda(int B, int H, int Bc, int Hc, int q_len, int kv_len, 
 BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, int Bc, int Hc,
                           int q_len, int kv_len, int q_block, int kv_block,
                           const Bindings& bindings, bool host_arrays) {
-  check_block_mask_cuda(B, H, Bc, Hc, q_len, kv_len, q_block, kv_block);
   const Layout l = layout(B, H, q_len, kv_len, q_block, kv_block);
   // mask_args checks the buffers (device memory, dtypes) before the launch.
   const auto kernel = mask_kernel(TemplateKind::BlockClassify, mask);

@@ -28,7 +28,7 @@ void check_block_mask_cuda(int B, int H, int Bc, int Hc, int q_len, int kv_len, 
 // index arrays built in device memory, where they stay as the mask's device copy
 // (BlockMaskDeviceCopy::Resident), and copied into its host vectors when `host_arrays`. Bc and
 // Hc are the planes the mask depends on (B or 1, H or 1), broadcast to B and H on the device.
-// Returns once the kernels have finished.
+// Returns once the kernels have finished. The caller has run check_block_mask_cuda.
 BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, int Bc, int Hc,
                           int q_len, int kv_len, int q_block, int kv_block,
                           const Bindings& bindings, bool host_arrays);
