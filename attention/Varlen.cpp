@@ -142,7 +142,13 @@ void attention_forward_varlen(const TensorView& q, const TensorView& k, const Te
   check_cu_seqlens("cu_seqlens_q", cu_q, q.sizes[0], o.max_seqlen_q);
   check_cu_seqlens("cu_seqlens_k", cu_k, k.sizes[0], o.max_seqlen_k);
   const std::vector<int32_t> seq_q = token_sequences(cu_q), seq_k = token_sequences(cu_k);
-  DeviceBuffer seqs((seq_q.size() + seq_k.size()) * sizeof(int32_t));
+  // Each token's sequence, in a grow-only buffer per thread: cuMemAlloc and cuMemFree per call
+  // would cost more than the copy (and cuMemFree synchronizes the device). This call's
+  // synchronisations keep the next call from overwriting what a kernel still reads.
+  thread_local DeviceBuffer seqs;
+  const size_t seq_bytes = (seq_q.size() + seq_k.size()) * sizeof(int32_t);
+  if (seqs.bytes() < seq_bytes)
+    seqs = DeviceBuffer(std::max<size_t>(seq_bytes, 1 << 16));
   seqs.upload(seq_q.data(), seq_q.size() * sizeof(int32_t));
   seqs.upload(seq_k.data(), seq_k.size() * sizeof(int32_t), seq_q.size() * sizeof(int32_t));
   TensorView seq_q_view = TensorView::contiguous(
@@ -179,7 +185,7 @@ void attention_forward_varlen(const TensorView& q, const TensorView& k, const Te
     fo.lse = &lse3;
   }
   flex_attention(p.q, p.k, p.v, p.out, fo);
-  Stream{o.stream}.synchronize(); // the block mask and `seqs` are freed on return
+  Stream{o.stream}.synchronize(); // the block mask is freed on return, `seqs` reused
 }
 
 } // namespace flexjit

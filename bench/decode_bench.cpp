@@ -5,7 +5,9 @@
 // error against the float64 reference on 8 sampled rows. The output is poisoned (NaN) first.
 // Then the same K and V through a paged KV cache (options.kv_cache: page pools of 16 and 128
 // rows in a shuffled order, per-sequence lengths all kv_len): schedules "paged16", "paged128",
-// whose last column is their time over "auto"'s (contiguous). bench/torch_decode.py times torch's
+// whose last column is their time over "auto"'s (contiguous), and (not with --grid) the same
+// pools stored head-major, [num_pages, Hkv, page, D] viewed through strides: "paged16-hnd",
+// "paged128-hnd". bench/torch_decode.py times torch's
 // flex_attention (FlexDecoding) and F.sdpa on the same shapes.
 // --prefill: prefill through a paged KV cache instead (B 4, Hq 32, Hkv 8, q_len = kv_len 4096,
 // D 128, bf16, causal block mask): contiguous (Auto: the persistent forward; and one tile per
@@ -60,9 +62,11 @@ testing::DeviceTensor replicate(testing::DeviceTensor one, int B, DType dtype) {
 }
 
 // K or V of `t` ([B, H, S, D], its device bits) in a page pool [num_pages, page, H, D] whose
-// page table[b][j] holds keys j * page .. of sequence b (rows moved as bits: no conversion).
+// page table[b][j] holds keys j * page .. of sequence b (rows moved as bits: no conversion);
+// `hnd` stores it as [num_pages, H, page, D] (a head's rows of a page contiguous), which
+// flex_attention reads through the strides of pool_view.
 DeviceBuffer page_pool(const testing::DeviceTensor& t, const Shape& sh, int page,
-                       const std::vector<int32_t>& table, int num_pages) {
+                       const std::vector<int32_t>& table, int num_pages, bool hnd) {
   const int max_pages = sh.kv_len / page;
   const size_t row_bytes = static_cast<size_t>(sh.D) * 2;
   std::vector<uint16_t> src(static_cast<size_t>(sh.B) * sh.Hkv * sh.kv_len * sh.D);
@@ -72,13 +76,22 @@ DeviceBuffer page_pool(const testing::DeviceTensor& t, const Shape& sh, int page
     for (int h = 0; h < sh.Hkv; ++h)
       for (int j = 0; j < sh.kv_len; ++j) {
         const size_t pg = static_cast<size_t>(table[static_cast<size_t>(b) * max_pages + j / page]);
-        std::memcpy(&bits[((pg * page + j % page) * sh.Hkv + h) * sh.D],
-                    &src[((static_cast<size_t>(b) * sh.Hkv + h) * sh.kv_len + j) * sh.D],
-                    row_bytes);
+        const size_t slot = static_cast<size_t>(j % page);
+        std::memcpy(
+            &bits[(hnd ? (pg * sh.Hkv + h) * page + slot : (pg * page + slot) * sh.Hkv + h) * sh.D],
+            &src[((static_cast<size_t>(b) * sh.Hkv + h) * sh.kv_len + j) * sh.D], row_bytes);
       }
   DeviceBuffer buf(bits.size() * 2);
   buf.upload(bits.data(), bits.size() * 2);
   return buf;
+}
+
+// The [num_pages, page, H, D] view of a page_pool.
+TensorView pool_view(const DeviceBuffer& pool, const Shape& sh, int page, int num_pages, bool hnd) {
+  TensorView v = pool.view(sh.dtype, {num_pages, page, sh.Hkv, sh.D});
+  if (hnd)
+    v.strides = {int64_t{sh.Hkv} * page * sh.D, sh.D, int64_t{page} * sh.D, 1};
+  return v;
 }
 
 double median(std::vector<double> v) {
@@ -174,11 +187,13 @@ int main(int argc, char** argv) {
         prefill ? 2.0 * sh.B * sh.Hq * static_cast<double>(sh.q_len) * sh.kv_len * sh.D * 1e-3
                 : 2.0 * sh.B * sh.Hkv * static_cast<double>(sh.kv_len) * (2 * sh.D);
     double split_ms = NAN;
-    for (int run = 0; run < 4; ++run) { // auto, one-tile, paged 16, paged 128
-      if (grid && run == 1)
+    // auto, one-tile, paged 16, paged 128, and the paged pools stored head-major (HND)
+    for (int run = 0; run < 6; ++run) {
+      if (grid && (run == 1 || run >= 4))
         continue;
       const Schedule schedule = run == 1 ? Schedule::OneTilePerCta : Schedule::Auto;
-      const int page = run == 2 ? 16 : run == 3 ? 128 : 0;
+      const int page = run == 2 || run == 4 ? 16 : run == 3 || run == 5 ? 128 : 0;
+      const bool hnd = run >= 4;
       FlexAttentionOptions o;
       o.schedule = schedule;
       if (prefill)
@@ -191,10 +206,10 @@ int main(int argc, char** argv) {
         std::vector<int32_t> table(static_cast<size_t>(num_pages));
         std::iota(table.begin(), table.end(), 0);
         std::shuffle(table.begin(), table.end(), rng);
-        k_pool = page_pool(k, sh, page, table, num_pages);
-        v_pool = page_pool(v, sh, page, table, num_pages);
-        k_view = k_pool.view(sh.dtype, {num_pages, page, sh.Hkv, sh.D});
-        v_view = v_pool.view(sh.dtype, {num_pages, page, sh.Hkv, sh.D});
+        k_pool = page_pool(k, sh, page, table, num_pages, hnd);
+        v_pool = page_pool(v, sh, page, table, num_pages, hnd);
+        k_view = pool_view(k_pool, sh, page, num_pages, hnd);
+        v_view = pool_view(v_pool, sh, page, num_pages, hnd);
         table_buf = DeviceBuffer(table.size() * 4);
         table_buf.upload(table.data(), table.size() * 4);
         table_view = table_buf.view(DType::I32, {sh.B, max_pages});
@@ -226,7 +241,8 @@ int main(int argc, char** argv) {
           got.push_back(
               testing::from_half_bits(bits[static_cast<size_t>(out_row(i)) * sh.D + d], sh.dtype));
       const double err = testing::relative_error(got, ref.out);
-      const char* names[] = {"auto", "one-tile", "paged16", "paged128"};
+      const char* names[] = {"auto",     "one-tile",    "paged16",
+                             "paged128", "paged16-hnd", "paged128-hnd"};
       const char* name = names[run];
       if (run == 0)
         split_ms = ms;

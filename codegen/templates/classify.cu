@@ -31,6 +31,39 @@ struct DeviceReader {
     return type == iv::kLoadI32 ? static_cast<const int32_t*>(data)[offset]
                                 : static_cast<const uint8_t*>(data)[offset] != 0;
   }
+  // iv::evaluate's rank-1 scan, by the converged lanes together: each lane's index range in
+  // turn (a range equal to the previous lane's is reused: the q side of a row), its elements
+  // strided over the lanes (coalesced), min and max reduced. A lane scanning its own range
+  // alone reads another 512-byte run per lane: 32 cache lines per load instruction. Indices
+  // lie in the int32 range (iv::load_box clamps them to the tile's).
+  __device__ void scan_rank1(int slot, uint8_t type, int64_t i0, int64_t i1, int64_t stride,
+                             int64_t& lo, int64_t& hi) const {
+    const unsigned lanes = __nvvm_activemask();
+    const int n = __builtin_popcount(lanes);
+    const int me = __builtin_popcount(lanes & ((1u << lane_id()) - 1u));
+    int32_t prev0 = 1, prev1 = 0, rlo = 0, rhi = 0;
+    for (unsigned todo = lanes; todo != 0; todo &= todo - 1) {
+      const int j = __builtin_ctz(todo);
+      const int32_t a = __nvvm_shfl_sync_idx_i32(lanes, static_cast<int32_t>(i0), j, 0x1f);
+      const int32_t b = __nvvm_shfl_sync_idx_i32(lanes, static_cast<int32_t>(i1), j, 0x1f);
+      if (a != prev0 || b != prev1) { // the same in every lane
+        int32_t vlo = 2147483647, vhi = -2147483647 - 1;
+        for (int32_t i = a + me; i <= b; i += n) {
+          const int32_t v = static_cast<int32_t>(element(slot, type, i * stride));
+          vlo = v < vlo ? v : vlo;
+          vhi = v > vhi ? v : vhi;
+        }
+        rlo = __nvvm_redux_sync_min(lanes, vlo);
+        rhi = __nvvm_redux_sync_max(lanes, vhi);
+        prev0 = a;
+        prev1 = b;
+      }
+      if (lane_id() == j) {
+        lo = iv::min64(lo, rlo);
+        hi = iv::max64(hi, rhi);
+      }
+    }
+  }
 };
 
 __device__ __forceinline__ unsigned lanes_below() {
