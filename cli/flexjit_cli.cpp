@@ -21,6 +21,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -667,14 +668,16 @@ int command_mask(std::span<char* const> argv) {
 
   const MaskMod mask = parse_mask_arg(args.positional[0]);
   const std::shared_ptr<const PreparedMods> prepared = prepare_mods(mask);
-  const HostBindings host = host_bindings(args, prepared->signature);
+  // The params and buffers the text names (optimization may drop some, e.g. x == x).
+  const ModSignature signature = ModSignature::of({mask.body()});
+  const HostBindings host = host_bindings(args, signature);
 
   const std::string canonical = print(mask.body());
   const std::string optimized = print(prepared->mask_body);
   fmt::print("mask_mod   {}\n", indented(canonical));
   if (optimized != canonical)
     fmt::print("optimized  {}\n", indented(optimized));
-  fmt::print("bindings   {}\n", signature_text(prepared->signature));
+  fmt::print("bindings   {}\n", signature_text(signature));
 
   BlockMaskOptions options;
   options.q_block = blocks.q_block;
@@ -1018,7 +1021,7 @@ int command_run(std::span<char* const> argv) {
   const ScoreMod score =
       args.positional.size() > 1 ? parse_score_arg(args.positional[1]) : ScoreMod();
   const std::shared_ptr<const PreparedMods> prepared = prepare_mods(mask, score);
-  const HostBindings host = host_bindings(args, prepared->signature);
+  const HostBindings host = host_bindings(args, ModSignature::of({mask.body(), score.body()}));
   fmt::print("mask_mod   {}\n", indented(print(prepared->mask_body)));
   fmt::print("score_mod  {}\n", indented(print(prepared->score_body)));
   fmt::print("problem    {} B={} Hq={} Hkv={} q_len={} kv_len={} Dqk={} Dv={}\n", to_string(dtype),
