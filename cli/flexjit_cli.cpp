@@ -885,7 +885,10 @@ int command_compile(std::span<char* const> argv) {
   fmt::print(stats, "mask_mod   {}\n", indented(print(prepared->mask_body)));
   fmt::print(stats, "score_mod  {}\n", indented(print(prepared->score_body)));
   fmt::print(stats, "bindings   {}\n", signature_text(prepared->signature));
-  fmt::print(stats, "kernel     {}\n", row.describe());
+  fmt::print(stats, "kernel     {}{}\n", row.describe(),
+             row.persistent() ? " (persistent grid)"
+             : row.decode()   ? " (split-KV decode)"
+                              : "");
   fmt::print(stats, "entry      {}\n", kernel.entry);
   fmt::print(stats, "launch     {} threads, {} bytes dynamic shared memory\n", row.main.threads,
              row.main.smem_bytes);
