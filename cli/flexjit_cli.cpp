@@ -11,6 +11,7 @@
 // error (kUsage). `flexjit COMMAND --help` documents each command; README.md, "Command line".
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -234,11 +235,10 @@ std::string error_pointer(const std::string& message, const std::string& text) {
     return "";
   std::istringstream lines(text);
   std::string row;
-  for (int i = 0; i < line && std::getline(lines, row); ++i) {
-  }
-  if (!lines && row.empty())
-    return "";
-  if (static_cast<size_t>(column) > row.size() + 1)
+  int read = 0;
+  while (read < line && std::getline(lines, row))
+    ++read;
+  if (read < line || static_cast<size_t>(column) > row.size() + 1)
     return "";
   std::string pad;
   for (int i = 0; i + 1 < column; ++i)
@@ -251,13 +251,19 @@ struct ModTextError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+ModTextError mod_text_error(std::string_view kind, const Error& e, const std::string& text) {
+  const std::string pointer = error_pointer(e.what(), text);
+  return ModTextError(pointer.empty()
+                          ? fmt::format("{}\n", e.what())
+                          : fmt::format("{}\nin the {} text:\n{}", e.what(), kind, pointer));
+}
+
 MaskMod parse_mask_arg(const std::string& arg) {
   const std::string text = mod_text(arg);
   try {
     return parse_mask_mod(text, {}, "mask_mod");
   } catch (const Error& e) {
-    throw ModTextError(
-        fmt::format("{}\nin the mask_mod text:\n{}", e.what(), error_pointer(e.what(), text)));
+    throw mod_text_error("mask_mod", e, text);
   }
 }
 
@@ -266,8 +272,7 @@ ScoreMod parse_score_arg(const std::string& arg) {
   try {
     return parse_score_mod(text, {}, "score_mod");
   } catch (const Error& e) {
-    throw ModTextError(
-        fmt::format("{}\nin the score_mod text:\n{}", e.what(), error_pointer(e.what(), text)));
+    throw mod_text_error("score_mod", e, text);
   }
 }
 
@@ -483,10 +488,11 @@ HostBindings host_bindings(const Args& args, const ModSignature& sig) {
     view.dtype = decl->dtype;
     view.device = Device::Host;
     view.rank = decl->rank;
-    for (int d = decl->rank - 1, stride = 1; d >= 0; --d) {
-      view.sizes[static_cast<size_t>(d)] = sizes[static_cast<size_t>(d)];
-      view.strides[static_cast<size_t>(d)] = stride;
-      stride *= static_cast<int>(std::max<int64_t>(1, sizes[static_cast<size_t>(d)]));
+    int64_t stride = 1; // row-major
+    for (size_t d = static_cast<size_t>(decl->rank); d-- > 0;) {
+      view.sizes[d] = sizes[d];
+      view.strides[d] = stride;
+      stride *= std::max<int64_t>(1, sizes[d]);
     }
     host.bindings.buffers[name] = view;
   }
