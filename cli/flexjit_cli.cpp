@@ -360,7 +360,6 @@ std::vector<uint8_t> read_buffer_file(const std::string& name, const std::string
       append(&v);
     } else {
       char* p = nullptr;
-      errno = 0;
       const float v = std::strtof(word.c_str(), &p);
       if (p != word.c_str() + word.size())
         bad("a number");
