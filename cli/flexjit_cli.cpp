@@ -558,6 +558,7 @@ Options:
   --kv-block N         kv tile size (default --block)
   --grid N             the picture's size: at most N x N cells (default 20; 0: every tile)
   --limit N            the (b, h) pairs pictured (default 4)
+
 {}
 Example:
   flexjit mask '(kv_idx <= q_idx) && ((q_idx - kv_idx) <= window:int)' \
@@ -617,6 +618,7 @@ Options:
   --warmup N           untimed calls before them (default 5)
   --backward           also time flex_attention_backward
   --seed N             the inputs' random seed (default 1)
+
 {}
 Example:
   flexjit run '(kv_idx <= q_idx)' --batch 4 --heads 16 --q-len 8192 --head-dim 128
