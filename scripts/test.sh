@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and build (scripts/setup.sh), then run the test suite (tests tagged
 # [gpu] skip themselves without a CUDA device) and the other ctest tests (the
-# install + find_package test). Then two sanitizer builds of flexjit's own code
+# install + find_package test, the include layers, the flexjit CLI's cases). Then two sanitizer builds of flexjit's own code
 # without the examples (FLEXJIT_SANITIZE in CMakeLists.txt; LLVM stays Debian's
 # uninstrumented static libraries):
 #   $FLEXJIT_BUILD_DIR-asan  AddressSanitizer + UndefinedBehaviorSanitizer, the
@@ -30,7 +30,7 @@ step() {
 
 step "setup and release build" bash "$repo/scripts/setup.sh"
 step "release tests" "$build_dir/tests/flexjit_tests"
-step "ctest (install test)" ctest --test-dir "$build_dir" --output-on-failure -E '^flexjit_tests$'
+step "ctest (install, layers and CLI tests)" ctest --test-dir "$build_dir" --output-on-failure -E '^flexjit_tests$'
 
 if [ "${FLEXJIT_SANITIZERS:-1}" = 0 ]; then
   exit 0

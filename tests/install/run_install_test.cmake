@@ -1,7 +1,8 @@
 # ctest driver: installs flexjit's "library" component from BUILD_DIR into a
-# fresh prefix under WORK_DIR, builds tests/install against it with
-# find_package, and runs the result.
-# Inputs: BUILD_DIR, SOURCE_DIR, WORK_DIR, GENERATOR, CXX_COMPILER.
+# fresh prefix under WORK_DIR, runs the installed command-line tool, builds
+# tests/install against it with find_package, and runs the result.
+# Inputs: BUILD_DIR, SOURCE_DIR, WORK_DIR, GENERATOR, CXX_COMPILER; WITH_CLI (1: the build
+# has the command-line tool, FLEXJIT_BUILD_CLI).
 foreach(var BUILD_DIR SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "run_install_test.cmake: -D${var}=... is required")
@@ -20,6 +21,18 @@ endfunction()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 run("install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component library)
+# The library component brings the command-line tool, which finds the installed
+# libflexjit.so through its RPATH (no LD_LIBRARY_PATH).
+if(WITH_CLI)
+  run("flexjit --version" ${prefix}/bin/flexjit --version)
+  if(NOT run_output MATCHES "^flexjit [0-9]+\\.[0-9]+\\.[0-9]+\n$")
+    message(FATAL_ERROR "install test: bin/flexjit --version printed '${run_output}'")
+  endif()
+  run("flexjit mask" ${prefix}/bin/flexjit mask "(kv_idx <= q_idx)" --q-len 1024)
+  if(NOT run_output MATCHES "sparsity   43\\.75%")
+    message(FATAL_ERROR "install test: unexpected bin/flexjit mask output")
+  endif()
+endif()
 run("configure" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
     -DCMAKE_PREFIX_PATH=${prefix})
