@@ -2,10 +2,12 @@
 # itself and the modules before it. Each compiles against its own include layer,
 # ${FLEXJIT_LAYERS}/<module>/flexjit/<m> -> <source>/<m> for exactly those modules, so
 # an #include "flexjit/<later module>/..." does not build (tests/layers checks it).
-set(FLEXJIT_MODULES support dsl compiler codegen runtime blockmask attention)
+# capi/ is the C API (include/flexjit/flexjit_c.h) over all of them.
+set(FLEXJIT_MODULES support dsl compiler codegen runtime blockmask attention capi)
 set(FLEXJIT_LAYERS ${CMAKE_CURRENT_BINARY_DIR}/layers)
 
-# The public API: what <flexjit/flexjit.h> includes, the only headers installed.
+# The public API: what <flexjit/flexjit.h> includes, the only headers installed (with
+# flexjit.h and the C API's flexjit_c.h, both in include/flexjit/).
 set(FLEXJIT_PUBLIC_HEADERS
   support/Error.h
   dsl/Types.h dsl/Expr.h dsl/Operators.h dsl/Mods.h
@@ -23,8 +25,10 @@ function(flexjit_layer name)
   foreach(m ${ARGN})
     file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/${m} ${root}/${m} SYMBOLIC)
   endforeach()
-  file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/include/flexjit/flexjit.h ${root}/flexjit.h
-    SYMBOLIC)
+  foreach(header flexjit.h flexjit_c.h)
+    file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/include/flexjit/${header} ${root}/${header}
+      SYMBOLIC)
+  endforeach()
 endfunction()
 
 set(below "")
@@ -50,6 +54,8 @@ add_dependencies(flexjit_codegen flexjit_templates)
 foreach(module runtime blockmask attention)
   target_include_directories(flexjit_${module} SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
 endforeach()
+# DLPack (Debian's libdlpack-dev) in the C API, whose header includes dlpack/dlpack.h.
+target_include_directories(flexjit_capi SYSTEM PRIVATE ${FLEXJIT_DLPACK_INCLUDE_DIR})
 
 # Users: the public headers alone.
 set(root ${FLEXJIT_LAYERS}/public/flexjit)
@@ -59,6 +65,8 @@ foreach(header ${FLEXJIT_PUBLIC_HEADERS})
   file(MAKE_DIRECTORY ${root}/${dir})
   file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/${header} ${root}/${header} SYMBOLIC)
 endforeach()
-file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/include/flexjit/flexjit.h ${root}/flexjit.h SYMBOLIC)
+foreach(header flexjit.h flexjit_c.h)
+  file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/include/flexjit/${header} ${root}/${header} SYMBOLIC)
+endforeach()
 # Tests, examples, bench and tools: every module and testing/ (flexjit_testing).
 flexjit_layer(all ${FLEXJIT_MODULES} testing)

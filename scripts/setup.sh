@@ -16,7 +16,8 @@ cuda_home="${CUDA_HOME:-/usr/local/cuda}"
 # llvm-19-dev pulls libffi-dev, libxml2-dev, libz3-dev and libncurses-dev,
 # which LLVM's CMake package references; LLVMSupport's static library also
 # needs zlib and zstd at link time.
-packages=(cmake g++ ninja-build llvm-19-dev clang-19 libfmt-dev catch2 libzstd-dev zlib1g-dev)
+packages=(cmake g++ ninja-build llvm-19-dev clang-19 libfmt-dev catch2 libzstd-dev zlib1g-dev
+  libdlpack-dev)
 
 missing=()
 for p in "${packages[@]}"; do
