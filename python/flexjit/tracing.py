@@ -322,12 +322,28 @@ def _logic(kind, a, b):
 def _unary_float(kind, a):
     x = _Operand(a)
     if x.node is None:
-        v = to_f32(float(x.value))
-        fns = {"exp": math.exp, "exp2": lambda u: 2.0 ** u, "log": math.log, "log2": math.log2,
-               "sqrt": math.sqrt, "rsqrt": lambda u: 1.0 / math.sqrt(u), "tanh": math.tanh,
-               "tanh_approx": math.tanh, "sin": math.sin, "cos": math.cos}
-        return fns[kind](v)
+        return _fold_float(kind, to_f32(float(x.value)))
     return _make(kind, "float", (x.as_type("float"),))
+
+
+def _fold_float(kind, v):
+    """A float function of a constant, with IEEE results where Python's math raises (log(0) =
+    -inf, sqrt(-1) = nan, exp(1000) = inf), rounded to float32."""
+    fns = {"exp": math.exp, "exp2": lambda u: 2.0 ** u, "log": math.log, "log2": math.log2,
+           "sqrt": math.sqrt, "rsqrt": lambda u: 1.0 / math.sqrt(u), "tanh": math.tanh,
+           "tanh_approx": math.tanh, "sin": math.sin, "cos": math.cos}
+    try:
+        return to_f32(fns[kind](v))
+    except OverflowError:
+        return math.inf
+    except (ValueError, ZeroDivisionError):
+        if math.isnan(v):
+            return v
+        if kind in ("log", "log2"):
+            return -math.inf if v == 0 else math.nan
+        if kind == "rsqrt" and v == 0:
+            return math.copysign(math.inf, v)
+        return math.nan
 
 
 # ---- the traced value -------------------------------------------------------------------------

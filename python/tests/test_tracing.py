@@ -331,9 +331,30 @@ def test_import_without_library(monkeypatch, tmp_path):
         with pytest.raises(flexjit.LibraryNotFoundError, match="FLEXJIT_LIBRARY.*not there"):
             flexjit.create_block_mask(M.causal, 1, 1, 128, 128, device="cpu")
         with pytest.raises(flexjit.LibraryNotFoundError, match="missing"):
-            flexjit.compile_mask_mod(M.causal)
+            flexjit.compile_mask_mod(lambda b, h, q, kv: q - kv == 12345)  # not cached
         # tracing still works
         assert mask_text(M.causal) == "(kv_idx <= q_idx)"
     finally:
         monkeypatch.delenv("FLEXJIT_LIBRARY")
         _lib._reset_for_tests()
+
+
+def test_import_in_a_fresh_interpreter_needs_no_library(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FLEXJIT_LIBRARY=str(tmp_path / "nowhere.so"))
+    code = ("import flexjit\n"
+            "print(flexjit.trace_mask_mod(lambda b, h, q, kv: q >= kv).text)\n"
+            "print(flexjit.available())\n"
+            "try:\n"
+            "    flexjit.create_block_mask(lambda b, h, q, kv: q >= kv, 1, 1, 128, 128, 'cpu')\n"
+            "except flexjit.LibraryNotFoundError as e:\n"
+            "    print('error:', e)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    assert out[0] == "(kv_idx <= q_idx)"
+    assert out[1] == "False"
+    assert out[2].startswith("error: libflexjit.so could not be loaded; looked at: "
+                             "$FLEXJIT_LIBRARY: ") and "nowhere.so (not there)" in out[2]
