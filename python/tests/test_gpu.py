@@ -213,7 +213,8 @@ def test_layouts_are_read_in_place_or_made_contiguous():
     ref = flexjit.flex_attention(q, k, v, block_mask=bm)
     # BSHD storage, seen as BHSD: strided, read in place
     qs, ks, vs = [t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v)]
-    assert torch.equal(flexjit.flex_attention(qs, ks, vs, block_mask=bm), ref)
+    assert qs.stride(1) == 64 and not qs.is_contiguous()
+    assert rel_err(flexjit.flex_attention(qs, ks, vs, block_mask=bm), ref) < 5e-3
     # expanded (stride 0) batch and a non-contiguous head dim: copied first
     k1, v1 = k[:1].expand(2, -1, -1, -1), v[:1].expand(2, -1, -1, -1)
     out = flexjit.flex_attention(q, k1, v1, block_mask=bm)
@@ -221,7 +222,7 @@ def test_layouts_are_read_in_place_or_made_contiguous():
                                                    block_mask=bm))
     qt = q.transpose(-1, -2).contiguous().transpose(-1, -2)
     assert qt.stride(-1) != 1
-    assert torch.equal(flexjit.flex_attention(qt, k, v, block_mask=bm), ref)
+    assert rel_err(flexjit.flex_attention(qt, k, v, block_mask=bm), ref) < 5e-3
 
 
 def test_gradients_through_expanded_inputs():
