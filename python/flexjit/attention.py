@@ -64,7 +64,7 @@ class _Call:
         mask_traced = block_mask.traced if block_mask is not None else None
         if needs_bindings(mask_traced, score_traced):
             moved = block_mask._moved if block_mask is not None else {}
-            self.bindings = Bindings([mask_traced, score_traced], "cuda", moved)
+            self.bindings = Bindings([mask_traced, score_traced], "cuda", moved, mask_traced)
         else:
             self.bindings = None
 

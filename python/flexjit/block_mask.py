@@ -130,13 +130,6 @@ class BlockMask:
             return (s != 0).astype("int32")
         return [[[[int(x != 0) for x in row] for row in m] for m in hh] for hh in s]
 
-    def _bindings(self, device, extra=None):
-        """Bindings of the mask's buffers (and `extra` traced mods') in `device` memory."""
-        mods = [self.traced] + ([extra] if extra is not None else [])
-        if not needs_bindings(*mods):
-            return None
-        return Bindings(mods, device, self._moved)
-
     def __del__(self):
         handle = getattr(self, "_handle", None)
         if handle is not None and handle.value:

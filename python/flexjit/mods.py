@@ -108,8 +108,10 @@ class Bindings:
     """A flexjit_bindings handle holding the traced mods' buffers (bound by name, no copy when
     they are already in `device`'s memory) and params; keeps what it points to alive."""
 
-    def __init__(self, traced_mods, device, moved=None):
-        """`moved`: a dict (id of object, device) -> copy, to reuse copies across calls."""
+    def __init__(self, traced_mods, device, moved=None, cached=None):
+        """`moved`: a dict (id of object, device) -> copy, to reuse copies across calls, for the
+        buffers of `cached` (a TracedMod that keeps them alive: a block mask's)."""
+        cacheable = {id(ref.obj) for ref in cached.buffers} if cached is not None else set()
         L = _lib.lib()
         self._lib = L
         self.handle = ctypes.c_void_p()
@@ -129,11 +131,12 @@ class Bindings:
                 seen[ref.name] = ref.source
                 obj = ref.obj
                 key = (id(obj), device)
-                if moved is not None and key in moved:
+                use_cache = moved is not None and id(obj) in cacheable
+                if use_cache and key in moved:
                     obj = moved[key]
                 else:
                     copy = _on_device(obj, device, "captured buffer %s" % ref.name)
-                    if moved is not None and copy is not obj:
+                    if use_cache and copy is not obj:
                         moved[key] = copy
                     obj = copy
                 view = _tensors.view(obj, self.keepalive, "captured buffer %s" % ref.name)
