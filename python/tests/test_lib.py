@@ -293,3 +293,21 @@ def test_cuda_block_mask_without_a_device_says_so():
         pytest.skip("a CUDA device is present (the GPU tests cover it)")
     with pytest.raises(flexjit.FlexJitError):  # CudaUnavailableError is one
         flexjit.create_block_mask(M.causal, 1, 1, 256, 256, device="cuda")
+
+
+def test_strided_numpy_buffers_are_bound_without_a_copy():
+    base = np.repeat(np.arange(40, dtype=np.int32), 50)  # 2000 ids
+    strided = base[::2]  # 1000 ids, stride 2 elements: bound in place
+    assert not strided.flags["C_CONTIGUOUS"]
+    fn = M.document_mask(flexjit.buffer(strided))
+    traced = flexjit.trace_mask_mod(fn)
+    assert traced.buffers[0].obj is strided
+    bm = flexjit.create_block_mask(fn, 1, 1, 1000, 1000, device="cpu", BLOCK_SIZE=64)
+    dense = dense_mask(M.document_mask(np.ascontiguousarray(strided)), 1, 1, 1000, 1000)
+    np.testing.assert_array_equal(np.asarray(bm.states()), brute_states(dense, 64, 64))
+    # a 2-D transposed view: strides (1, 8)
+    table = np.arange(64, dtype=np.float32).reshape(8, 8).T
+    fn2 = lambda b, h, q, kv: flexjit.buffer(table)[q % 8, kv % 8] > 20.0  # noqa: E731
+    bm2 = flexjit.create_block_mask(fn2, 1, 1, 256, 256, device="cpu", BLOCK_SIZE=64)
+    dense2 = dense_mask(lambda b, h, q, kv: table[q % 8, kv % 8] > 20.0, 1, 1, 256, 256)
+    np.testing.assert_array_equal(np.asarray(bm2.states()), brute_states(dense2, 64, 64))
