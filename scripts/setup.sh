@@ -16,8 +16,9 @@ cuda_home="${CUDA_HOME:-/usr/local/cuda}"
 # llvm-19-dev pulls libffi-dev, libxml2-dev, libz3-dev and libncurses-dev,
 # which LLVM's CMake package references; LLVMSupport's static library also
 # needs zlib and zstd at link time.
+# python3-pytest and python3-numpy run the Python package's tests (ctest flexjit_python).
 packages=(cmake g++ ninja-build llvm-19-dev clang-19 libfmt-dev catch2 libzstd-dev zlib1g-dev
-  libdlpack-dev)
+  libdlpack-dev python3-pytest python3-numpy)
 
 missing=()
 for p in "${packages[@]}"; do
