@@ -50,14 +50,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- the cases -------------------------------------------------------------------------------
 
-VARIANTS = ["noop", "causal", "sliding_window", "prefix_lm", "document", "natten",
-            "alibi_causal", "softcap_causal"]
+sys.path.insert(0, HERE)
+import anchor_cases  # noqa: E402  the 16 ANCHORS cases' shapes, mods and FLOP count (no torch)
+
+VARIANTS = anchor_cases.VARIANTS
 CAUSAL_MASK = {"causal", "alibi_causal", "softcap_causal"}
 HAS_SCORE_MOD = {"alibi_causal", "softcap_causal"}
 BM_TENSORS = ["kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices",
               "q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices"]
 # (B, H, D, dtype) at S = 8192; B * S is kept constant when S changes.
-SHAPES = [(16, 16, 64, "float16"), (4, 16, 128, "bfloat16")]
+SHAPES = [(B, H, D, dt) for (B, H, S, D, dt) in anchor_cases.SHAPES]
 # torch's gradients are checked against float64 autograd on (b=0, h=0..1) up to this S
 # (a few [2, S, S] float64 tensors: about 1 GiB each at 8192).
 GRAD_CHECK_MAX_S = 8192
@@ -185,7 +187,7 @@ def measure_torch(cases, dense_max_S, sink):
                 lambda: create_block_mask(mask_mod, 1, 1, S, S, device="cuda")), 3) \
                 if bm is not None else None
             density = (100 - bm.sparsity()) / 100 if bm is not None else 1.0
-            flop = 2 * density * B * H * (D + Dv) * S * S
+            flop = anchor_cases.attention_flops(density, B, H, S, D, Dv)
             r["density"] = round(density, 4)
             r["flex_mask_bytes"] = sum(
                 t.numel() * t.element_size() for t in (getattr(bm, a, None) for a in BM_TENSORS)

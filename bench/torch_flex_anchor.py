@@ -1,5 +1,6 @@
 """Copied from ../shared/anchors/torch_flex_anchor.py (the ANCHORS.md measurements), with
---fwd-only to skip the backward. Anchor measurements: PyTorch FlexAttention (torch.compile, Triton) vs F.sdpa on one GPU.
+--fwd-only to skip the backward, and the shapes and mods in bench/anchor_cases.py (shared with
+compare_torch.py and python_bench.py; the same definitions). Anchor measurements: PyTorch FlexAttention (torch.compile, Triton) vs F.sdpa on one GPU.
 Mirrors the seed notebook's test_mask: forward and backward times, TFLOP/s by the seed's formula
 (density * B*H*D*S*S * 4 for forward, *10 for backward), plus first-call compile latency and
 create_block_mask time. Prints one JSON line per case and a table at the end."""
@@ -7,6 +8,9 @@ import json, os, sys, time, math
 import torch, torch.nn.functional as F
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask, create_mask
 from triton.testing import do_bench
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anchor_cases import SHAPES, masks  # the 16 cases' shapes and mods (one definition)
 
 torch.manual_seed(0)
 torch._dynamo.config.cache_size_limit = 1000
@@ -71,34 +75,8 @@ def sdpa_case(B, H, S, D, dtype):
                 sdpa_causal_ms=round(fa_causal, 4), sdpa_causal_tflops=round(2 * flops / fa_causal / 1e9, 1),
                 sdpa_densemask_causal_ms=round(dense_mask, 4), sdpa_densemask_causal_tflops=round(2 * flops / dense_mask / 1e9, 1))
 
-def masks(S, H):
-    SW, PREFIX = 1024, 2048
-    doc = torch.zeros(S, dtype=torch.int32, device="cuda")
-    bounds = [0, S // 2, S // 2 + S // 8, S // 2 + S // 4, S]
-    for i in range(len(bounds) - 1):
-        doc[bounds[i]:bounds[i + 1]] = i
-    Wc, KH, KW = 128, 7, 7
-    Hc = S // Wc
-    def causal(b, h, q, kv): return q >= kv
-    def sliding_window(b, h, q, kv): return (q >= kv) & (q - kv <= SW)
-    def prefix_lm(b, h, q, kv): return (kv <= PREFIX) | (q >= kv)
-    def document(b, h, q, kv): return (doc[q] == doc[kv]) & (q >= kv)
-    def natten(b, h, q, kv):
-        qx, qy = q // Wc, q % Wc
-        kx, ky = kv // Wc, kv % Wc
-        cx = qx.clamp(KH // 2, (Hc - 1) - KH // 2)
-        cy = qy.clamp(KW // 2, (Wc - 1) - KW // 2)
-        return ((cx - kx).abs() <= KH // 2) & ((cy - ky).abs() <= KW // 2)
-    def alibi(score, b, h, q, kv):
-        return score + torch.exp2(-((h + 1) * 8.0 / H)) * (kv - q)
-    def softcap(score, b, h, q, kv):
-        return 30.0 * torch.tanh(score / 30.0)
-    return [("noop", None, None), ("causal", None, causal), ("sliding_window", None, sliding_window),
-            ("prefix_lm", None, prefix_lm), ("document", None, document), ("natten", None, natten),
-            ("alibi_causal", alibi, causal), ("softcap_causal", softcap, causal)]
-
 if __name__ == "__main__":
-    shapes = [(16, 16, 8192, 64, torch.float16), (4, 16, 8192, 128, torch.bfloat16)]
+    shapes = [(B, H, S, D, getattr(torch, dt)) for (B, H, S, D, dt) in SHAPES]
     fwd_only = "--fwd-only" in sys.argv
     args = [a for a in sys.argv[1:] if a != "--fwd-only"]
     which = args[0] if args else "all"
