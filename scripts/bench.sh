@@ -22,10 +22,23 @@
 #   BENCH_HEAD_DIMS=0  skip the head-dim rows (bf16 noop and causal at S=8192 for every
 #                 (q/k, v) head-dim pair of the forward, B*S = 4*8192; default on)
 #   SKIP_TORCH=1  flexjit only (the table and plot still come out)
+#   BENCH_PYTHON=1  also run the --python step below after the rest
+#
+#   bash scripts/bench.sh --python [python_bench.py options, e.g. --backward --quick]
+# runs only bench/python_bench.py: flexjit's Python package (over dist/lib/libflexjit.so,
+# the package from python/) and torch flex_attention on the very same torch tensors in one
+# process, the 16 ANCHORS cases; its table in $OUT/python_bench.txt, one JSON object per case
+# in $OUT/python_bench.jsonl. Without torch, triton or a GPU it prints "skipped: ..." and
+# exits 0.
 set -u
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${OUT:-$repo/bench_out}"
 mkdir -p "$out"
+python_only=0
+if [ "${1:-}" = --python ]; then
+  python_only=1
+  shift
+fi
 bin="$repo/dist/bin/flexjit_attention_bench"
 if [ ! -x "$bin" ]; then
   echo "bench.sh: no dist/ install; building with scripts/setup.sh, installing into dist/"
@@ -40,6 +53,20 @@ export CUDA_CACHE_DISABLE=1
 # A fresh kernel cache, so that the first call of each kernel is a compile.
 export FLEXJIT_CACHE_DIR="${FLEXJIT_CACHE_DIR:-$(mktemp -d)}"
 read -r -a extra <<<"${BENCH_ARGS:-}"
+
+python_bench() {
+  echo "== flexjit's Python package vs torch flex_attention, same tensors (bench/python_bench.py)"
+  FLEXJIT_LIBRARY="$repo/dist/lib/libflexjit.so" PYTHONPATH="$repo/python${PYTHONPATH:+:$PYTHONPATH}" \
+    PYTHONUNBUFFERED=1 python3 "$repo/bench/python_bench.py" --json "$out/python_bench.jsonl" "$@" \
+    2> >(tee "$out/python_bench.log" >&2) | tee "$out/python_bench.txt"
+  local rc="${PIPESTATUS[0]}"
+  [ "$rc" = 0 ] || echo "bench.sh: python_bench.py failed (exit $rc; its stderr: $out/python_bench.log)"
+  return "$rc"
+}
+if [ "$python_only" = 1 ]; then
+  python_bench "$@"
+  exit $?
+fi
 dense_max="${BENCH_DENSE_MAX_S:-16384}"
 bwd_sizes=" ${BENCH_BWD_SIZES-8192} "
 
@@ -91,4 +118,8 @@ else
 fi
 PYTHONUNBUFFERED=1 python3 "$repo/bench/compare_torch.py" --flexjit "$fj" --out "$out" \
   --dense-max-S "$dense_max" "${torch_args[@]}" 2>&1 | tee "$out/compare.txt"
-exit "${PIPESTATUS[0]}"
+rc="${PIPESTATUS[0]}"
+if [ "${BENCH_PYTHON:-0}" = 1 ] && [ "${SKIP_TORCH:-0}" != 1 ]; then
+  python_bench || rc=1
+fi
+exit "$rc"
