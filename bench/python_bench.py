@@ -5,7 +5,7 @@ bench/torch_flex_anchor.py times), forward and, with --backward, forward + backw
   FLEXJIT_LIBRARY=dist/lib/libflexjit.so PYTHONPATH=python python3 bench/python_bench.py --json out.jsonl
   ... --backward                  also forward + backward through autograd, for both
   ... --cases causal,natten-bf16  only these (a variant name, or an id like causal-f16-D64)
-  ... --quick                     fewer repetitions (a smoke run: about a minute of timing)
+  ... --quick                     fewer repetitions (a smoke run; the compiles remain)
 
 The library: $FLEXJIT_LIBRARY, else the installed package's own (flexjit._lib's search); the
 package: PYTHONPATH, the installed copy, or else this tree's python/. Without torch, triton, a
@@ -517,7 +517,11 @@ def main(argv=None):
     meta = dict(device=torch.cuda.get_device_name(), torch=torch.__version__,
                 flexjit_commit=git_commit(), flexjit_library=bench.flexjit._lib.lib().flexjit_path,
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                reps=a.reps, warmup=a.warmup, mask_reps=a.mask_reps, backward=a.backward)
+                reps=a.reps, warmup=a.warmup, mask_reps=a.mask_reps, backward=a.backward,
+                # first calls: a cold flexjit cache compiles (scripts/bench.sh makes a fresh
+                # one); torch's inductor cache may hold kernels of an earlier run
+                flexjit_cache_dir=os.environ.get("FLEXJIT_CACHE_DIR"),
+                cuda_cache_disable=os.environ.get("CUDA_CACHE_DISABLE"))
     print("flexjit (Python package) vs torch flex_attention, same tensors: %s, torch %s, "
           "flexjit %s (%s)" % (meta["device"], meta["torch"], meta["flexjit_commit"] or "?",
                                meta["flexjit_library"]), flush=True)
