@@ -193,13 +193,13 @@ Abs full_of(DType dtype) {
 
 // [min, max] of a 1-D i32 buffer over [lo, hi] (and 0 when an index was out of range).
 Abs scan_i32(const TensorView& view, int64_t lo, int64_t hi, bool outside) {
-  const int32_t* data = static_cast<const int32_t*>(view.data);
-  const int64_t stride = view.strides[0];
-  int32_t mn = outside ? 0 : INT32_MAX, mx = outside ? 0 : INT32_MIN;
-  for (int64_t i = lo; i <= hi; ++i) {
-    mn = std::min(mn, data[i * stride]);
-    mx = std::max(mx, data[i * stride]);
-  }
+  struct Reader { // iv::scan_rank1's view of a host int32 buffer
+    const int32_t* data;
+    int64_t element(int, uint8_t, int64_t offset) const { return data[offset]; }
+  };
+  int64_t mn = outside ? 0 : INT32_MAX, mx = outside ? 0 : INT32_MIN;
+  iv::scan_rank1(Reader{static_cast<const int32_t*>(view.data)}, 0, iv::kLoadI32, lo, hi,
+                 view.strides[0], mn, mx);
   return int_range(mn, mx);
 }
 
