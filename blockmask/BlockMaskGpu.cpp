@@ -7,7 +7,6 @@
 #include "flexjit/codegen/PackArgs.h"
 #include "flexjit/codegen/templates/attention_abi.h"
 #include "flexjit/codegen/templates/blockmask_abi.h"
-#include "flexjit/compiler/Interval.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DeviceArgs.h"
 #include "flexjit/runtime/KernelCache.h"
@@ -126,7 +125,7 @@ BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, i
   // mask_args checks the buffers (device memory, dtypes) before the launch.
   const auto kernel = mask_kernel(TemplateKind::BlockClassify, mask);
   FlexjitModArgs args = mask_args(mask, bindings, "create_block_mask");
-  iv::Program program = interval_program(mask.mask_body, mask.signature);
+  iv::Program program = mask.mask_program; // a copy: the launch's parameter
 
   const int64_t scratch = l.scratch_bytes(int64_t{Bc} * Hc);
   DeviceBuffer& buffer = scratch_buffer();

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "flexjit/compiler/Interval.h"
 #include "flexjit/compiler/Visitor.h"
 
 namespace flexjit {
@@ -23,6 +24,7 @@ PreparedMods prepare(const MaskMod& mask, const ScoreMod& score) {
   const std::vector<Expr> roots = {p.mask_body, p.score_body};
   p.signature = ModSignature::of(roots);
   p.mask_dependence = analyze_dependence(p.mask_body);
+  p.mask_program = interval_program(p.mask_body, p.signature);
   const std::vector<Expr> order = topo_order(roots);
   p.nodes = static_cast<int>(order.size());
   p.mask_nodes = static_cast<int>(topo_order(p.mask_body).size());

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "flexjit/compiler/IntervalRules.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/Signature.h"
 #include "flexjit/dsl/Mods.h"
@@ -34,6 +35,9 @@ struct PreparedMods {
     Var var = Var::B;
   };
   std::vector<IndexedDim> indexed_dims;
+  // The mask body's interval program (interval_program): what the GPU block-mask builder
+  // evaluates per tile.
+  iv::Program mask_program;
 };
 
 // The prepared pair, memoized process-wide by the mods' names and body nodes
