@@ -31,25 +31,39 @@ struct DeviceReader {
     return type == iv::kLoadI32 ? static_cast<const int32_t*>(data)[offset]
                                 : static_cast<const uint8_t*>(data)[offset] != 0;
   }
-  // iv::evaluate's rank-1 scan, by the converged lanes together: each lane's index range in
-  // turn (a range equal to the previous lane's is reused: the q side of a row), its elements
-  // strided over the lanes (coalesced), min and max reduced. A lane scanning its own range
-  // alone reads another 512-byte run per lane: 32 cache lines per load instruction. Indices
-  // lie in the int32 range (iv::load_box clamps them to the tile's).
+  // iv::evaluate's rank-1 scan, by the converged lanes together: each lane's scan in turn (a
+  // scan equal to the previous lane's is reused: the q side of a row), its elements strided
+  // over the lanes (coalesced), min and max reduced. A lane scanning its own range alone reads
+  // another 512-byte run per lane: 32 cache lines per load instruction. Everything a scan reads
+  // (range, address, stride, element type) comes from its own lane, so lanes that arrive from
+  // different loads of the program still scan correctly. Indices lie in the int32 range
+  // (iv::load_box clamps them to the tile's).
   __device__ void scan_rank1(int slot, uint8_t type, int64_t i0, int64_t i1, int64_t stride,
                              int64_t& lo, int64_t& hi) const {
     const unsigned lanes = __nvvm_activemask();
     const int n = __builtin_popcount(lanes);
     const int me = __builtin_popcount(lanes & ((1u << lane_id()) - 1u));
+    const int32_t bytes = type == iv::kLoadI32 ? 4 : 1;
+    const long long my_base = reinterpret_cast<long long>(args->buffers[slot].data);
+    const long long my_step = stride * bytes;
+    auto shfl = [&](int32_t v, int j) { return __nvvm_shfl_sync_idx_i32(lanes, v, j, 0x1f); };
+    auto shfl64 = [&](long long v, int j) {
+      const uint32_t lo32 = static_cast<uint32_t>(shfl(static_cast<int32_t>(v), j));
+      const uint32_t hi32 = static_cast<uint32_t>(shfl(static_cast<int32_t>(v >> 32), j));
+      return static_cast<long long>((static_cast<unsigned long long>(hi32) << 32) | lo32);
+    };
     int32_t prev0 = 1, prev1 = 0, rlo = 0, rhi = 0;
+    long long prev_base = 0, prev_step = 0;
     for (unsigned todo = lanes; todo != 0; todo &= todo - 1) {
       const int j = __builtin_ctz(todo);
-      const int32_t a = __nvvm_shfl_sync_idx_i32(lanes, static_cast<int32_t>(i0), j, 0x1f);
-      const int32_t b = __nvvm_shfl_sync_idx_i32(lanes, static_cast<int32_t>(i1), j, 0x1f);
-      if (a != prev0 || b != prev1) { // the same in every lane
+      const int32_t a = shfl(static_cast<int32_t>(i0), j), b = shfl(static_cast<int32_t>(i1), j);
+      const long long base = shfl64(my_base, j), step = shfl64(my_step, j);
+      const int32_t size = shfl(bytes, j);
+      if (a != prev0 || b != prev1 || base != prev_base || step != prev_step) { // warp-uniform
         int32_t vlo = 2147483647, vhi = -2147483647 - 1;
         for (int32_t i = a + me; i <= b; i += n) {
-          const int32_t v = static_cast<int32_t>(element(slot, type, i * stride));
+          const char* at = reinterpret_cast<const char*>(base) + i * step;
+          const int32_t v = size == 4 ? *reinterpret_cast<const int32_t*>(at) : (*at != 0);
           vlo = v < vlo ? v : vlo;
           vhi = v > vhi ? v : vhi;
         }
@@ -57,6 +71,8 @@ struct DeviceReader {
         rhi = __nvvm_redux_sync_max(lanes, vhi);
         prev0 = a;
         prev1 = b;
+        prev_base = base;
+        prev_step = step;
       }
       if (lane_id() == j) {
         lo = iv::min64(lo, rlo);
