@@ -158,7 +158,8 @@ void check_random_with_ptxas(const CompiledKernel& kernel, Arch arch) {
 
 } // namespace
 
-TEST_CASE("ptx: every template x seed mask x arch passes ptxas without spills", "[codegen]") {
+TEST_CASE("ptx: every template x seed mask x arch passes ptxas without spills",
+          "[codegen][ptxas-sweep]") {
   const SeedCatalog seeds;
   int compiled = 0;
   for (TemplateKind kind :
@@ -361,7 +362,7 @@ std::vector<const KernelVariant*> forward_rows(Arch arch) {
 // Every forward kernel of the variant table (each instantiation on both archs) through
 // ptxas with the mod-free mods (noop mask and score): none may spill.
 TEST_CASE("ptx: every attention forward kernel without mods passes ptxas without spills",
-          "[codegen][attention]") {
+          "[codegen][attention][ptxas-sweep]") {
   int compiled = 0;
   for (const KernelVariant& v : kernel_variants()) {
     if (v.kind != TemplateKind::AttentionForward)
@@ -403,7 +404,7 @@ TEST_CASE("ptx: attention forward x seed mods x arch pass ptxas", "[codegen][att
 // today, held to that (WARNed); the one-tile kernel takes it without spills since its consumers
 // read the posted kv walk (session 14, bench/NOTES_fwd_kernel.md).
 TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spills",
-          "[codegen][attention]") {
+          "[codegen][attention][ptxas-sweep]") {
   const SeedCatalog seeds;
   const auto pairs = seeds.attention_pairs();
   int compiled = 0;
