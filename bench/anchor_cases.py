@@ -84,3 +84,24 @@ def masks(S, H):
     import torch
 
     return mods(S, H, document_ids(S), torch)
+
+
+def reference_attention(qq, kk, vv, score_mod, mask_mod, rows):
+    """float64 attention of qq ([1, 2, R, D]: the query rows `rows` of heads 0..1, float64 torch
+    tensors on the GPU) over every key of kk, vv, the mods applied to index tensors: the
+    reference of compare_torch.py and python_bench.py."""
+    import math
+
+    import torch
+
+    S, D = kk.shape[2], kk.shape[3]
+    s = qq @ kk.transpose(-1, -2) / math.sqrt(D)
+    bi = torch.zeros(1, device="cuda", dtype=torch.int32).view(1, 1, 1, 1)
+    hi = torch.arange(2, device="cuda", dtype=torch.int32).view(1, 2, 1, 1)
+    qi = rows.to(torch.int32).view(1, 1, -1, 1)
+    ki = torch.arange(S, device="cuda", dtype=torch.int32).view(1, 1, 1, S)
+    if score_mod is not None:
+        s = score_mod(s, bi, hi, qi, ki)
+    if mask_mod is not None:
+        s = s.masked_fill(~mask_mod(bi, hi, qi, ki), float("-inf"))
+    return torch.softmax(s, -1) @ vv

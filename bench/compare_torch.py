@@ -114,20 +114,7 @@ def measure_torch(cases, dense_max_S, sink):
         del o
         return int(extra)
 
-    def reference(qq, kk, vv, score_mod, mask_mod, rows):
-        """float64 attention of qq ([1, 2, R, D], the query rows `rows`) over every key."""
-        S, D = kk.shape[2], kk.shape[3]
-        R = rows.numel()
-        s = qq @ kk.transpose(-1, -2) / math.sqrt(D)  # [1, 2, R, S]
-        bi = torch.zeros(1, device="cuda", dtype=torch.int32).view(1, 1, 1, 1)
-        hi = torch.arange(2, device="cuda", dtype=torch.int32).view(1, 2, 1, 1)
-        qi = rows.to(torch.int32).view(1, 1, R, 1)
-        ki = torch.arange(S, device="cuda", dtype=torch.int32).view(1, 1, 1, S)
-        if score_mod is not None:
-            s = score_mod(s, bi, hi, qi, ki)
-        if mask_mod is not None:
-            s = s.masked_fill(~mask_mod(bi, hi, qi, ki), float("-inf"))
-        return torch.softmax(s, -1) @ vv
+    reference = anchor_cases.reference_attention
 
     def reference_rows(q, k, v, score_mod, mask_mod, rows):
         """float64 attention for (b=0, h=0..1, q in rows) over every key."""

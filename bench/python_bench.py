@@ -239,20 +239,8 @@ class Bench:
         return ((x - ref).norm() / ref.norm().clamp_min(1e-30)).item()
 
     def reference(self, qq, kk, vv, score_mod, mask_mod, rows):
-        """float64 attention of qq ([1, 2, R, D]: the query rows `rows` of heads 0..1) over every
-        key, the mods applied to index tensors."""
-        torch = self.torch
-        S, D = kk.shape[2], kk.shape[3]
-        s = qq @ kk.transpose(-1, -2) / math.sqrt(D)
-        bi = torch.zeros(1, device="cuda", dtype=torch.int32).view(1, 1, 1, 1)
-        hi = torch.arange(2, device="cuda", dtype=torch.int32).view(1, 2, 1, 1)
-        qi = rows.to(torch.int32).view(1, 1, -1, 1)
-        ki = torch.arange(S, device="cuda", dtype=torch.int32).view(1, 1, 1, S)
-        if score_mod is not None:
-            s = score_mod(s, bi, hi, qi, ki)
-        if mask_mod is not None:
-            s = s.masked_fill(~mask_mod(bi, hi, qi, ki), float("-inf"))
-        return torch.softmax(s, -1) @ vv
+        """float64 attention of the query rows `rows` of heads 0..1 over every key."""
+        return anchor_cases.reference_attention(qq, kk, vv, score_mod, mask_mod, rows)
 
     # -- one case
 
