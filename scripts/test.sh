@@ -15,6 +15,10 @@
 # 20.1 min in all: setup + release build 210 s, release tests 154 s (the ptxas tests of the 16
 # forward head-dim pairs), install + layers tests 11 s, ASan+UBSan build 448 s, its tests
 # 234 s, TSan build 140 s, its tests 7 s. (Commit 7e2593e, four head-dim rows: 16.5 min.)
+# 2026-12-07, commit a777124 + this filter, the same kind of machine: setup + release build
+# 240 s, release tests 332 s, ctest (install, layers, 42 CLI cases, C API, Python) 20 s,
+# ASan+UBSan build 373 s, its tests without the ptxas sweeps 258 s, TSan build ~120 s, its
+# tests 9 s: ~22.5 min.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FLEXJIT_BUILD_DIR:-$repo/build}"
