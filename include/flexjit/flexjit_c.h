@@ -134,9 +134,8 @@ void flexjit_block_mask_options_init(flexjit_block_mask_options* options);
 
 /* create_block_mask(mask_mod, B, H, q_len, kv_len): B and H may be 1 (broadcast). options and
  * bindings may be NULL. The mask keeps its own copy of the mod. */
-flexjit_status flexjit_create_block_mask(flexjit_mod mask_mod, int32_t B, int32_t H,
-                                         int32_t q_len, int32_t kv_len,
-                                         const flexjit_block_mask_options* options,
+flexjit_status flexjit_create_block_mask(flexjit_mod mask_mod, int32_t B, int32_t H, int32_t q_len,
+                                         int32_t kv_len, const flexjit_block_mask_options* options,
                                          flexjit_bindings bindings, flexjit_block_mask* out);
 
 typedef struct flexjit_block_mask_info {
@@ -175,10 +174,10 @@ typedef struct flexjit_attention_options {
   flexjit_block_mask block_mask; /* NULL: every pair attends */
   int32_t has_scale;             /* 0: 1 / sqrt(head dim) */
   float scale;
-  const flexjit_tensor* lse; /* float32 [B, Hq, q_len] or NULL (required by the backward) */
-  void* stream;              /* a CUstream; NULL: the legacy default stream */
-  flexjit_bindings bindings; /* NULL: none */
-  int32_t schedule;          /* flexjit_schedule */
+  const flexjit_tensor* lse;        /* float32 [B, Hq, q_len] or NULL (required by the backward) */
+  void* stream;                     /* a CUstream; NULL: the legacy default stream */
+  flexjit_bindings bindings;        /* NULL: none */
+  int32_t schedule;                 /* flexjit_schedule */
   const flexjit_kv_cache* kv_cache; /* NULL: k and v are whole [B, Hkv, kv_len, D] tensors */
 } flexjit_attention_options;
 void flexjit_attention_options_init(flexjit_attention_options* options);
@@ -190,14 +189,15 @@ flexjit_status flexjit_flex_attention(const flexjit_tensor* q, const flexjit_ten
                                       const flexjit_tensor* v, const flexjit_tensor* out,
                                       const flexjit_attention_options* options);
 /* flexjit::flex_attention_backward: options->lse (the forward's) is required. */
-flexjit_status flexjit_flex_attention_backward(
-    const flexjit_tensor* q, const flexjit_tensor* k, const flexjit_tensor* v,
-    const flexjit_tensor* out, const flexjit_tensor* d_out, const flexjit_tensor* dq,
-    const flexjit_tensor* dk, const flexjit_tensor* dv, const flexjit_attention_options* options);
+flexjit_status flexjit_flex_attention_backward(const flexjit_tensor* q, const flexjit_tensor* k,
+                                               const flexjit_tensor* v, const flexjit_tensor* out,
+                                               const flexjit_tensor* d_out,
+                                               const flexjit_tensor* dq, const flexjit_tensor* dk,
+                                               const flexjit_tensor* dv,
+                                               const flexjit_attention_options* options);
 /* flexjit::append_kv_cache. */
 flexjit_status flexjit_append_kv_cache(const flexjit_tensor* k_new, const flexjit_tensor* v_new,
-                                       const flexjit_tensor* k_cache,
-                                       const flexjit_tensor* v_cache,
+                                       const flexjit_tensor* k_cache, const flexjit_tensor* v_cache,
                                        const flexjit_kv_cache* cache, void* stream);
 /* flexjit::check_device_errors: synchronises the stream; FLEXJIT_ERROR names bad device data an
  * earlier call's kernel found. */
@@ -208,8 +208,8 @@ typedef struct flexjit_varlen_options {
   int32_t max_seqlen_q, max_seqlen_k; /* > 0: checked */
   float softmax_scale;                /* 0: 1 / sqrt(Dqk) */
   int32_t causal;
-  int32_t window_left, window_right; /* -1: no bound (the default) */
-  float softcap;                     /* > 0: softcap * tanh(s / softcap) */
+  int32_t window_left, window_right;  /* -1: no bound (the default) */
+  float softcap;                      /* > 0: softcap * tanh(s / softcap) */
   const flexjit_tensor* alibi_slopes; /* f32 [Hq] or [B, Hq], device, or NULL */
   int32_t deterministic;
   float dropout_p;           /* anything but 0 is an Error */

@@ -30,7 +30,7 @@ static int checks = 0;
     flexjit_status status_ = (call);                                                               \
     ++checks;                                                                                      \
     if (status_ != FLEXJIT_OK) {                                                                   \
-      fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call, (int)status_,     \
+      fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call, (int)status_,      \
               flexjit_last_error());                                                               \
       ++failures;                                                                                  \
     }                                                                                              \
@@ -43,7 +43,8 @@ static int checks = 0;
     ++checks;                                                                                      \
     if (status_ != (expected) || !strstr(flexjit_last_error(), (fragment1)) ||                     \
         !strstr(flexjit_last_error(), (fragment2))) {                                              \
-      fprintf(stderr, "%s:%d: %s returned %d (expected %d) with \"%s\" (expected \"%s\", \"%s\")\n", \
+      fprintf(stderr,                                                                              \
+              "%s:%d: %s returned %d (expected %d) with \"%s\" (expected \"%s\", \"%s\")\n",       \
               __FILE__, __LINE__, #call, (int)status_, (int)(expected), flexjit_last_error(),      \
               (fragment1), (fragment2));                                                           \
       ++failures;                                                                                  \
@@ -206,8 +207,8 @@ static void test_tensors(void) {
   struct {
     uint8_t code, bits;
     int32_t dtype;
-  } dtypes[] = {{kDLInt, 32, FLEXJIT_I32},  {kDLFloat, 32, FLEXJIT_F32},
-                {kDLFloat, 16, FLEXJIT_F16}, {kDLBfloat, 16, FLEXJIT_BF16},
+  } dtypes[] = {{kDLInt, 32, FLEXJIT_I32},          {kDLFloat, 32, FLEXJIT_F32},
+                {kDLFloat, 16, FLEXJIT_F16},        {kDLBfloat, 16, FLEXJIT_BF16},
                 {6 /* kDLBool */, 8, FLEXJIT_BOOL}, {kDLUInt, 8, FLEXJIT_BOOL}};
   for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; ++i) {
     t.dtype.code = dtypes[i].code;
@@ -277,8 +278,7 @@ static uint8_t* brute_states(allowed_fn allowed, const void* ctx, int B, int H, 
               yes += allowed(ctx, b, h, q, kv) != 0;
               ++all;
             }
-          states[((size_t)(b * H + h) * nq + qb) * nkv + kb] =
-              yes == 0 ? 0 : (yes == all ? 2 : 1);
+          states[((size_t)(b * H + h) * nq + qb) * nkv + kb] = yes == 0 ? 0 : (yes == all ? 2 : 1);
         }
   return states;
 }
@@ -304,8 +304,7 @@ static void check_mask(flexjit_block_mask mask, allowed_fn allowed, const void* 
     wrong += states[i] != expected[i];
   }
   if (wrong)
-    fprintf(stderr, "%s: %zu of %zu tile states differ from the brute force\n", what, wrong,
-            count);
+    fprintf(stderr, "%s: %zu of %zu tile states differ from the brute force\n", what, wrong, count);
   CHECK(wrong == 0);
   CHECK(fabs(info.sparsity - 100.0 * (double)empty / (double)count) < 1e-9);
   /* A count that is not the tile count is an error, and nothing is written. */
@@ -521,12 +520,12 @@ static void test_block_masks(void) {
    * tensor bound with the wrong dtype for the mod. */
   CHECK_FAILS(flexjit_bindings_create(NULL), FLEXJIT_ERROR, "flexjit_bindings_create: out is NULL",
               "flexjit_bindings");
-  CHECK_FAILS(flexjit_bindings_set_param_f32(NULL, "x", 1.0f), FLEXJIT_ERROR,
-              "bindings is NULL", "flexjit_bindings");
+  CHECK_FAILS(flexjit_bindings_set_param_f32(NULL, "x", 1.0f), FLEXJIT_ERROR, "bindings is NULL",
+              "flexjit_bindings");
   CHECK_FAILS(flexjit_bindings_set_param_i32(bindings, NULL, 1), FLEXJIT_ERROR, "name is NULL",
               "the param's name");
-  CHECK_FAILS(flexjit_bindings_set_buffer(bindings, "doc", NULL), FLEXJIT_ERROR,
-              "tensor is NULL", "flexjit_tensor");
+  CHECK_FAILS(flexjit_bindings_set_buffer(bindings, "doc", NULL), FLEXJIT_ERROR, "tensor is NULL",
+              "flexjit_tensor");
   flexjit_tensor bad = doc;
   bad.dtype = 9;
   CHECK_FAILS(flexjit_bindings_set_buffer(bindings, "doc", &bad), FLEXJIT_ERROR,
@@ -537,8 +536,8 @@ static void test_block_masks(void) {
               "tensor.device is -1", "1 (FLEXJIT_CUDA)");
   bad = doc;
   bad.rank = 5;
-  CHECK_FAILS(flexjit_bindings_set_buffer(bindings, "doc", &bad), FLEXJIT_ERROR,
-              "tensor.rank is 5", "0 to 4");
+  CHECK_FAILS(flexjit_bindings_set_buffer(bindings, "doc", &bad), FLEXJIT_ERROR, "tensor.rank is 5",
+              "0 to 4");
   bad = doc;
   bad.sizes[0] = -1;
   CHECK_FAILS(flexjit_bindings_set_buffer(bindings, "doc", &bad), FLEXJIT_ERROR,
@@ -641,8 +640,7 @@ static void test_attention_errors(void) {
     flexjit_tensor cq = tq, ck = tk, cv = tv, co = to;
     cq.device = ck.device = cv.device = co.device = FLEXJIT_CUDA;
     ck.dtype = FLEXJIT_F32;
-    CHECK_FAILS(flexjit_flex_attention(&cq, &ck, &cv, &co, &options), FLEXJIT_ERROR, "k",
-                "f32");
+    CHECK_FAILS(flexjit_flex_attention(&cq, &ck, &cv, &co, &options), FLEXJIT_ERROR, "k", "f32");
   }
 
   /* The backward needs options (with the forward's lse). */
@@ -669,19 +667,19 @@ static void test_attention_errors(void) {
   cu.dtype = FLEXJIT_I32;
   cu.sizes[0] = 2;
   cu.strides[0] = 1;
-  CHECK_FAILS(flexjit_attention_forward_varlen(&packed, &packed, &packed, &cu, &cu, &packed,
-                                               &varlen),
-              FLEXJIT_ERROR, "dropout_p", "not supported");
+  CHECK_FAILS(
+      flexjit_attention_forward_varlen(&packed, &packed, &packed, &cu, &cu, &packed, &varlen),
+      FLEXJIT_ERROR, "dropout_p", "not supported");
   flexjit_varlen_options_init(&varlen);
   varlen.mask_mod = causal;
   varlen.score_mod = causal;
-  CHECK_FAILS(flexjit_attention_forward_varlen(&packed, &packed, &packed, &cu, &cu, &packed,
-                                               &varlen),
-              FLEXJIT_ERROR, "options.score_mod is a mask_mod", "expected a score_mod");
+  CHECK_FAILS(
+      flexjit_attention_forward_varlen(&packed, &packed, &packed, &cu, &cu, &packed, &varlen),
+      FLEXJIT_ERROR, "options.score_mod is a mask_mod", "expected a score_mod");
   varlen.struct_size = 1;
-  CHECK_FAILS(flexjit_attention_forward_varlen(&packed, &packed, &packed, &cu, &cu, &packed,
-                                               &varlen),
-              FLEXJIT_ERROR, "options.struct_size is 1", "flexjit_varlen_options_init");
+  CHECK_FAILS(
+      flexjit_attention_forward_varlen(&packed, &packed, &packed, &cu, &cu, &packed, &varlen),
+      FLEXJIT_ERROR, "options.struct_size is 1", "flexjit_varlen_options_init");
 
   flexjit_tensor lse = tq;
   lse.rank = 3;
@@ -693,7 +691,8 @@ static void test_attention_errors(void) {
   flexjit_mod_destroy(causal);
 }
 
-/* ---- Attention on a GPU ----------------------------------------------------------------------- */
+/* ---- Attention on a GPU -----------------------------------------------------------------------
+ */
 
 typedef int CUresult_;
 typedef unsigned long long CUdeviceptr_;
@@ -713,7 +712,7 @@ static int load_cuda(Cuda* cu) {
   void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!lib)
     return 0;
-  /* dlsym's void* to a function pointer, through memcpy (ISO C has no such cast). */
+    /* dlsym's void* to a function pointer, through memcpy (ISO C has no such cast). */
 #define LOAD(member, symbol)                                                                       \
   do {                                                                                             \
     void* p_ = dlsym(lib, symbol);                                                                 \
@@ -809,8 +808,8 @@ static void test_attention_gpu(void) {
         cu.cuMemcpyHtoD(dv, hv, nkv * 2) == 0);
 
   flexjit_mod mask_mod = NULL, score_mod = NULL;
-  CHECK_OK(flexjit_mask_mod_from_text("kv_idx <= q_idx && q_idx - kv_idx <= window:int",
-                                      &mask_mod));
+  CHECK_OK(
+      flexjit_mask_mod_from_text("kv_idx <= q_idx && q_idx - kv_idx <= window:int", &mask_mod));
   CHECK_OK(flexjit_score_mod_from_text("score - slope:float * float(q_idx - kv_idx)", &score_mod));
   flexjit_bindings bindings = NULL;
   CHECK_OK(flexjit_bindings_create(&bindings));

@@ -14,8 +14,8 @@ int main(void) {
     fprintf(stderr, "%s\n", flexjit_last_error());
     return 1;
   }
-  printf("C API %d: causal block mask of %d x %d tiles, sparsity %.2f%%\n",
-         flexjit_api_version(), info.num_q_blocks, info.num_kv_blocks, info.sparsity);
+  printf("C API %d: causal block mask of %d x %d tiles, sparsity %.2f%%\n", flexjit_api_version(),
+         info.num_q_blocks, info.num_kv_blocks, info.sparsity);
   flexjit_block_mask_destroy(mask);
   flexjit_mod_destroy(causal);
   return info.sparsity == 43.75 ? 0 : 1;
