@@ -654,6 +654,17 @@ Blocks block_options(const Args& args) {
   return b;
 }
 
+// The sizes mask and run share: --q-len (required), --kv-len (default: q_len), --batch,
+// --heads.
+struct Sizes {
+  int q_len, kv_len, B, H;
+};
+Sizes size_options(const Args& args, int default_heads) {
+  const int q_len = required_int_option(args, "--q-len", 1);
+  return {q_len, int_option(args, "--kv-len", q_len, 1), int_option(args, "--batch", 1, 1),
+          int_option(args, "--heads", default_heads, 1)};
+}
+
 int command_mask(std::span<char* const> argv) {
   static const OptionSpec own[] = {{"--q-len"},    {"--kv-len"}, {"--batch"},
                                    {"--heads"},    {"--block"},  {"--q-block"},
@@ -665,10 +676,7 @@ int command_mask(std::span<char* const> argv) {
   }
   if (args.positional.empty())
     usage_error("a MASK text is required");
-  const int q_len = required_int_option(args, "--q-len", 1);
-  const int kv_len = int_option(args, "--kv-len", q_len, 1);
-  const int B = int_option(args, "--batch", 1, 1);
-  const int H = int_option(args, "--heads", 1, 1);
+  const auto [q_len, kv_len, B, H] = size_options(args, 1);
   const Blocks blocks = block_options(args);
   const int grid = int_option(args, "--grid", 20, 0);
   const int limit = int_option(args, "--limit", 4, 1);
@@ -1006,10 +1014,7 @@ int command_run(std::span<char* const> argv) {
   }
   if (args.positional.empty())
     usage_error("a MASK text is required");
-  const int q_len = required_int_option(args, "--q-len", 1);
-  const int kv_len = int_option(args, "--kv-len", q_len, 1);
-  const int B = int_option(args, "--batch", 1, 1);
-  const int Hq = int_option(args, "--heads", 16, 1);
+  const auto [q_len, kv_len, B, Hq] = size_options(args, 16);
   const int Hkv = int_option(args, "--kv-heads", Hq, 1);
   if (Hq % Hkv != 0)
     usage_error("--kv-heads {} does not divide --heads {}", Hkv, Hq);
