@@ -184,16 +184,6 @@ private:
   std::vector<DeviceBuffer> retired_;
 };
 
-void launch(CUfunction f, const char* what, const KernelShape& shape, const LaunchSizes& sizes,
-            void* stream, void** args) {
-  const GridDims grid = grid_dims(shape, sizes);
-  cuda::check(cuda::driver().cuLaunchKernel(f, grid.x, grid.y, grid.z,
-                                            static_cast<unsigned>(shape.threads), 1, 1,
-                                            static_cast<unsigned>(shape.smem_bytes),
-                                            static_cast<CUstream>(stream), args, nullptr),
-              what);
-}
-
 // A kernel of `kind` that calls no mods (built with the noop pair: append, merge) for the
 // current device, and its empty mod args.
 struct ModsFreeKernel {
@@ -209,11 +199,6 @@ ModsFreeKernel mods_free_kernel(TemplateKind kind) {
   k.kernel = cuda::get_kernel(target, *k.variant, *noop);
   k.mod_args = pack_mod_args(noop->signature, {});
   return k;
-}
-
-void launch(CUfunction f, const char* what, const KernelShape& shape, const AttentionProblem& p,
-            void* stream, void** args) {
-  launch(f, what, shape, p.launch_sizes(), stream, args);
 }
 
 // A persistent forward's schedule (codegen/templates/tile_scheduler.h): a CTA per SM (the
@@ -307,10 +292,10 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
     }
   }
   void* args[] = {&params, &mod_args, &maps};
-  launch(kernel->function, kernel->entry(), variant.main, sizes, o.stream, args);
+  const CUstream stream = static_cast<CUstream>(o.stream);
+  cuda::launch(*kernel, sizes, stream, args);
   if (variant.decode() && params.decode_splits > 1)
-    launch(kernel->companion(CompanionRole::Epilogue), kernel->entry(),
-           *variant.companion(CompanionRole::Epilogue), sizes, o.stream, args);
+    cuda::launch(*kernel, CompanionRole::Epilogue, sizes, stream, args);
 }
 
 void check_device_errors(void* stream) {
@@ -345,10 +330,9 @@ void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const Ten
   void* args[] = {&params, &k.mod_args};
   LaunchSizes sizes;
   sizes.elements = static_cast<int64_t>(p.B) * p.Hkv * p.n_new * ((p.dk + p.dv) / 8);
-  launch(k.kernel->function, k.kernel->entry(), k.variant->main, sizes, stream, args);
+  cuda::launch(*k.kernel, sizes, static_cast<CUstream>(stream), args);
   sizes.elements = p.B;
-  launch(k.kernel->companion(CompanionRole::Epilogue), k.kernel->entry(),
-         *k.variant->companion(CompanionRole::Epilogue), sizes, stream, args);
+  cuda::launch(*k.kernel, CompanionRole::Epilogue, sizes, static_cast<CUstream>(stream), args);
 }
 
 void merge_attention(const TensorView& out_a, const TensorView& lse_a, const TensorView& out_b,
@@ -380,7 +364,7 @@ void merge_attention(const TensorView& out_a, const TensorView& lse_a, const Ten
   void* args[] = {&params, &k.mod_args};
   LaunchSizes sizes;
   sizes.elements = static_cast<int64_t>(p.B) * p.H * p.S * 32; // a warp per row
-  launch(k.kernel->function, k.kernel->entry(), k.variant->main, sizes, stream, args);
+  cuda::launch(*k.kernel, sizes, static_cast<CUstream>(stream), args);
 }
 
 void flex_attention_backward(const TensorView& q, const TensorView& k, const TensorView& v,
@@ -430,11 +414,11 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
   }
 
   void* args[] = {&params, &mod_args};
-  const char* what = kernel->entry();
-  const CompanionRole pre = CompanionRole::Prologue, post = CompanionRole::Epilogue;
-  launch(kernel->companion(pre), what, *variant.companion(pre), p, o.stream, args);
-  launch(kernel->function, what, variant.main, p, o.stream, args);
-  launch(kernel->companion(post), what, *variant.companion(post), p, o.stream, args);
+  const LaunchSizes sizes = p.launch_sizes();
+  const CUstream stream = static_cast<CUstream>(o.stream);
+  cuda::launch(*kernel, CompanionRole::Prologue, sizes, stream, args);
+  cuda::launch(*kernel, sizes, stream, args);
+  cuda::launch(*kernel, CompanionRole::Epilogue, sizes, stream, args);
 }
 
 } // namespace flexjit

@@ -28,19 +28,6 @@ std::shared_ptr<const cuda::LoadedKernel> mask_kernel(TemplateKind kind, const P
   return cuda::get_kernel(target, find_variant(kind, target.arch), mask);
 }
 
-void launch(CUfunction function, const KernelShape& shape, const LaunchSizes& sizes, void** args,
-            const char* what) {
-  const GridDims grid = grid_dims(shape, sizes);
-  const cuda::Driver& d = cuda::driver();
-  cuda::check(d.cuLaunchKernel(function, grid.x, grid.y, grid.z,
-                               static_cast<unsigned>(shape.threads), 1, 1, 0, nullptr, args,
-                               nullptr),
-              what);
-}
-void launch(const cuda::LoadedKernel& kernel, const LaunchSizes& sizes, void** args) {
-  launch(kernel.function, kernel.variant->main, sizes, args, kernel.entry());
-}
-
 } // namespace
 
 bool runs_on_cuda(Device device, const PreparedMods& mask, const Bindings& bindings) {
@@ -178,10 +165,9 @@ BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, i
   void* params[] = {&args, &p, &program};
   LaunchSizes sizes;
   sizes.elements = int64_t{Bc} * Hc * l.nq * FLEXJIT_BLOCK_MASK_THREADS;
-  launch(*kernel, sizes, params);
+  cuda::launch(*kernel, sizes, nullptr, params);
   sizes.elements = std::max(int64_t{Bc} * Hc * l.nkv * 32, l.q_tiles);
-  launch(kernel->companion(CompanionRole::Epilogue),
-         *kernel->variant->companion(CompanionRole::Epilogue), sizes, params, kernel->entry());
+  cuda::launch(*kernel, CompanionRole::Epilogue, sizes, nullptr, params);
   cuda::check(d.cuStreamSynchronize(nullptr), "cuStreamSynchronize");
 
   BlockMask bm = block_mask_shape(B, H, q_len, kv_len, q_block, kv_block, std::move(mod));
@@ -208,7 +194,7 @@ std::vector<uint8_t> create_mask_cuda(const PreparedMods& mask, int B, int H, in
   void* params[] = {&args, &B, &H, &q_len, &kv_len, &out_ptr};
   LaunchSizes sizes;
   sizes.elements = static_cast<int64_t>(count);
-  launch(*kernel, sizes, params);
+  cuda::launch(*kernel, sizes, nullptr, params);
   std::vector<uint8_t> out(count);
   out_dev.download(out.data(), count);
   return out;

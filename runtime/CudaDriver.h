@@ -23,6 +23,8 @@ namespace flexjit::cuda {
   X(cuCtxSetCurrent, "cuCtxSetCurrent")                                                            \
   X(cuCtxGetCurrent, "cuCtxGetCurrent")                                                            \
   X(cuCtxSynchronize, "cuCtxSynchronize")                                                          \
+  X(cuCtxPushCurrent, "cuCtxPushCurrent_v2")                                                       \
+  X(cuCtxPopCurrent, "cuCtxPopCurrent_v2")                                                         \
   X(cuCtxGetDevice, "cuCtxGetDevice")                                                              \
   X(cuDriverGetVersion, "cuDriverGetVersion")                                                      \
   X(cuLinkCreate, "cuLinkCreate_v2")                                                               \
@@ -53,10 +55,14 @@ namespace flexjit::cuda {
   X(cuEventDestroy, "cuEventDestroy_v2")                                                           \
   X(cuEventRecord, "cuEventRecord")                                                                \
   X(cuEventSynchronize, "cuEventSynchronize")                                                      \
+  X(cuEventQuery, "cuEventQuery")                                                                  \
+  X(cuStreamIsCapturing, "cuStreamIsCapturing")                                                    \
+  X(cuStreamGetId, "cuStreamGetId")                                                                \
   X(cuEventElapsedTime, "cuEventElapsedTime_v2")                                                   \
   X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")                                              \
   X(cuMemHostAlloc, "cuMemHostAlloc")                                                              \
   X(cuMemHostGetDevicePointer, "cuMemHostGetDevicePointer_v2")                                     \
+  X(cuStreamWaitValue32, "cuStreamWaitValue32_v2")                                                 \
   X(cuStreamBeginCapture, "cuStreamBeginCapture_v2")                                               \
   X(cuStreamEndCapture, "cuStreamEndCapture")                                                      \
   X(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags")                                    \

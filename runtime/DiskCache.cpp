@@ -85,7 +85,7 @@ DiskCache::DiskCache(std::string directory, int64_t max_bytes)
   FLEXJIT_ASSERT(max_bytes > 0, "disk cache limit {} bytes", max_bytes);
 }
 
-int64_t DiskCache::parse_size(std::string_view text) {
+int64_t DiskCache::parse_size(std::string_view text, std::string_view variable) {
   int64_t value = 0;
   size_t i = 0;
   for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && value <= (INT64_MAX >> 31); ++i)
@@ -112,9 +112,9 @@ int64_t DiskCache::parse_size(std::string_view text) {
   }
   if (i == 0 || i != text.size() || shift < 0 || value == 0 ||
       !std::isdigit(static_cast<unsigned char>(text[0])))
-    fail("FLEXJIT_CACHE_MAX_BYTES={} is not a size; expected a positive number of bytes, "
-         "optionally with a K, M or G suffix (e.g. 512M)",
-         text);
+    fail("{}={} is not a size; expected a positive number of bytes, optionally with a K, M "
+         "or G suffix (e.g. 512M)",
+         variable, text);
   return value << shift;
 }
 

@@ -31,8 +31,10 @@ public:
   // kDefaultDiskCacheMaxBytes. Error for a limit that is not such a size.
   static DiskCache from_environment();
   // The size a FLEXJIT_CACHE_MAX_BYTES value names ("4096", "64K", "512M", "2G"; the
-  // suffixes are powers of 1024); Error for anything else or a size of 0.
-  static int64_t parse_size(std::string_view text);
+  // suffixes are powers of 1024); Error naming `variable` for anything else or a size of 0.
+  // Also the rule of FLEXJIT_MEMORY_CACHE_MAX_BYTES (the kernel cache's memory limit).
+  static int64_t parse_size(std::string_view text,
+                            std::string_view variable = "FLEXJIT_CACHE_MAX_BYTES");
 
   bool enabled() const { return !directory_.empty(); }
   const std::string& directory() const { return directory_; }

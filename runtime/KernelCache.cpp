@@ -20,6 +20,7 @@
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DiskCache.h"
+#include "flexjit/runtime/LruBudget.h"
 #include "flexjit/runtime/Runtime.h"
 #include "flexjit/runtime/SingleFlight.h"
 #include "flexjit/support/Error.h"
@@ -46,11 +47,19 @@ constexpr size_t kLogBytes = 16384;
 // identify them, and a repeated call neither prints nor hashes the mods.
 using FastKey = std::tuple<CUcontext, const KernelVariant*, const PreparedMods*>;
 
+// The memory limit's start value: FLEXJIT_MEMORY_CACHE_MAX_BYTES, else the default.
+int64_t memory_limit_from_environment() {
+  const char* limit = std::getenv("FLEXJIT_MEMORY_CACHE_MAX_BYTES");
+  return limit && *limit ? DiskCache::parse_size(limit, "FLEXJIT_MEMORY_CACHE_MAX_BYTES")
+                         : kDefaultMemoryCacheMaxBytes;
+}
+
 struct Cache {
   // One build per (context, key); concurrent requests wait for it.
   SingleFlight<std::pair<CUcontext, std::string>, std::shared_ptr<const LoadedKernel>> kernels;
   std::mutex mutex; // guards the rest
   std::map<FastKey, std::shared_ptr<const LoadedKernel>> fast;
+  LruBudget<const LoadedKernel*> budget{memory_limit_from_environment()};
   KernelCacheStats stats;
   std::vector<std::string> warnings;
   std::vector<KernelBuildTimes> builds;
@@ -60,6 +69,57 @@ struct Cache {
 Cache& cache() {
   static Cache* c = new Cache; // never destroyed: modules outlive static destruction order
   return *c;
+}
+
+// Modules whose kernels are gone (evicted or cleared, and released by every call), with
+// the events of their last launches per stream: unloaded once every event has completed.
+struct Retired {
+  CUcontext context = nullptr;
+  CUmodule module = nullptr;
+  std::vector<CUevent> events;
+};
+struct RetiredList {
+  std::mutex mutex;
+  std::vector<Retired> modules;
+};
+RetiredList& retired() {
+  static RetiredList* r = new RetiredList; // never destroyed, like the cache
+  return *r;
+}
+
+// Unloads the retired modules none of whose launches can still run; the others wait for a
+// later sweep. An event that reports an error other than "not ready" (a failed context)
+// counts as finished: nothing of that context runs any more.
+void sweep_retired() {
+  std::vector<Retired> done;
+  {
+    RetiredList& r = retired();
+    std::lock_guard lock(r.mutex);
+    if (r.modules.empty())
+      return;
+    const Driver& d = driver();
+    std::erase_if(r.modules, [&](Retired& m) {
+      for (CUevent e : m.events)
+        if (d.cuEventQuery(e) == CUDA_ERROR_NOT_READY)
+          return false;
+      done.push_back(std::move(m));
+      return true;
+    });
+  }
+  const Driver& d = driver();
+  for (const Retired& m : done) {
+    d.cuCtxPushCurrent(m.context);
+    for (CUevent e : m.events)
+      d.cuEventDestroy(e);
+    d.cuModuleUnload(m.module);
+    CUcontext popped = nullptr;
+    d.cuCtxPopCurrent(&popped);
+  }
+  if (!done.empty()) {
+    Cache& c = cache();
+    std::lock_guard lock(c.mutex);
+    c.stats.unloads += done.size();
+  }
 }
 
 std::string trim_log(const char* log) {
@@ -198,12 +258,17 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
   auto k = std::make_shared<LoadedKernel>();
   k->key = key;
   k->variant = &variant;
+  check(driver().cuCtxGetCurrent(&k->context), "cuCtxGetCurrent");
   std::string info_log;
   *from_disk = false;
-  if (std::optional<std::string> cubin = c.disk.load(key); cubin && load_module(*cubin, &k->module))
+  if (std::optional<std::string> cubin = c.disk.load(key);
+      cubin && load_module(*cubin, &k->module)) {
     *from_disk = true;
+    k->image_bytes = static_cast<int64_t>(cubin->size());
+  }
   if (!*from_disk && variant.whole_program) {
     const std::string ptx = build_whole_program(variant, mods, &k->module, &info_log, times);
+    k->image_bytes = static_cast<int64_t>(ptx.size());
     start = Clock::now();
     c.disk.store(key, ptx + '\0'); // cuModuleLoadData reads PTX up to its NUL
   } else if (!*from_disk) {
@@ -239,6 +304,7 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
     }
     info_log = built.info_log;
     const std::string& cubin = built.cubin;
+    k->image_bytes = static_cast<int64_t>(cubin.size());
     start = Clock::now();
     if (!load_module(cubin, &k->module))
       check(driver().cuModuleLoadData(&k->module, cubin.data()), "cuModuleLoadData");
@@ -261,12 +327,98 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
 
 } // namespace
 
+LoadedKernel::~LoadedKernel() {
+  if (module == nullptr)
+    return;
+  Retired r{context, module, {}};
+  for (const auto& [stream_id, event] : fences.events)
+    r.events.push_back(event);
+  RetiredList& list = retired();
+  std::lock_guard lock(list.mutex);
+  list.modules.push_back(std::move(r));
+}
+
+namespace {
+
+// Records k's launch on `stream` (LaunchFences): pins k when the stream is capturing a
+// graph, else re-records the stream's event (made at its first launch there).
+void note_launch(const LoadedKernel& k, CUstream stream) {
+  const Driver& d = driver();
+  LaunchFences& f = k.fences;
+  // A stream the driver cannot answer for pins the kernel too: staying loaded is safe.
+  CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  unsigned long long id = 0;
+  if (d.cuStreamIsCapturing(stream, &capture) != CUDA_SUCCESS ||
+      capture != CU_STREAM_CAPTURE_STATUS_NONE || d.cuStreamGetId(stream, &id) != CUDA_SUCCESS) {
+    f.pinned.store(true, std::memory_order_relaxed);
+    return;
+  }
+  std::lock_guard lock(f.mutex);
+  auto it = std::find_if(f.events.begin(), f.events.end(),
+                         [&](const auto& entry) { return entry.first == id; });
+  if (it == f.events.end()) {
+    CUevent event = nullptr;
+    check(d.cuEventCreate(&event, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+    f.events.emplace_back(id, event);
+    it = f.events.end() - 1;
+  }
+  check(d.cuEventRecord(it->second, stream), "cuEventRecord");
+}
+
+void launch_function(const LoadedKernel& k, CUfunction function, const KernelShape& shape,
+                     const LaunchSizes& sizes, CUstream stream, void** args) {
+  const GridDims grid = grid_dims(shape, sizes);
+  check(driver().cuLaunchKernel(function, grid.x, grid.y, grid.z,
+                                static_cast<unsigned>(shape.threads), 1, 1,
+                                static_cast<unsigned>(shape.smem_bytes), stream, args, nullptr),
+        k.entry());
+  note_launch(k, stream);
+}
+
+} // namespace
+
+void launch(const LoadedKernel& k, const LaunchSizes& sizes, CUstream stream, void** args) {
+  launch_function(k, k.function, k.variant->main, sizes, stream, args);
+}
+
+void launch(const LoadedKernel& k, CompanionRole role, const LaunchSizes& sizes, CUstream stream,
+            void** args) {
+  launch_function(k, k.companion(role), *k.variant->companion(role), sizes, stream, args);
+}
+
 CUfunction LoadedKernel::companion(CompanionRole role) const {
   for (int i = 0; i < variant->num_companions; ++i)
     if (variant->companions[i].role == role)
       return companions[i];
   FLEXJIT_ASSERT(false, "kernel {} has no companion of role {}", entry(), static_cast<int>(role));
 }
+
+namespace {
+
+// Evicts least recently used kernels past the memory limit (never `keep`, nor a pinned
+// one): out of the memory maps, so the next request loads them again (from disk). Their
+// modules retire when the last call holding them lets go. Called with c.mutex held.
+void evict_over_limit(Cache& c, const LoadedKernel* keep) {
+  const std::vector<const LoadedKernel*> gone = c.budget.evict(keep, [](const LoadedKernel* k) {
+    return !k->fences.pinned.load(std::memory_order_relaxed);
+  });
+  if (gone.empty())
+    return;
+  std::vector<std::shared_ptr<const LoadedKernel>> last; // released after the maps' entries
+  for (const LoadedKernel* k : gone) {
+    std::erase_if(c.fast, [&](const auto& entry) {
+      if (entry.second.get() != k)
+        return false;
+      last.push_back(entry.second);
+      return true;
+    });
+    c.kernels.erase_if({k->context, k->key},
+                       [&](const std::shared_ptr<const LoadedKernel>& v) { return v.get() == k; });
+  }
+  c.stats.evictions += gone.size();
+}
+
+} // namespace
 
 std::shared_ptr<const LoadedKernel> get_kernel(const Target& target, const KernelVariant& variant,
                                                const PreparedMods& mods) {
@@ -279,10 +431,12 @@ std::shared_ptr<const LoadedKernel> get_kernel(const Target& target, const Kerne
     std::lock_guard lock(c.mutex);
     if (auto it = c.fast.find(fast_key); it != c.fast.end()) {
       ++c.stats.memory_hits;
+      c.budget.use(it->second.get());
       return it->second;
     }
   }
 
+  sweep_retired(); // a miss: the time to unload what earlier evictions retired
   const std::string key = hash_text(kernel_key_text(variant, mods) + target.key_text()).hex();
   bool from_disk = false;
   KernelBuildTimes times;
@@ -290,6 +444,10 @@ std::shared_ptr<const LoadedKernel> get_kernel(const Target& target, const Kerne
       c.kernels.get({ctx, key}, [&] { return build(variant, mods, key, &from_disk, &times); });
   std::lock_guard lock(c.mutex);
   c.fast[fast_key] = value;
+  // A waiter may get a kernel that another thread's eviction has taken out of the maps
+  // meanwhile: inserting it again keeps every kernel in c.fast counted.
+  c.budget.insert(value.get(), value->image_bytes);
+  evict_over_limit(c, value.get());
   if (!built) {
     ++c.stats.memory_hits;
     return value;
@@ -319,11 +477,30 @@ KernelCacheStats kernel_cache_stats() {
 
 void clear_kernel_memory_cache() {
   cuda::Cache& c = cuda::cache();
-  {
-    std::lock_guard lock(c.mutex);
-    c.fast.clear();
-  }
+  std::lock_guard lock(c.mutex);
+  c.fast.clear();
+  c.budget.clear();
   c.kernels.clear();
+}
+
+int64_t kernel_memory_cache_limit() {
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  return c.budget.max_bytes();
+}
+
+void set_kernel_memory_cache_limit(int64_t bytes) {
+  if (bytes <= 0)
+    fail("set_kernel_memory_cache_limit({}): the limit must be a positive number of bytes", bytes);
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  c.budget.set_max_bytes(bytes);
+}
+
+int64_t kernel_memory_cache_bytes() {
+  cuda::Cache& c = cuda::cache();
+  std::lock_guard lock(c.mutex);
+  return c.budget.bytes();
 }
 
 std::string kernel_cache_directory() {

@@ -71,16 +71,33 @@ DeviceMemoryInfo device_memory_info();
 
 // The JIT kernel cache's counters, process-wide: a kernel compiled from the
 // mods (DSL -> PTX -> cubin), loaded from a cubin on disk, or found loaded in
-// memory.
+// memory; kernels the memory limit evicted, and modules unloaded (evicted or cleared
+// kernels, once no launch of theirs can still run).
 struct KernelCacheStats {
   uint64_t compiles = 0;
   uint64_t disk_hits = 0;
   uint64_t memory_hits = 0;
+  uint64_t evictions = 0;
+  uint64_t unloads = 0;
 };
 KernelCacheStats kernel_cache_stats();
-// Forgets the loaded kernels (modules stay loaded until exit), so the next
-// request goes to disk: for tests and benchmarks.
+// Forgets the loaded kernels, so the next request goes to disk: for tests and
+// benchmarks. Their modules are unloaded when their launches have finished and no call
+// holds them (a later miss sweeps them).
 void clear_kernel_memory_cache();
+
+// The memory cache's limit: the bytes of the images (cubins, or PTX) its loaded kernels
+// came from -- about their code's size in device memory. Past it, the least recently used
+// kernels are evicted after each load (the newest always stays; a kernel launched inside
+// a CUDA graph capture stays until exit). The default: FLEXJIT_MEMORY_CACHE_MAX_BYTES
+// (bytes, or with a K, M or G suffix), else kDefaultMemoryCacheMaxBytes; Error for a
+// value that is not such a size.
+inline constexpr int64_t kDefaultMemoryCacheMaxBytes = int64_t{256} << 20;
+int64_t kernel_memory_cache_limit();
+// Sets the limit (Error unless bytes > 0); evicts down to it at the next load.
+void set_kernel_memory_cache_limit(int64_t bytes);
+// The bytes the memory cache holds now (the images of its loaded kernels).
+int64_t kernel_memory_cache_bytes();
 // Where the kernel cache's disk part lives ("" when disabled), from
 // FLEXJIT_CACHE_DIR, XDG_CACHE_HOME or ~/.cache/flexjit; FLEXJIT_CACHE=0 disables.
 std::string kernel_cache_directory();

@@ -1,7 +1,7 @@
 // A keyed cache whose values are made at most once per key at a time: the
 // first caller for a key runs the producer, in its own thread and without any
 // lock held; concurrent callers for that key wait for it and get its value or
-// its exception. A value stays cached until clear(); a key whose producer threw
+// its exception. A value stays cached until clear() or erase_if(); a key whose producer threw
 // is forgotten (every caller that waited on that run rethrows the producer's
 // exception object), so a later call runs the producer again. The kernel
 // cache's single-flight logic, kept apart from CUDA so that the CPU tests
@@ -70,6 +70,17 @@ public:
   void clear() {
     std::lock_guard lock(mutex_);
     std::erase_if(slots_, [](const auto& kv) { return kv.second->done; });
+  }
+
+  // Forgets the cached value of `key` when `pred(value)` holds (a producer still running
+  // keeps its key); true when it was forgotten.
+  template <class Pred> bool erase_if(const Key& key, Pred&& pred) {
+    std::lock_guard lock(mutex_);
+    const auto it = slots_.find(key);
+    if (it == slots_.end() || !it->second->done || !pred(*it->second->value))
+      return false;
+    slots_.erase(it);
+    return true;
   }
 
   // How many callers are waiting for the producer of `key` (for tests).

@@ -3,6 +3,7 @@
 // alone is in test_blockmask_gpu.cpp. Every test skips cleanly without a CUDA device.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/HalfFloat.h"
@@ -446,6 +448,201 @@ TEST_CASE("gpu: the kernel cache serves memory - then disk", "[gpu][attention][r
   const std::vector<std::string> warnings = kernel_warnings();
   for (const std::string& w : warnings)
     WARN("kernel warning: " << w);
+}
+
+// The memory cache's limit for one test (kernel_memory_cache_limit), restored after it.
+struct MemoryLimit {
+  int64_t saved = kernel_memory_cache_limit();
+  explicit MemoryLimit(int64_t bytes) { set_kernel_memory_cache_limit(bytes); }
+  ~MemoryLimit() { set_kernel_memory_cache_limit(saved); }
+};
+
+// Four kernels (prefix LM masks of different prefixes: different mods, different kernels).
+Case prefix_case(int prefix, uint32_t seed) {
+  Case c;
+  c.q_len = c.kv_len = 256;
+  c.mask = seeds::prefix_lm(prefix);
+  c.seed = seed;
+  return c;
+}
+constexpr int kPrefixes[] = {16, 48, 80, 112};
+
+TEST_CASE("gpu: past the memory limit the least recently used kernels are evicted and unloaded",
+          "[gpu][attention][runtime][cache-limit]") {
+  SKIP_WITHOUT_CUDA();
+  Stream{}.synchronize();
+  const MemoryLimit limit(1); // only the newest kernel stays
+  const KernelCacheStats before = kernel_cache_stats();
+  int64_t first_bytes = 0;
+  for (uint32_t round = 0; round < 2; ++round)
+    for (int prefix : kPrefixes) {
+      check(prefix_case(prefix, round), fmt::format("prefix_lm({}) round {}", prefix, round));
+      const int64_t held = kernel_memory_cache_bytes();
+      INFO("memory cache " << held << " bytes after prefix " << prefix);
+      CHECK(held > 0);
+      if (first_bytes == 0)
+        first_bytes = held;
+      CHECK(held < 2 * first_bytes); // one kernel's image, never two
+    }
+  const KernelCacheStats after = kernel_cache_stats();
+  INFO("evictions " << after.evictions - before.evictions << ", unloads "
+                    << after.unloads - before.unloads << ", compiles "
+                    << after.compiles - before.compiles << ", disk hits "
+                    << after.disk_hits - before.disk_hits);
+  // Every call's kernel was evicted by the call before: eight loads, no memory hit.
+  CHECK(after.memory_hits == before.memory_hits);
+  CHECK((after.compiles - before.compiles) + (after.disk_hits - before.disk_hits) == 8);
+  CHECK(after.evictions - before.evictions >= 7);
+  // Each miss unloads what the eviction before it retired (its launches had finished).
+  CHECK(after.unloads - before.unloads >= 6);
+
+  // Under the default limit all four stay: the second round is memory hits only.
+  set_kernel_memory_cache_limit(kDefaultMemoryCacheMaxBytes);
+  for (int prefix : kPrefixes)
+    check(prefix_case(prefix, 2), "warm");
+  const KernelCacheStats warm = kernel_cache_stats();
+  for (int prefix : kPrefixes)
+    check(prefix_case(prefix, 3), "hit");
+  CHECK(kernel_cache_stats().memory_hits - warm.memory_hits == 4);
+  CHECK(kernel_cache_stats().evictions == warm.evictions);
+}
+
+TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch has run",
+          "[gpu][attention][runtime][cache-limit]") {
+  SKIP_WITHOUT_CUDA();
+  const auto& drv = cuda::driver();
+  // A stream held back by the host: it waits for a flag in mapped host memory. Nothing in
+  // the window below frees device memory (cuMemFree waits for the device), and a watchdog
+  // releases the stream after 30 s should a call wait for it anyway.
+  void* host_flag = nullptr;
+  cuda::check(drv.cuMemHostAlloc(&host_flag, 4, CU_MEMHOSTALLOC_DEVICEMAP), "cuMemHostAlloc");
+  auto* flag = static_cast<volatile uint32_t*>(host_flag);
+  *flag = 0;
+  CUdeviceptr device_flag = 0;
+  cuda::check(drv.cuMemHostGetDevicePointer(&device_flag, host_flag, 0),
+              "cuMemHostGetDevicePointer");
+  CUstream held = nullptr;
+  cuda::check(drv.cuStreamCreate(&held, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+
+  std::mt19937 rng(5);
+  const Case a = prefix_case(200, 9);
+  DeviceTensor q = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, true);
+  DeviceTensor k = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
+  DeviceTensor v = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
+  DeviceTensor out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
+  DeviceTensor other_out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
+  std::vector<BlockMask> masks; // a's, then three kernels that evict it
+  for (int prefix : {200, 16, 48, 80})
+    masks.push_back(create_block_mask(seeds::prefix_lm(prefix), 1, 1, a.q_len, a.kv_len));
+  FlexAttentionOptions o;
+  o.block_mask = &masks[0];
+  o.stream = held;
+  auto run_other = [&](int i) { // on the legacy stream, which does not wait for `held`
+    FlexAttentionOptions other;
+    other.block_mask = &masks[static_cast<size_t>(i)];
+    flex_attention(q.view, k.view, v.view, other_out.view, other);
+    Stream{}.synchronize();
+  };
+  auto download = [&] {
+    std::vector<uint16_t> bits(out.logical.size());
+    out.buffer.download(bits.data(), bits.size() * 2);
+    return bits;
+  };
+
+  // Every mask's device copy made now, not inside the window (a copy replaced is freed).
+  for (int i = 0; i < 4; ++i)
+    run_other(i);
+  const MemoryLimit limit(1);
+  clear_kernel_memory_cache(); // the next miss unloads everything retired before
+  std::atomic<bool> released{false}, watchdog_fired{false};
+  cuda::check(drv.cuStreamWaitValue32(held, device_flag, 1, CU_STREAM_WAIT_VALUE_GEQ),
+              "cuStreamWaitValue32");
+  std::thread watchdog([&] {
+    for (int i = 0; i < 3000 && !released; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!released) {
+      watchdog_fired = true;
+      *flag = 1;
+    }
+  });
+  flex_attention(q.view, k.view, v.view, out.view, o); // queued behind the flag
+  const KernelCacheStats before = kernel_cache_stats();
+  run_other(1); // a miss: loads prefix 16's kernel, evicts a's (a's launch still waits)
+  run_other(2); // a miss: the sweep finds a's launch unfinished; prefix 16's kernel retires
+  const uint64_t unloaded_while_held = kernel_cache_stats().unloads - before.unloads;
+  released = true;
+  *flag = 1;
+  watchdog.join();
+  REQUIRE_FALSE(watchdog_fired); // else a call above waited for the held stream
+  Stream{held}.synchronize();
+  const std::vector<uint16_t> first = download();
+  run_other(3); // a miss: the sweep unloads a's module and prefix 16's
+  const KernelCacheStats after = kernel_cache_stats();
+  CHECK(after.evictions - before.evictions >= 3);
+  CHECK(unloaded_while_held == 0);
+  CHECK(after.unloads - before.unloads == 2);
+
+  // a's output against the same kernel on the same inputs, run again now (bits: deterministic).
+  out.buffer.fill(0xff);
+  flex_attention(q.view, k.view, v.view, out.view, o);
+  Stream{held}.synchronize();
+  CHECK(first == download());
+  long nans = 0;
+  for (uint16_t b : first)
+    nans += std::isnan(from_half_bits(b, a.dtype));
+  CHECK(nans == 0);
+  cuda::check(drv.cuStreamDestroy(held), "cuStreamDestroy");
+}
+
+TEST_CASE("gpu: a kernel launched in a CUDA graph capture stays loaded past the memory limit",
+          "[gpu][attention][runtime][cache-limit][graph]") {
+  SKIP_WITHOUT_CUDA();
+  const auto& drv = cuda::driver();
+  CUstream stream = nullptr;
+  cuda::check(drv.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  std::mt19937 rng(7);
+  const Case a = prefix_case(176, 3);
+  DeviceTensor q = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, true);
+  DeviceTensor k = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
+  DeviceTensor v = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
+  DeviceTensor out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
+  const BlockMask bm = create_block_mask(a.mask, 1, 1, a.q_len, a.kv_len);
+  FlexAttentionOptions o;
+  o.block_mask = &bm;
+  o.stream = stream;
+  auto download = [&] {
+    std::vector<uint16_t> bits(out.logical.size());
+    out.buffer.download(bits.data(), bits.size() * 2);
+    return bits;
+  };
+
+  const MemoryLimit limit(1);
+  flex_attention(q.view, k.view, v.view, out.view, o); // loads the kernel (not in a capture)
+  Stream{stream}.synchronize();
+  const std::vector<uint16_t> eager = download();
+  CUgraph graph = nullptr;
+  CUgraphExec exec = nullptr;
+  cuda::check(drv.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+              "cuStreamBeginCapture");
+  flex_attention(q.view, k.view, v.view, out.view, o);
+  cuda::check(drv.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture");
+  cuda::check(drv.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiate");
+  const KernelCacheStats before = kernel_cache_stats();
+  for (int prefix : kPrefixes) // each would evict every older kernel, but the captured one
+    check(prefix_case(prefix, 4), fmt::format("prefix_lm({}) after the capture", prefix));
+  CHECK(kernel_cache_stats().evictions - before.evictions >= 3);
+  out.buffer.fill(0xff);
+  cuda::check(drv.cuGraphLaunch(exec, stream), "cuGraphLaunch");
+  Stream{stream}.synchronize();
+  CHECK(download() == eager);
+  // Still the cache's: a call with its mods is a memory hit.
+  const KernelCacheStats hit = kernel_cache_stats();
+  flex_attention(q.view, k.view, v.view, out.view, o);
+  Stream{stream}.synchronize();
+  CHECK(kernel_cache_stats().memory_hits == hit.memory_hits + 1);
+  cuda::check(drv.cuGraphExecDestroy(exec), "cuGraphExecDestroy");
+  cuda::check(drv.cuGraphDestroy(graph), "cuGraphDestroy");
+  cuda::check(drv.cuStreamDestroy(stream), "cuStreamDestroy");
 }
 
 TEST_CASE("gpu: a corrupt disk cache entry is a miss and recompiles",
