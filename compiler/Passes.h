@@ -50,6 +50,18 @@ Hash128 structural_hash(const ScoreMod& mod);
 // cos and division handled). 0 when the body does not read the score.
 Expr score_derivative(const Expr& body);
 
+// The adjoint of each float load of the named buffers in a score_mod body: for every
+// distinct Load node (its operands are the element's indices, evaluated at the same point),
+// d(body)/d(the loaded value), optimized, by the rules above. A buffer's gradient is then
+// the sum over the points of dS * adjoint into the element the indices name (what the
+// backward's buffer gradients compute). Loads of one buffer keep their topological order;
+// buffers come in name order. Empty when the body loads none of them as a float.
+struct LoadAdjoint {
+  Expr load;    // a Load node (load->buffer, load->operands)
+  Expr adjoint; // a float expression over b, h, q_idx, kv_idx, score, params and buffers
+};
+std::vector<LoadAdjoint> load_adjoints(const Expr& body, const std::vector<std::string>& buffers);
+
 // ---- Dependence.cpp ---------------------------------------------------------
 struct Dependence {
   bool b = false, h = false, q = false, kv = false, score = false;

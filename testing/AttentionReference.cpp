@@ -6,6 +6,7 @@
 
 #include "flexjit/compiler/Interpreter.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/support/Error.h"
 
 namespace flexjit::testing {
 
@@ -63,10 +64,65 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
   return result;
 }
 
+namespace {
+
+// One load whose adjoint a buffer gradient receives: the programs of its indices and of its
+// adjoint, the buffer's sizes and its gradient.
+struct LoadGradient {
+  std::vector<Program> indices;
+  Program adjoint;
+  std::vector<int64_t> sizes;
+  std::vector<double>* grad;
+
+  // Adds ds * adjoint at p into the element the indices name (none when outside).
+  void add(const Point& p, double ds) const {
+    int64_t flat = 0;
+    for (size_t d = 0; d < indices.size(); ++d) {
+      const int32_t i = indices[d].eval(p).i;
+      if (i < 0 || i >= sizes[d])
+        return;
+      flat = flat * sizes[d] + i;
+    }
+    (*grad)[static_cast<size_t>(flat)] += ds * adjoint.eval(p).f;
+  }
+};
+
+std::vector<LoadGradient> load_gradients(const ScoreMod& score, const Bindings& bindings,
+                                         const std::vector<std::string>& names,
+                                         std::map<std::string, std::vector<double>>& grads) {
+  std::map<std::string, std::vector<int64_t>> sizes;
+  for (const auto& decl : analyze_dependence(score.body()).buffers) {
+    const auto bound = bindings.buffers.find(decl->name);
+    const TensorView view = bound != bindings.buffers.end() ? bound->second : *decl->binding;
+    sizes[decl->name].assign(view.sizes.begin(), view.sizes.begin() + view.rank);
+  }
+  for (const std::string& name : names) {
+    FLEXJIT_ASSERT(sizes.count(name), "the score_mod reads no buffer '{}'", name);
+    int64_t n = 1;
+    for (int64_t size : sizes[name])
+      n *= size;
+    grads[name].assign(static_cast<size_t>(n), 0.0);
+  }
+  std::vector<LoadGradient> out;
+  for (const LoadAdjoint& la : load_adjoints(score.body(), names)) {
+    LoadGradient lg{{},
+                    Program(la.adjoint, bindings),
+                    sizes[la.load->buffer->name],
+                    &grads[la.load->buffer->name]};
+    for (const Expr& index : la.load->operands)
+      lg.indices.emplace_back(index, bindings);
+    out.push_back(std::move(lg));
+  }
+  return out;
+}
+
+} // namespace
+
 AttentionGrads attention_backward_reference(const AttentionInputs& in, const MaskMod& mask,
                                             const ScoreMod& score, double scale,
                                             const Bindings& bindings,
-                                            const std::vector<float>& d_out) {
+                                            const std::vector<float>& d_out,
+                                            const std::vector<std::string>& grad_buffers) {
   constexpr double kNegInf = -std::numeric_limits<double>::infinity();
   const Program mask_program(optimize(mask.body()), bindings);
   const Program score_program(optimize(score.body()), bindings);
@@ -76,6 +132,8 @@ AttentionGrads attention_backward_reference(const AttentionInputs& in, const Mas
   g.dq.assign(in.q.size(), 0.0);
   g.dk.assign(in.k.size(), 0.0);
   g.dv.assign(in.v.size(), 0.0);
+  const std::vector<LoadGradient> loads = load_gradients(score, bindings, grad_buffers, g.buffers);
+  std::vector<float> scaled(in.kv_len);
   std::vector<double> s(in.kv_len), p(in.kv_len), slope(in.kv_len), o(D);
   for (int b = 0; b < in.B; ++b)
     for (int h = 0; h < in.Hq; ++h)
@@ -93,9 +151,9 @@ AttentionGrads attention_backward_reference(const AttentionInputs& in, const Mas
           double dot = 0;
           for (int d = 0; d < D; ++d)
             dot += static_cast<double>(in.q[qrow + d]) * in.k[kv_row(kv) + d];
-          const float scaled = static_cast<float>(dot * scale);
-          s[kv] = score_program.eval(Point{b, h, q, kv, scaled}).f;
-          slope[kv] = grad_program.eval(Point{b, h, q, kv, scaled}).f;
+          scaled[kv] = static_cast<float>(dot * scale);
+          s[kv] = score_program.eval(Point{b, h, q, kv, scaled[kv]}).f;
+          slope[kv] = grad_program.eval(Point{b, h, q, kv, scaled[kv]}).f;
           m = std::max(m, s[kv]);
         }
         if (m == kNegInf)
@@ -120,7 +178,10 @@ AttentionGrads attention_backward_reference(const AttentionInputs& in, const Mas
             dp += static_cast<double>(d_out[qrow + d]) * in.v[kv_row(kv) + d];
             g.dv[kv_row(kv) + d] += p[kv] * d_out[qrow + d];
           }
-          const double ds = p[kv] * (dp - delta) * slope[kv] * scale; // d/d(q . k)
+          const double ds_mod = p[kv] * (dp - delta); // d/d(the score_mod's value)
+          for (const LoadGradient& load : loads)
+            load.add(Point{b, h, q, kv, scaled[kv]}, ds_mod);
+          const double ds = ds_mod * slope[kv] * scale; // d/d(q . k)
           for (int d = 0; d < D; ++d) {
             g.dq[qrow + d] += ds * in.k[kv_row(kv) + d];
             g.dk[kv_row(kv) + d] += ds * in.q[qrow + d];

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include <flexjit/flexjit.h>
@@ -34,13 +36,18 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
 // to q, k and v, in float64, the score_mod's derivative from compiler/Derivative.cpp run
 // by the interpreter: dq [B, Hq, q_len, D], dk and dv [B, Hkv, kv_len, D] (GQA: summed
 // over the query heads of a group). Rows nothing may attend contribute nothing.
+// `grad_buffers`: float buffers the score_mod reads whose gradients are wanted too (by
+// load_adjoints: dS times each load's adjoint into the element its indices name; loads
+// outside the buffer read 0 and receive nothing), each [its sizes] row-major.
 struct AttentionGrads {
   std::vector<double> dq, dk, dv;
+  std::map<std::string, std::vector<double>> buffers;
 };
 AttentionGrads attention_backward_reference(const AttentionInputs& in, const MaskMod& mask,
                                             const ScoreMod& score, double scale,
                                             const Bindings& bindings,
-                                            const std::vector<float>& d_out);
+                                            const std::vector<float>& d_out,
+                                            const std::vector<std::string>& grad_buffers = {});
 
 // ‖got − ref‖ / ‖ref‖ over the rows (a zero reference counts absolute error).
 double relative_error(const std::vector<double>& got, const std::vector<double>& ref);

@@ -141,3 +141,195 @@ TEST_CASE("derivative: exact rules at kinks, and no score read", "[compiler][der
   CHECK(constant->fval == 0.0f);
   CHECK(d_at(s + FloatExpr(var_kv() - var_q()), 5.0f) == 1.0f);
 }
+
+namespace {
+
+// The view a load of `decl` reads: the call's binding, else the data captured at declaration.
+TensorView bound_view(const BufferDecl& decl, const Bindings& bindings) {
+  const auto it = bindings.buffers.find(decl.name);
+  return it != bindings.buffers.end() ? it->second : *decl.binding;
+}
+
+// load_adjoints of `buffers` at point p against central differences of the body in each
+// float32 element a load reads there (the adjoints of loads that read one element summed),
+// under the same smoothness tests as compare_at. Returns how many elements were compared.
+int compare_loads(const Expr& body, const Bindings& bindings,
+                  const std::vector<std::string>& buffers, const Point& p) {
+  struct Element {
+    float* x;
+    double adjoint;
+  };
+  std::vector<Element> elements;
+  const std::vector<LoadAdjoint> adjoints = load_adjoints(body, buffers);
+  // The adjoints' sum at this point with the element at x (for the smoothness test).
+  auto adjoint_at = [&](const Element& e, float x) {
+    const float x0 = *e.x;
+    *e.x = x;
+    double total = 0;
+    for (const LoadAdjoint& la : adjoints) // loads of other elements add the same either way
+      total += Program(la.adjoint, bindings).eval(p).f;
+    *e.x = x0;
+    return total;
+  };
+  for (const LoadAdjoint& la : adjoints) {
+    REQUIRE(la.load.kind() == NodeKind::Load);
+    REQUIRE(la.adjoint.type() == Type::Float);
+    const TensorView view = bound_view(*la.load->buffer, bindings);
+    if (view.dtype != DType::F32)
+      continue; // a float32 step is not representable in f16 / bf16 storage
+    int64_t offset = 0;
+    bool inside = true;
+    for (int d = 0; d < view.rank; ++d) {
+      const int32_t i = Program(la.load->operands[static_cast<size_t>(d)], bindings).eval(p).i;
+      inside = inside && i >= 0 && i < view.sizes[d];
+      offset += static_cast<int64_t>(i) * view.strides[d];
+    }
+    if (!inside)
+      continue; // reads 0, not an element
+    float* x = static_cast<float*>(const_cast<void*>(view.data)) + offset;
+    const double a = Program(la.adjoint, bindings).eval(p).f;
+    auto same =
+        std::find_if(elements.begin(), elements.end(), [&](const Element& e) { return e.x == x; });
+    if (same == elements.end())
+      elements.push_back({x, a});
+    else
+      same->adjoint += a;
+  }
+  const Program f(body, bindings);
+  int compared = 0;
+  for (const Element& e : elements) {
+    const float x0 = *e.x;
+    auto f_at = [&](float x) {
+      *e.x = x;
+      const double v = f.eval(p).f;
+      *e.x = x0;
+      return v;
+    };
+    if (!(std::fabs(x0) <= 1e3f))
+      continue; // steps of a huge value absorb (as moderate_constants says of constants)
+    const float h = 1e-2f * std::max(1.0f, std::fabs(x0));
+    const double f0 = f_at(x0);
+    // The derivative must be nearly constant across the step (cos(1000 x) is not).
+    const double d_lo = adjoint_at(e, x0 - h / 2), d_hi = adjoint_at(e, x0 + h / 2);
+    if (!(std::fabs(d_hi - d_lo) <= 0.05 * (1 + std::fabs(e.adjoint))))
+      continue;
+    const double wide = (f_at(x0 + h) - f_at(x0 - h)) / (2.0 * h);
+    const double narrow = (f_at(x0 + h / 2) - f_at(x0 - h / 2)) / h;
+    if (!std::isfinite(f0) || !std::isfinite(wide) || !std::isfinite(narrow) ||
+        !std::isfinite(e.adjoint))
+      continue;
+    const double rounding = 8 * 6e-8 * std::fabs(f0) / h;
+    if (std::fabs(wide - narrow) > 1e-2 * (1 + std::fabs(narrow)) + rounding)
+      continue; // a kink or a jump within the step
+    INFO("element " << x0 << " f " << f0 << " adjoint " << e.adjoint << " central " << narrow);
+    REQUIRE(std::fabs(e.adjoint - narrow) <= 2e-2 * (1 + std::fabs(narrow)) + 2 * rounding);
+    ++compared;
+  }
+  return compared;
+}
+
+std::vector<float> ramp(size_t n, float scale) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = scale * std::sin(0.7f * static_cast<float>(i) + 0.3f);
+  return v;
+}
+
+} // namespace
+
+TEST_CASE("derivative: the adjoints of buffer loads match central differences",
+          "[compiler][derivative][buffer-grad]") {
+  constexpr int H = 4, S = 40, kBuckets = 32;
+  std::vector<float> rel = ramp(static_cast<size_t>(H) * (2 * S - 1), 0.5f); // [H, 2S - 1]
+  std::vector<float> table = ramp(static_cast<size_t>(H) * kBuckets, 0.8f);  // [H, 32]
+  std::vector<float> slopes = ramp(H, 0.25f);                                // [H]
+  std::vector<float> scales = ramp(H, 1.5f);
+  const TensorView rel_view = TensorView::contiguous(rel.data(), DType::F32, {H, 2 * S - 1});
+  const TensorView table_view = TensorView::contiguous(table.data(), DType::F32, {H, kBuckets});
+  const TensorView slopes_view = TensorView::contiguous(slopes.data(), DType::F32, {H});
+  const TensorView scales_view = TensorView::contiguous(scales.data(), DType::F32, {H});
+  const FloatBuffer bias = buffer_f32("rel_bias", rel_view);
+  const FloatBuffer t5 = buffer_f32("t5_table", table_view);
+  const FloatBuffer alibi = buffer_f32("alibi_slopes", slopes_view);
+  const FloatBuffer scale = buffer_f32("head_scale", scales_view);
+  const FloatExpr s = var_score();
+  const IntExpr h = var_h(), q = var_q(), kv = var_kv();
+  const IntExpr rel_pos = q - kv;
+  // T5's buckets: exact below 8, logarithmic above, by direction (16 per side).
+  const IntExpr distance = abs(rel_pos);
+  const IntExpr log_bucket =
+      min(IntExpr(8) + to_int(log(FloatExpr(distance) / 8.0f) * 3.0f), IntExpr(15));
+  const IntExpr bucket =
+      where(rel_pos > 0, IntExpr(16), IntExpr(0)) + where(distance < 8, distance, log_bucket);
+  struct Named {
+    const char* name;
+    FloatExpr body;
+    std::vector<std::string> buffers;
+  };
+  const std::vector<Named> mods = {
+      {"relative bias", s + bias(h, rel_pos + (S - 1)), {"rel_bias"}},
+      {"T5 bucket table", s + t5(h, bucket), {"t5_table"}},
+      {"ALiBi slopes", s - alibi[h] * FloatExpr(distance), {"alibi_slopes"}},
+      {"one load used twice, under tanh",
+       20.0f * tanh(s * scale[h] / 20.0f) + bias(h, rel_pos + (S - 1)) * bias(h, rel_pos + (S - 1)),
+       {"rel_bias", "head_scale"}},
+      {"two loads of one element when q == kv", s * (bias(h, q) + bias(h, kv)), {"rel_bias"}},
+      {"a load not asked for has no adjoint", s + t5(h, bucket) * alibi[h], {"alibi_slopes"}},
+  };
+  std::mt19937 rng(7);
+  for (const Named& m : mods) {
+    INFO(m.name << ": " << print(m.body));
+    int compared = 0;
+    for (int i = 0; i < 200; ++i) {
+      const Point p{0, static_cast<int32_t>(rng() % H), static_cast<int32_t>(rng() % S),
+                    static_cast<int32_t>(rng() % S),
+                    std::uniform_real_distribution<float>(-6.0f, 6.0f)(rng)};
+      compared += compare_loads(m.body, {}, m.buffers, p);
+    }
+    CHECK(compared >= 150);
+  }
+  // Which loads come back: one per distinct load node of the buffers asked for.
+  CHECK(load_adjoints(mods[3].body, {"rel_bias"}).size() == 1);
+  CHECK(load_adjoints(mods[3].body, {"rel_bias", "head_scale"}).size() == 2);
+  CHECK(load_adjoints(mods[4].body, {"rel_bias"}).size() == 2);
+  CHECK(load_adjoints(mods[5].body, {"alibi_slopes"}).size() == 1);
+  CHECK(load_adjoints(mods[0].body, {"t5_table"}).empty());
+  // An index computed from the score carries no derivative to the score's side.
+  const FloatExpr via_index = t5(h, to_int(s) & 31) * 2.0f;
+  const std::vector<LoadAdjoint> indexed = load_adjoints(via_index, {"t5_table"});
+  REQUIRE(indexed.size() == 1);
+  CHECK(evaluate(indexed[0].adjoint, Point{0, 0, 0, 0, 3.0f}).f == 2.0f);
+}
+
+TEST_CASE("derivative: the adjoints of random mods' float32 buffer loads match central "
+          "differences",
+          "[compiler][derivative][buffer-grad]") {
+  std::mt19937 rng(99);
+  int compared = 0, with_loads = 0;
+  for (int m = 0; m < 3000; ++m) {
+    RandomMod mod = random_score(rng, 5);
+    try {
+      type_check(ScoreMod("random", FloatExpr(mod.body)));
+    } catch (const Error&) {
+      continue;
+    }
+    if (!moderate_constants(mod.body))
+      continue;
+    std::vector<std::string> names;
+    for (const auto& decl : analyze_dependence(mod.body).buffers)
+      if (decl->dtype == DType::F32)
+        names.push_back(decl->name);
+    if (names.empty() || load_adjoints(mod.body, names).empty())
+      continue;
+    ++with_loads;
+    INFO("mod " << m << ": " << print(mod.body));
+    for (int i = 0; i < 16; ++i) {
+      Point p = random_point(rng);
+      p.score = std::uniform_real_distribution<float>(-8.0f, 8.0f)(rng);
+      compared += compare_loads(mod.body, mod.bindings, names, p);
+    }
+  }
+  INFO(compared << " elements compared over " << with_loads << " mods with float loads");
+  REQUIRE(with_loads > 100);
+  REQUIRE(compared > 200);
+}
