@@ -1,0 +1,140 @@
+// The attention-level fuzzer's call generator (testing/AttentionFuzz.h) on the CPU: every call
+// it makes has kernel rows on its arch, keeps within its limits, covers every path and every
+// head-dim pair of the table, and prints as a line that parses back to the same call; bad
+// lines are errors naming the problem.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+#include "flexjit/codegen/Variants.h"
+#include "flexjit/testing/AttentionFuzz.h"
+
+using namespace flexjit;
+using namespace flexjit::testing;
+
+namespace {
+
+bool same(const FuzzCall& a, const FuzzCall& b) {
+  auto fields = [](const FuzzCall& c) {
+    return std::tie(c.path, c.mod_seed, c.dtype, c.dqk, c.dv, c.B, c.Hq, c.Hkv, c.q_len, c.kv_len,
+                    c.bshd, c.block_mask, c.gpu_block_mask, c.q_block, c.kv_block, c.page_size,
+                    c.kv_lens, c.seq_lens, c.causal);
+  };
+  return fields(a) == fields(b);
+}
+
+} // namespace
+
+TEST_CASE("attention fuzz: random calls are valid, varied and print back",
+          "[testing][fuzz][attention-fuzz]") {
+  constexpr int kMaxLen = 5000;
+  constexpr int64_t kMaxElements = int64_t{1} << 23;
+  for (Arch arch : {Arch::SM90a, Arch::SM80}) {
+    INFO("arch " << to_string(arch));
+    std::mt19937 rng(arch == Arch::SM90a ? 1 : 2);
+    std::map<FuzzPath, int> paths;
+    std::set<std::tuple<FuzzPath, DType, int, int>> dims;
+    int not_multiple = 0, unequal = 0, gqa = 0, bshd = 0;
+    for (int i = 0; i < 3000; ++i) {
+      const FuzzCall c = random_call(rng, arch, kMaxLen, kMaxElements, 40);
+      const std::string line = format_call(c);
+      INFO(line);
+      REQUIRE(same(parse_call(line), c));
+      REQUIRE(c.mod_seed < 40);
+      ++paths[c.path];
+      dims.insert({c.path, c.dtype, c.dqk, c.dv});
+      // Its kernel rows exist (the forward's for decode, paged and varlen too).
+      const TemplateKind kind = c.path == FuzzPath::Backward ? TemplateKind::AttentionBackward
+                                                             : TemplateKind::AttentionForward;
+      REQUIRE_NOTHROW(find_variant(kind, arch, c.dtype, c.dqk, c.dv));
+      REQUIRE(c.B >= 1);
+      REQUIRE(c.Hq % c.Hkv == 0);
+      REQUIRE(c.q_len >= 1);
+      REQUIRE(c.kv_len >= 1);
+      REQUIRE(c.q_block % 128 == 0);
+      REQUIRE(c.kv_block % 128 == 0);
+      REQUIRE(std::max(c.total_q() * c.Hq, c.total_k() * c.Hkv) * std::max(c.dqk, c.dv) <=
+              kMaxElements);
+      switch (c.path) {
+      case FuzzPath::Forward:
+      case FuzzPath::Backward:
+        REQUIRE(std::max(c.q_len, c.kv_len) <= kMaxLen);
+        break;
+      case FuzzPath::Decode:
+        REQUIRE(c.q_len <= 16);
+        break;
+      case FuzzPath::Paged:
+        REQUIRE(arch == Arch::SM90a); // the rows that read a KV cache
+        REQUIRE(
+            (c.page_size >= 16 && c.page_size <= 256 && (c.page_size & (c.page_size - 1)) == 0));
+        REQUIRE(c.kv_len % c.page_size == 0);
+        REQUIRE(c.kv_lens.size() == static_cast<size_t>(c.B));
+        for (int len : c.kv_lens)
+          REQUIRE((len >= 0 && len <= c.kv_len));
+        REQUIRE(!c.bshd);
+        break;
+      case FuzzPath::Varlen:
+        REQUIRE(c.B == 1);
+        REQUIRE(!c.seq_lens.empty());
+        REQUIRE(c.seq_lens.size() <= 16);
+        REQUIRE(std::accumulate(c.seq_lens.begin(), c.seq_lens.end(), 0) == c.q_len);
+        REQUIRE(c.q_len <= kMaxLen);
+        REQUIRE(c.gpu_block_mask);
+        break;
+      }
+      not_multiple += c.q_len % 64 != 0 && c.kv_len % 64 != 0;
+      unequal += c.q_len != c.kv_len;
+      gqa += c.Hq != c.Hkv;
+      bshd += c.bshd;
+    }
+    // Every path (paged only where rows read a cache) and every head-dim pair of each.
+    CHECK(paths.size() == (arch == Arch::SM90a ? 5u : 4u));
+    for (const KernelVariant& v : kernel_variants())
+      if (v.arch == arch && v.is_attention() && !v.persistent() && !v.decode()) {
+        const FuzzPath path =
+            v.kind == TemplateKind::AttentionBackward ? FuzzPath::Backward : FuzzPath::Forward;
+        CHECK(dims.count({path, v.dtype, v.dqk, v.dv}) == 1);
+      }
+    CHECK(not_multiple > 1500);
+    CHECK(unequal > 1000);
+    CHECK(gqa > 1500);
+    CHECK(bshd > 300);
+  }
+}
+
+TEST_CASE("attention fuzz: a call line that does not parse names the problem",
+          "[testing][fuzz][attention-fuzz]") {
+  const std::string good = "call forward seed 7 dtype bf16 dims 128 128 B 2 Hq 8 Hkv 2 q 333 kv "
+                           "1000 layout bshd mask gpu blocks 128 256";
+  const FuzzCall c = parse_call(good);
+  CHECK(c.path == FuzzPath::Forward);
+  CHECK(c.mod_seed == 7);
+  CHECK(c.dtype == DType::BF16);
+  CHECK((c.q_len == 333 && c.kv_len == 1000 && c.bshd && c.gpu_block_mask && c.kv_block == 256));
+  const FuzzCall paged = parse_call("call paged seed 1 dtype f16 dims 64 64 B 2 Hq 4 Hkv 2 q 3 kv "
+                                    "512 layout bhsd mask cpu blocks 128 128 page 64 lens 0 512");
+  CHECK(paged.kv_lens == std::vector<int>{0, 512});
+  const FuzzCall varlen =
+      parse_call("call varlen seed 1 dtype f16 dims 64 64 B 1 Hq 4 Hkv 2 q 6 kv "
+                 "6 layout bhsd mask gpu blocks 128 128 seqs 1 5 causal");
+  CHECK(varlen.seq_lens == std::vector<int>{1, 5});
+  CHECK(varlen.causal);
+  const std::pair<std::string, std::string> bad_lines[] = {
+      {"call sideways seed 1", "unknown path 'sideways'"},
+      {"call forward seed x", "'x' is not a seed"},
+      {"call forward seed 1 dtype f32", "dtype 'f32' is not f16 or bf16"},
+      {"call forward seed 1 dtype f16 dims 64", "ends early"},
+      {"call forward seed 1 dtype f16 dims 64 -3", "'-3' is not a count"},
+      {good + " extra", "unexpected 'extra'"},
+      {"call forward seed 1 dtype f16 dims 64 64 B 2 Hq 8 Hkv 2 q 3 kv 3 layout nhd",
+       "layout 'nhd'"},
+      {"call forward seed 1 dtype f16 dims 64 64 Q 2", "expected 'B', found 'Q'"},
+  };
+  for (const auto& [line, message] : bad_lines)
+    CHECK_THROWS_WITH(parse_call(line), Catch::Contains(message) && Catch::Contains("fuzz call"));
+}
