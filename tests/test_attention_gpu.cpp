@@ -23,6 +23,7 @@
 #include "flexjit/testing/HalfFloat.h"
 #include "flexjit/testing/SeedMods.h"
 
+#include "AttentionCases.h"
 #include "Instantiations.h"
 
 using namespace flexjit;
@@ -30,148 +31,9 @@ using namespace flexjit::testing;
 
 namespace {
 
-struct Case {
-  int B = 2, Hq = 4, Hkv = 2, q_len = 256, kv_len = 256, D = 64;
-  int Dv = 0; // v and out; 0: D
-  int v_dim() const { return Dv ? Dv : D; }
-  DType dtype = DType::F16;
-  bool bshd = false;
-  bool use_block_mask = true; // false: no block mask (noop), even if mask is set
-  MaskMod mask;
-  ScoreMod score;
-  Bindings host_bindings; // host data for the reference (and copied to the device)
-  int sample_rows = 0;    // > 0: compare only this many random rows
-  uint32_t seed = 1;
-  bool gpu_block_mask = false; // build the block mask on the GPU (and compare with the CPU's)
-  bool per_head_mask = false;  // a block mask of H = Hq rows (else H = 1)
-  int q_block = kDefaultBlockSize;
-  FlexAttentionOptions::Schedule schedule = FlexAttentionOptions::Schedule::Auto;
-};
-
 FlexAttentionOptions::Schedule schedule_of(const Instantiation& kernel) {
   return kernel.persistent ? FlexAttentionOptions::Schedule::Persistent
                            : FlexAttentionOptions::Schedule::OneTilePerCta;
-}
-
-struct Outcome {
-  double out_error = 0, lse_error = 0;
-  long nans = 0, empty_rows = 0, bad_empty_rows = 0;
-  bool block_mask_differs = false; // the GPU block mask is not the CPU builder's
-};
-
-double tolerance(DType dtype) {
-  return dtype == DType::BF16 ? 1e-2 : 3e-3;
-}
-
-// raw_out, raw_lse: where given, the kernel's out (element bits, the views' layout) and lse.
-Outcome run_case(const Case& c, std::vector<uint16_t>* raw_out = nullptr,
-                 std::vector<float>* raw_lse = nullptr) {
-  const int Dv = c.v_dim();
-  std::mt19937 rng(c.seed * 7919 + c.q_len * 31 + c.kv_len + c.D + Dv + (c.dtype == DType::BF16));
-  DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, Dv, c.dtype, c.bshd, rng, true);
-  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, Dv, c.dtype, c.bshd, rng, false);
-  const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
-  DeviceBuffer lse_buf(rows * 4);
-  std::vector<float> lse(rows, std::numeric_limits<float>::quiet_NaN());
-  lse_buf.upload(lse.data(), rows * 4);
-  const TensorView lse_view = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
-
-  const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, c.host_bindings);
-  BlockMaskOptions bm_options;
-  bm_options.bindings = c.host_bindings;
-  bm_options.q_block = c.q_block;
-  const int mask_h = c.per_head_mask ? c.Hq : 1;
-  const BlockMask cpu_bm = create_block_mask(c.mask, 1, mask_h, c.q_len, c.kv_len, bm_options);
-  BlockMask gpu_bm;
-  if (c.gpu_block_mask) {
-    bm_options.bindings = device.bindings;
-    bm_options.device = Device::Cuda;
-    gpu_bm = create_block_mask(c.mask, 1, mask_h, c.q_len, c.kv_len, bm_options);
-  }
-  const BlockMask& bm = c.gpu_block_mask ? gpu_bm : cpu_bm;
-  FlexAttentionOptions o;
-  o.score_mod = c.score;
-  o.block_mask = c.use_block_mask ? &bm : nullptr;
-  o.lse = &lse_view;
-  o.bindings = device.bindings;
-  o.schedule = c.schedule;
-  flex_attention(q.view, k.view, v.view, out.view, o);
-  Stream{}.synchronize();
-
-  std::vector<uint16_t> stored(static_cast<size_t>(c.B) * c.Hq * c.q_len * Dv);
-  out.buffer.download(stored.data(), stored.size() * 2);
-  lse_buf.download(lse.data(), rows * 4);
-  if (raw_out)
-    *raw_out = stored;
-  if (raw_lse)
-    *raw_lse = lse;
-
-  std::vector<int64_t> pick;
-  if (c.sample_rows > 0) {
-    std::uniform_int_distribution<int64_t> any(0, static_cast<int64_t>(rows) - 1);
-    for (int i = 0; i < c.sample_rows; ++i)
-      pick.push_back(any(rng));
-  }
-  const AttentionInputs inputs{c.B, c.Hq,      c.Hkv,     c.q_len,   c.kv_len,
-                               c.D, q.logical, k.logical, v.logical, Dv};
-  const MaskMod ref_mask = c.use_block_mask ? c.mask : MaskMod();
-  const AttentionRows ref = attention_reference(
-      inputs, ref_mask, c.score, 1.0 / std::sqrt(static_cast<double>(c.D)), c.host_bindings, pick);
-  const auto st = strides_of(c.Hq, c.q_len, Dv, c.bshd);
-  Outcome result;
-  std::vector<double> got(ref.out.size()), got_lse, ref_lse;
-  for (size_t i = 0; i < ref.rows.size(); ++i) {
-    const int64_t r = ref.rows[i];
-    const int qi = static_cast<int>(r % c.q_len), h = static_cast<int>(r / c.q_len % c.Hq),
-              b = static_cast<int>(r / c.q_len / c.Hq);
-    const bool empty = std::isinf(ref.lse[i]);
-    bool bad = false;
-    for (int d = 0; d < Dv; ++d) {
-      const double x = from_half_bits(stored[b * st[0] + h * st[1] + qi * st[2] + d], c.dtype);
-      result.nans += std::isnan(x);
-      got[i * Dv + d] = x;
-      bad = bad || (empty && x != 0.0);
-    }
-    const float l = lse[static_cast<size_t>(r)];
-    result.nans += std::isnan(l);
-    if (empty) {
-      ++result.empty_rows;
-      bad = bad || !(std::isinf(l) && l < 0);
-    } else {
-      got_lse.push_back(l);
-      ref_lse.push_back(ref.lse[i]);
-    }
-    result.bad_empty_rows += bad;
-  }
-  result.out_error = relative_error(got, ref.out);
-  result.lse_error = relative_error(got_lse, ref_lse);
-  result.block_mask_differs =
-      c.gpu_block_mask &&
-      (gpu_bm.states() != cpu_bm.states() || gpu_bm.kv_indices != cpu_bm.kv_indices ||
-       gpu_bm.full_kv_indices != cpu_bm.full_kv_indices);
-  return result;
-}
-
-void check_outcome(const Case& c, const std::string& name, const Outcome& r) {
-  INFO(name << " " << to_string(c.dtype) << " d" << c.D << "/" << c.v_dim() << " B" << c.B << " Hq"
-            << c.Hq << " Hkv" << c.Hkv << " Q" << c.q_len << " KV" << c.kv_len
-            << (c.bshd ? " BSHD" : " BHSD") << ": out error " << r.out_error << ", lse error "
-            << r.lse_error << ", " << r.empty_rows << " empty rows");
-  if (std::getenv("FLEXJIT_TEST_VERBOSE"))
-    fmt::print("gpu {:34} {:4} d{:<7} Q{:<5} KV{:<5} {} out err {:.2e} lse err {:.2e} empty {}\n",
-               name, to_string(c.dtype), fmt::format("{}/{}", c.D, c.v_dim()), c.q_len, c.kv_len,
-               c.bshd ? "BSHD" : "BHSD", r.out_error, r.lse_error, r.empty_rows);
-  CHECK(r.nans == 0);
-  CHECK(r.bad_empty_rows == 0);
-  CHECK(!r.block_mask_differs);
-  CHECK(r.out_error < tolerance(c.dtype));
-  CHECK(r.lse_error < 1e-3);
-}
-
-void check(const Case& c, const std::string& name) {
-  check_outcome(c, name, run_case(c));
 }
 
 struct Variant {

@@ -4,106 +4,18 @@
 // gradients poisoned (NaN) before the call. Skips cleanly without a CUDA device.
 #include <catch2/catch.hpp>
 
-#include <cmath>
-#include <limits>
-#include <random>
-
 #include <flexjit/flexjit.h>
 
-#include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/SeedMods.h"
 
+#include "AttentionCases.h"
 #include "Instantiations.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
 
 namespace {
-
-struct BwdCase {
-  int B = 1, Hq = 4, Hkv = 2, q_len = 200, kv_len = 200, D = 64;
-  DType dtype = DType::F16;
-  bool bshd = false;
-  bool use_block_mask = true;
-  int q_block = 128, kv_block = 128; // the block mask's tiles
-  MaskMod mask;
-  ScoreMod score;
-  uint32_t seed = 3;
-};
-
-double tolerance(DType dtype) {
-  return dtype == DType::BF16 ? 2e-2 : 5e-3;
-}
-
-std::vector<double> logical(const DeviceTensor& t, int B, int H, int S, int D, DType dtype,
-                            bool bshd) {
-  std::vector<uint16_t> stored(static_cast<size_t>(B) * H * S * D);
-  t.buffer.download(stored.data(), stored.size() * 2);
-  const auto st = strides_of(H, S, D, bshd);
-  std::vector<double> out(stored.size());
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < H; ++h)
-      for (int s = 0; s < S; ++s)
-        for (int d = 0; d < D; ++d)
-          out[((static_cast<size_t>(b) * H + h) * S + s) * D + d] =
-              from_half_bits(stored[b * st[0] + h * st[1] + s * st[2] + d], dtype);
-  return out;
-}
-
-void check_backward(const BwdCase& c, const std::string& name) {
-  INFO(name << ": " << to_string(c.dtype) << " D=" << c.D << " B=" << c.B << " Hq=" << c.Hq
-            << " Hkv=" << c.Hkv << " q_len=" << c.q_len << " kv_len=" << c.kv_len
-            << (c.bshd ? " BSHD" : " BHSD") << " blocks " << c.q_block << "x" << c.kv_block);
-  std::mt19937 rng(c.seed * 131 + c.q_len + c.D + (c.dtype == DType::BF16));
-  DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor d_out = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, true);
-  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
-  DeviceTensor dq = make_tensor(c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd, rng, false);
-  DeviceTensor dk = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, false);
-  DeviceTensor dv = make_tensor(c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd, rng, false);
-  const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
-  DeviceBuffer lse_buf(rows * 4);
-  const TensorView lse = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
-
-  BlockMaskOptions bm_options;
-  bm_options.q_block = c.q_block;
-  bm_options.kv_block = c.kv_block;
-  const BlockMask bm = create_block_mask(c.mask, 1, 1, c.q_len, c.kv_len, bm_options);
-  const DeviceBindings device = to_device({c.mask.body(), c.score.body()}, Bindings{});
-  FlexAttentionOptions o;
-  o.score_mod = c.score;
-  o.block_mask = c.use_block_mask ? &bm : nullptr;
-  o.lse = &lse;
-  o.bindings = device.bindings;
-  flex_attention(q.view, k.view, v.view, out.view, o);
-  flex_attention_backward(q.view, k.view, v.view, out.view, d_out.view, dq.view, dk.view, dv.view,
-                          o);
-  Stream{}.synchronize();
-
-  const AttentionInputs inputs{c.B, c.Hq,      c.Hkv,     c.q_len,  c.kv_len,
-                               c.D, q.logical, k.logical, v.logical};
-  const AttentionGrads ref =
-      attention_backward_reference(inputs, c.use_block_mask ? c.mask : MaskMod(), c.score,
-                                   1.0 / std::sqrt(static_cast<double>(c.D)), {}, d_out.logical);
-  const std::vector<double> got_dq = logical(dq, c.B, c.Hq, c.q_len, c.D, c.dtype, c.bshd);
-  const std::vector<double> got_dk = logical(dk, c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd);
-  const std::vector<double> got_dv = logical(dv, c.B, c.Hkv, c.kv_len, c.D, c.dtype, c.bshd);
-  long nans = 0;
-  for (const auto* g : {&got_dq, &got_dk, &got_dv})
-    for (double x : *g)
-      nans += !std::isfinite(x);
-  const double e_dq = relative_error(got_dq, ref.dq), e_dk = relative_error(got_dk, ref.dk),
-               e_dv = relative_error(got_dv, ref.dv);
-  UNSCOPED_INFO(name << " " << to_string(c.dtype) << " d" << c.D << ": dq " << e_dq << " dk "
-                     << e_dk << " dv " << e_dv);
-  CHECK(nans == 0);
-  CHECK(e_dq < tolerance(c.dtype));
-  CHECK(e_dk < tolerance(c.dtype));
-  CHECK(e_dv < tolerance(c.dtype));
-}
 
 void check_variants(DType dtype, int D) {
   const int S = 200;
