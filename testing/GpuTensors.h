@@ -58,4 +58,19 @@ inline DeviceTensor make_tensor(int B, int H, int S, int D, DType dtype, bool bs
   return t;
 }
 
+// q, k and v (random) and out (poisoned) of one attention problem, in one layout.
+struct AttentionTensors {
+  DeviceTensor q, k, v, out;
+};
+inline AttentionTensors make_attention_tensors(int B, int Hq, int Hkv, int q_len, int kv_len,
+                                               int dqk, int dv, DType dtype, bool bshd,
+                                               std::mt19937& rng) {
+  AttentionTensors t;
+  t.q = make_tensor(B, Hq, q_len, dqk, dtype, bshd, rng, true);
+  t.k = make_tensor(B, Hkv, kv_len, dqk, dtype, bshd, rng, true);
+  t.v = make_tensor(B, Hkv, kv_len, dv, dtype, bshd, rng, true);
+  t.out = make_tensor(B, Hq, q_len, dv, dtype, bshd, rng, false);
+  return t;
+}
+
 } // namespace flexjit::testing

@@ -388,10 +388,8 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
 
   std::mt19937 rng(5);
   const Case a = prefix_case(200, 9);
-  DeviceTensor q = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, true);
-  DeviceTensor k = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
-  DeviceTensor v = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
-  DeviceTensor out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
+  auto [q, k, v, out] =
+      make_attention_tensors(a.B, a.Hq, a.Hkv, a.q_len, a.kv_len, a.D, a.D, a.dtype, false, rng);
   DeviceTensor other_out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
   std::vector<BlockMask> masks; // a's, then three kernels that evict it
   for (int prefix : {200, 16, 48, 80})
@@ -464,10 +462,8 @@ TEST_CASE("gpu: a kernel launched in a CUDA graph capture stays loaded past the 
   cuda::check(drv.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
   std::mt19937 rng(7);
   const Case a = prefix_case(176, 3);
-  DeviceTensor q = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, true);
-  DeviceTensor k = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
-  DeviceTensor v = make_tensor(a.B, a.Hkv, a.kv_len, a.D, a.dtype, false, rng, true);
-  DeviceTensor out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
+  auto [q, k, v, out] =
+      make_attention_tensors(a.B, a.Hq, a.Hkv, a.q_len, a.kv_len, a.D, a.D, a.dtype, false, rng);
   const BlockMask bm = create_block_mask(a.mask, 1, 1, a.q_len, a.kv_len);
   FlexAttentionOptions o;
   o.block_mask = &bm;

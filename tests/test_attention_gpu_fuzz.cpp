@@ -61,10 +61,8 @@ FuzzOutcome run_call(const FuzzCall& c, const RandomMod& m) {
                    static_cast<uint32_t>(c.kv_len));
   const MaskMod mask("fuzz_mask", BoolExpr(m.body));
   const ScoreMod score("fuzz_score", FloatExpr(m.score));
-  DeviceTensor q = make_tensor(c.B, c.Hq, c.q_len, c.dqk, c.dtype, c.bshd, rng, true);
-  DeviceTensor k = make_tensor(c.B, c.Hkv, c.kv_len, c.dqk, c.dtype, c.bshd, rng, true);
-  DeviceTensor v = make_tensor(c.B, c.Hkv, c.kv_len, c.dv, c.dtype, c.bshd, rng, true);
-  DeviceTensor out = make_tensor(c.B, c.Hq, c.q_len, c.dv, c.dtype, c.bshd, rng, false);
+  auto [q, k, v, out] = make_attention_tensors(c.B, c.Hq, c.Hkv, c.q_len, c.kv_len, c.dqk, c.dv,
+                                               c.dtype, c.bshd, rng);
   const size_t rows = static_cast<size_t>(c.B) * c.Hq * c.q_len;
   DeviceBuffer lse_buf(rows * 4);
   const TensorView lse_view = lse_buf.view(DType::F32, {c.B, c.Hq, c.q_len});
