@@ -328,7 +328,9 @@ std::shared_ptr<const LoadedKernel> build(const KernelVariant& variant, const Pr
 } // namespace
 
 LoadedKernel::~LoadedKernel() {
-  if (module == nullptr)
+  // A kernel a graph captured stays loaded until exit (the graph may replay it), even when
+  // clear_kernel_memory_cache dropped it.
+  if (module == nullptr || fences.pinned.load(std::memory_order_relaxed))
     return;
   Retired r{context, module, {}};
   for (const auto& [stream_id, event] : fences.events)
