@@ -83,7 +83,7 @@ struct KernelCacheStats {
 KernelCacheStats kernel_cache_stats();
 // Forgets the loaded kernels, so the next request goes to disk: for tests and
 // benchmarks. Their modules are unloaded when their launches have finished and no call
-// holds them (a later miss sweeps them).
+// holds them (a later miss sweeps them); a kernel a CUDA graph captured stays loaded.
 void clear_kernel_memory_cache();
 
 // The memory cache's limit: the bytes of the images (cubins, or PTX) its loaded kernels
