@@ -10,12 +10,10 @@
 // of a GPU included), 1 a flexjit::Error or a file that cannot be read or written, 2 a usage
 // error (kUsage). `flexjit COMMAND --help` documents each command; README.md, "Command line".
 #include <algorithm>
-#include <bit>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +40,7 @@
 #include "flexjit/codegen/Variants.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/PreparedMods.h"
+#include "flexjit/dsl/HalfFloat.h"
 
 #ifndef FLEXJIT_VERSION
 #error "FLEXJIT_VERSION must be defined by the build"
@@ -278,32 +277,6 @@ ScoreMod parse_score_arg(const std::string& arg) {
 
 // ---- Params and buffers -----------------------------------------------------------------------
 
-// IEEE binary32 -> binary16 / bfloat16 bits, rounding to nearest even.
-uint16_t f16_bits(float f) {
-  uint32_t x = std::bit_cast<uint32_t>(f);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  x &= 0x7fffffffu;
-  if (x > 0x7f800000u)
-    return sign | 0x7e00u; // NaN
-  if (x >= 0x477ff000u)
-    return sign | 0x7c00u; // 65520 and above round to inf
-  if (x < 0x38800000u)     // below 2^-14: a subnormal (exact scaling, then round)
-    return sign | static_cast<uint16_t>(std::nearbyint(std::bit_cast<float>(x) * 16777216.0f));
-  x += 0xc8000fffu + ((x >> 13) & 1u); // exponent 127 -> 15 bias, round to nearest even
-  return sign | static_cast<uint16_t>(x >> 13);
-}
-
-uint16_t bf16_bits(float f) {
-  const uint32_t x = std::bit_cast<uint32_t>(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((x >> 16) | 0x40u); // NaN stays NaN
-  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-
-uint16_t half_bits(float f, DType dtype) {
-  return dtype == DType::BF16 ? bf16_bits(f) : f16_bits(f);
-}
-
 // A buffer file's elements as the buffer's dtype: raw little-endian values when the file
 // name ends in .bin (bool: one byte each), else text (numbers separated by whitespace or
 // commas; '[' and ']' ignored, '#' to the end of a line a comment).
@@ -366,7 +339,7 @@ std::vector<uint8_t> read_buffer_file(const std::string& name, const std::string
       if (dtype == DType::F32) {
         append(&v);
       } else {
-        const uint16_t bits = half_bits(v, dtype);
+        const uint16_t bits = to_half_bits(v, dtype);
         append(&bits);
       }
     }
@@ -965,7 +938,7 @@ DeviceBuffer random_device_tensor(size_t count, DType dtype, uint64_t seed) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f); // [0, 1)
-    b = half_bits(2.0f * u - 1.0f, dtype);
+    b = to_half_bits(2.0f * u - 1.0f, dtype);
   }
   DeviceBuffer buffer(count * 2);
   buffer.upload(bits.data(), count * 2);

@@ -12,6 +12,7 @@
 
 #include "flexjit/compiler/Interpreter.h"
 #include "flexjit/dsl/Expr.h"
+#include "flexjit/dsl/HalfFloat.h"
 #include "flexjit/support/Error.h"
 
 namespace flexjit::sem {
@@ -131,20 +132,6 @@ inline Value cast(Type to, Type from, Value v) {
 
 // ---- loads ------------------------------------------------------------------
 
-inline float f16_to_float(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  if (exp == 0) // zero or subnormal: mant * 2^-24, exact in binary32
-    return std::bit_cast<float>(
-        sign | std::bit_cast<uint32_t>(static_cast<float>(mant) * 5.9604644775390625e-8f));
-  if (exp == 31) // inf or NaN (payload kept)
-    return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
-  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
-}
-inline float bf16_to_float(uint16_t h) {
-  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
-}
-
 // The element at a linear element offset, converted to its expression type.
 inline Value load_element(const TensorView& view, int64_t offset) {
   const char* base = static_cast<const char*>(view.data);
@@ -160,7 +147,7 @@ inline Value load_element(const TensorView& view, int64_t offset) {
   case DType::BF16: {
     uint16_t h;
     std::memcpy(&h, base + offset * 2, 2);
-    v.f = view.dtype == DType::F16 ? f16_to_float(h) : bf16_to_float(h);
+    v.f = from_half_bits(h, view.dtype);
     return v;
   }
   case DType::Bool:
