@@ -24,7 +24,6 @@
 #include <iterator>
 #include <map>
 #include <optional>
-#include <regex>
 #include <span>
 #include <sstream>
 #include <stdexcept>
@@ -37,6 +36,7 @@
 #include <flexjit/flexjit.h>
 
 #include "flexjit/codegen/Build.h"
+#include "flexjit/codegen/PtxasLog.h"
 #include "flexjit/codegen/Variants.h"
 #include "flexjit/compiler/Passes.h"
 #include "flexjit/compiler/PreparedMods.h"
@@ -726,18 +726,13 @@ std::string find_ptxas(const Args& args) {
   return "";
 }
 
-// ptxas -v's report of each function: registers, spills, stack, static shared memory.
-struct PtxasFunction {
-  std::string name;
-  int registers = -1;
-  int64_t stack = 0, spill_stores = 0, spill_loads = 0, smem = 0;
-};
-
+// ptxas -v's report of each function (codegen/PtxasLog.h): registers, spills, stack, static
+// shared memory.
 struct PtxasReport {
   bool ran = false;
   std::string note; // why it did not run, or its error output
   double ms = 0;
-  std::vector<PtxasFunction> functions;
+  std::vector<PtxasFunctionReport> functions;
 };
 
 PtxasReport run_ptxas(const std::string& ptxas, const std::string& ptx, Arch arch) {
@@ -774,32 +769,7 @@ PtxasReport run_ptxas(const std::string& ptxas, const std::string& ptx, Arch arc
   if (!report.ran)
     return report;
 
-  static const std::regex properties(R"(Function properties for (\S+))");
-  static const std::regex frame(
-      R"((\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads)");
-  static const std::regex used(R"(Used (\d+) registers)");
-  static const std::regex smem(R"((\d+) bytes smem)");
-  std::istringstream lines(log);
-  std::string line;
-  std::smatch m;
-  while (std::getline(lines, line)) {
-    if (std::regex_search(line, m, properties)) {
-      report.functions.push_back({m[1].str()});
-      continue;
-    }
-    if (report.functions.empty())
-      continue;
-    PtxasFunction& f = report.functions.back();
-    if (std::regex_search(line, m, frame)) {
-      f.stack = std::stoll(m[1].str());
-      f.spill_stores = std::stoll(m[2].str());
-      f.spill_loads = std::stoll(m[3].str());
-    }
-    if (std::regex_search(line, m, used))
-      f.registers = std::stoi(m[1].str());
-    if (std::regex_search(line, m, smem))
-      f.smem = std::stoll(m[1].str());
-  }
+  report.functions = parse_ptxas_log(log);
   return report;
 }
 
@@ -907,11 +877,12 @@ int command_compile(std::span<char* const> argv) {
       failure("{}", report.note);
     fmt::print(stats, "ptxas      {} -arch={}: {:.0f} ms\n", ptxas, to_string(spec.arch),
                report.ms);
-    for (const PtxasFunction& f : report.functions)
+    for (const PtxasFunctionReport& f : report.functions)
       fmt::print(stats,
                  "  {}: {} registers, {} bytes spill stores, {} bytes spill loads, {} bytes "
                  "stack, {} bytes static shared memory\n",
-                 f.name, f.registers, f.spill_stores, f.spill_loads, f.stack, f.smem);
+                 f.name, f.registers, f.spill_store_bytes, f.spill_load_bytes, f.stack_bytes,
+                 f.smem_bytes);
   }
 
   if (!output) {

@@ -8,15 +8,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <tuple>
 
 #include "flexjit/codegen/Build.h"
+#include "flexjit/codegen/PtxasLog.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DiskCache.h"
@@ -30,12 +31,10 @@
 namespace flexjit {
 
 int spill_bytes(const std::string& ptxas_log) {
-  static const std::regex spills(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
-  int bytes = 0;
-  for (auto it = std::sregex_iterator(ptxas_log.begin(), ptxas_log.end(), spills);
-       it != std::sregex_iterator(); ++it)
-    bytes += std::stoi((*it)[1].str()) + std::stoi((*it)[2].str());
-  return bytes;
+  int64_t bytes = 0;
+  for (const PtxasFunctionReport& f : parse_ptxas_log(ptxas_log))
+    bytes += f.spill_bytes();
+  return static_cast<int>(bytes);
 }
 
 namespace cuda {

@@ -24,7 +24,7 @@ namespace flexjit {
 inline constexpr int kMaxSpillBytes = 64;
 
 // The spill stores plus spill loads a ptxas log (ptxas -v, or the JIT's verbose info log)
-// reports, over every function.
+// reports, over every function (codegen/PtxasLog.h reads it).
 int spill_bytes(const std::string& ptxas_log);
 
 namespace cuda {
