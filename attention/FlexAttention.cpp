@@ -17,6 +17,7 @@
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
 #include "flexjit/runtime/Target.h"
+#include "flexjit/runtime/Workspace.h"
 #include "flexjit/support/Error.h"
 
 namespace flexjit {
@@ -163,26 +164,6 @@ FlexjitTensorMap decode_q_map(const TensorView& q, int group, int heads) {
                              static_cast<cuuint32_t>(q.sizes[2]), 1, 1};
   return encode_map("q", q, 5, dims, strides, box);
 }
-
-// A per-thread device workspace that only grows (doubling), so a cached call allocates
-// nothing once it has grown. The buffers it outgrows stay allocated, never freed: a CUDA graph
-// captured with one still writes there (they total less than the current one).
-class Workspace {
-public:
-  void* get(size_t bytes) {
-    if (current_.bytes() < bytes) {
-      if (current_.bytes() > 0)
-        retired_.push_back(std::move(current_));
-      current_ = DeviceBuffer(std::max(bytes, 2 * retired_bytes()));
-    }
-    return current_.data();
-  }
-
-private:
-  size_t retired_bytes() const { return retired_.empty() ? 0 : retired_.back().bytes(); }
-  DeviceBuffer current_;
-  std::vector<DeviceBuffer> retired_;
-};
 
 // A kernel of `kind` that calls no mods (built with the noop pair: append, merge) for the
 // current device, and its empty mod args.
