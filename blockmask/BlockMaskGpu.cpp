@@ -11,6 +11,7 @@
 #include "flexjit/runtime/DeviceArgs.h"
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
+#include "flexjit/runtime/Workspace.h"
 #include "flexjit/support/Error.h"
 
 namespace flexjit {
@@ -76,9 +77,9 @@ Layout layout(int B, int H, int q_len, int kv_len, int q_block, int kv_block) {
   return l;
 }
 
-// The build's scratch: one grow-only buffer per thread (cuMemFree synchronizes the device).
-DeviceBuffer& scratch_buffer() {
-  thread_local DeviceBuffer scratch;
+// The build's scratch: one grow-only workspace per thread (cuMemFree synchronizes the device).
+Workspace& scratch_workspace() {
+  thread_local Workspace scratch;
   return scratch;
 }
 
@@ -94,11 +95,17 @@ void check_block_mask_cuda(int B, int H, int Bc, int Hc, int q_len, int kv_len, 
          "or columns of tiles",
          Bc, Hc, l.nq, l.nkv);
   const int64_t scratch = l.scratch_bytes(int64_t{Bc} * Hc);
-  DeviceBuffer& buffer = scratch_buffer();
-  const int64_t needed =
-      l.resident_bytes() + (static_cast<int64_t>(buffer.bytes()) >= scratch ? 0 : scratch);
-  if (static_cast<int64_t>(buffer.bytes()) < scratch)
-    buffer = DeviceBuffer(); // free the smaller buffer before asking what is free
+  // A scratch that must grow is freed (release) before asking what is free, not retired as
+  // Workspace does: it can be as large as the mask's arrays, and kept, it would count as used,
+  // so a mask that fits only without it would fail here. Freeing is safe: every build
+  // synchronizes before it returns and none is captured in a graph (it launches on the legacy
+  // stream), so no kernel still uses the old scratch. Released, the workspace then grows to
+  // the size asked (at least Workspace::kMinBytes), not twice the last.
+  Workspace& workspace = scratch_workspace();
+  const bool grows = static_cast<int64_t>(workspace.capacity()) < scratch;
+  if (grows)
+    workspace.release();
+  const int64_t needed = l.resident_bytes() + (grows ? scratch : 0);
   require_device_memory(fmt::format("create_block_mask on the GPU: the index arrays and tile "
                                     "states of [{}, {}] heads x {} x {} tiles",
                                     B, H, l.nq, l.nkv),
@@ -114,10 +121,8 @@ BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, i
   FlexjitModArgs args = mask_args(mask, bindings, "create_block_mask");
   iv::Program program = mask.mask_program; // a copy: the launch's parameter
 
-  const int64_t scratch = l.scratch_bytes(int64_t{Bc} * Hc);
-  DeviceBuffer& buffer = scratch_buffer();
-  if (static_cast<int64_t>(buffer.bytes()) < scratch)
-    buffer = DeviceBuffer(std::max<size_t>(static_cast<size_t>(scratch), 1 << 16));
+  void* const scratch =
+      scratch_workspace().get(static_cast<size_t>(l.scratch_bytes(int64_t{Bc} * Hc)));
   auto resident = std::make_shared<BlockMaskDeviceCopy::Resident>();
   resident->context = cuda::ensure_context();
   resident->buffer = DeviceBuffer(static_cast<size_t>(std::max<int64_t>(l.resident_bytes(), 4)));
@@ -136,8 +141,8 @@ BlockMask block_mask_cuda(const PreparedMods& mask, MaskMod mod, int B, int H, i
   p.num_kv_blocks = static_cast<int32_t>(l.nkv);
   p.q_tiles = static_cast<int32_t>(l.q_tiles);
   p.q_tile_rows = FLEXJIT_FWD_BLOCK_M;
-  p.q_block_work = static_cast<unsigned long long*>(buffer.data());
-  p.states = static_cast<uint8_t*>(buffer.data()) + 8 * l.nq;
+  p.q_block_work = static_cast<unsigned long long*>(scratch);
+  p.states = static_cast<uint8_t*>(scratch) + 8 * l.nq;
   int32_t* next = static_cast<int32_t*>(resident->buffer.data());
   auto take = [&](int64_t n) {
     int32_t* at = next;
