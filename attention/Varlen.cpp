@@ -11,6 +11,7 @@
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/runtime/Context.h"
 #include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/Workspace.h"
 
 namespace flexjit {
 namespace {
@@ -141,21 +142,23 @@ void attention_forward_varlen(const TensorView& q, const TensorView& k, const Te
   const std::vector<int32_t> cu_k = read_cu_seqlens(cu_seqlens_k);
   check_cu_seqlens("cu_seqlens_q", cu_q, q.sizes[0], o.max_seqlen_q);
   check_cu_seqlens("cu_seqlens_k", cu_k, k.sizes[0], o.max_seqlen_k);
-  const std::vector<int32_t> seq_q = token_sequences(cu_q), seq_k = token_sequences(cu_k);
-  // Each token's sequence, in a grow-only buffer per thread: cuMemAlloc and cuMemFree per call
-  // would cost more than the copy (and cuMemFree synchronizes the device). This call's
-  // synchronisations keep the next call from overwriting what a kernel still reads.
-  thread_local DeviceBuffer seqs;
-  const size_t seq_bytes = (seq_q.size() + seq_k.size()) * sizeof(int32_t);
-  if (seqs.bytes() < seq_bytes)
-    seqs = DeviceBuffer(std::max<size_t>(seq_bytes, 1 << 16));
-  seqs.upload(seq_q.data(), seq_q.size() * sizeof(int32_t));
-  seqs.upload(seq_k.data(), seq_k.size() * sizeof(int32_t), seq_q.size() * sizeof(int32_t));
-  TensorView seq_q_view = TensorView::contiguous(
-      seqs.data(), DType::I32, {static_cast<int64_t>(seq_q.size())}, Device::Cuda);
-  TensorView seq_k_view =
-      TensorView::contiguous(static_cast<const int32_t*>(seqs.data()) + seq_q.size(), DType::I32,
-                             {static_cast<int64_t>(seq_k.size())}, Device::Cuda);
+  // Each token's sequence, q's then k's, in a grow-only workspace per thread: cuMemAlloc and
+  // cuMemFree per call would cost more than the copy (and cuMemFree synchronizes the device).
+  // This call's synchronisations keep the next call from overwriting what a kernel still reads.
+  std::vector<int32_t> seqs = token_sequences(cu_q);
+  const int64_t total_q = static_cast<int64_t>(seqs.size());
+  const std::vector<int32_t> seq_k = token_sequences(cu_k);
+  seqs.insert(seqs.end(), seq_k.begin(), seq_k.end());
+  thread_local Workspace workspace;
+  const size_t seq_bytes = seqs.size() * sizeof(int32_t);
+  int32_t* const device_seqs = static_cast<int32_t*>(workspace.get(seq_bytes));
+  if (seq_bytes > 0)
+    cuda::check(cuda::driver().cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(device_seqs), seqs.data(),
+                                            seq_bytes),
+                "cuMemcpyHtoD");
+  TensorView seq_q_view = TensorView::contiguous(device_seqs, DType::I32, {total_q}, Device::Cuda);
+  TensorView seq_k_view = TensorView::contiguous(
+      device_seqs + total_q, DType::I32, {static_cast<int64_t>(seq_k.size())}, Device::Cuda);
 
   FlexAttentionOptions fo;
   fo.bindings = varlen_bindings(o, seq_q_view, seq_k_view, cu_seqlens_q, cu_seqlens_k);
@@ -185,7 +188,7 @@ void attention_forward_varlen(const TensorView& q, const TensorView& k, const Te
     fo.lse = &lse3;
   }
   flex_attention(p.q, p.k, p.v, p.out, fo);
-  Stream{o.stream}.synchronize(); // the block mask is freed on return, `seqs` reused
+  Stream{o.stream}.synchronize(); // the block mask is freed on return, the workspace reused
 }
 
 } // namespace flexjit
