@@ -301,4 +301,48 @@ FuzzCall parse_call(std::string_view line) {
   return c;
 }
 
+std::string format_attention_case(const FuzzCall& call, const RandomMod& pair,
+                                  const std::string& comment) {
+  std::string out;
+  std::istringstream lines(comment);
+  for (std::string line; std::getline(lines, line);)
+    out += "# " + line + "\n";
+  return out + format_call(call) + "\n" + format_case(pair.body, pair.bindings, {}, "", pair.score);
+}
+
+AttentionFuzzCase parse_attention_case(std::string name, std::string_view text) {
+  AttentionFuzzCase c;
+  c.name = std::move(name);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty())
+      continue;
+    if (line[0] == '#') {
+      c.comment += std::string(line.substr(line.size() > 1 && line[1] == ' ' ? 2 : 1)) + "\n";
+      continue;
+    }
+    try {
+      c.call = parse_call(line);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(fmt::format("attention fuzz case {}: {}", c.name, e.what()));
+    }
+    c.mods = parse_case(c.name, text.substr(std::min(pos, text.size())));
+    if (!c.mods.is_pair)
+      throw std::runtime_error(
+          fmt::format("attention fuzz case {}: its mods are not a 'mod pair'", c.name));
+    return c;
+  }
+  throw std::runtime_error(fmt::format("attention fuzz case {}: no call line", c.name));
+}
+
+const std::vector<std::pair<std::string, std::string>>& attention_fuzz_corpus() {
+  static const std::vector<std::pair<std::string, std::string>> corpus = {
+#include "AttentionFuzzCorpus.inc"
+  };
+  return corpus;
+}
+
 } // namespace flexjit::testing

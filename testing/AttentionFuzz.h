@@ -10,9 +10,12 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "flexjit/codegen/Codegen.h"
+#include "flexjit/testing/FuzzCase.h"
+#include "flexjit/testing/RandomMods.h"
 
 namespace flexjit::testing {
 
@@ -58,5 +61,22 @@ FuzzCall random_call(std::mt19937& rng, Arch arch, int max_len = 5000,
 // [causal]". parse_call throws std::runtime_error naming the problem.
 std::string format_call(const FuzzCall& call);
 FuzzCall parse_call(std::string_view line);
+
+// A corpus case of the attention fuzzer: '#' comment lines, the call's line, then its mods as a
+// `mod pair` fuzz case (testing/FuzzCase.h: the mask and score bodies over one set of buffers and
+// params, with their data). Saved as tests/fuzz_corpus_attention/<name>.fza it replays from then
+// on: its block mask and PTX on the CPU (test_testing_attention_fuzz.cpp), the call on the GPU
+// (test_attention_gpu_fuzz.cpp). parse_attention_case throws std::runtime_error naming the
+// problem.
+struct AttentionFuzzCase {
+  std::string name, comment;
+  FuzzCall call;
+  FuzzCase mods; // mods.mod.body: the mask; mods.mod.score: the score
+};
+std::string format_attention_case(const FuzzCall& call, const RandomMod& pair,
+                                  const std::string& comment);
+AttentionFuzzCase parse_attention_case(std::string name, std::string_view text);
+// The embedded tests/fuzz_corpus_attention/*.fza files, as (file name, text).
+const std::vector<std::pair<std::string, std::string>>& attention_fuzz_corpus();
 
 } // namespace flexjit::testing

@@ -293,13 +293,14 @@ private:
 } // namespace
 
 std::string format_case(const Expr& body, const Bindings& bindings,
-                        const std::vector<Point>& points, const std::string& comment) {
+                        const std::vector<Point>& points, const std::string& comment,
+                        const Expr& score) {
   std::string out;
   std::istringstream lines(comment);
   for (std::string line; std::getline(lines, line);)
     out += "# " + line + "\n";
-  out += fmt::format("mod {}\n", body.type() == Type::Bool ? "mask" : "score");
-  const ModSignature sig = ModSignature::of({body});
+  out += fmt::format("mod {}\n", score ? "pair" : body.type() == Type::Bool ? "mask" : "score");
+  const ModSignature sig = score ? ModSignature::of({body, score}) : ModSignature::of({body});
   const ResolvedArgs args = resolve(sig, bindings);
   for (size_t i = 0; i < sig.int_params.size(); ++i)
     out += fmt::format("param {}:int = {}\n", sig.int_params[i]->name, args.int_params[i]);
@@ -323,7 +324,10 @@ std::string format_case(const Expr& body, const Bindings& bindings,
   for (const Point& p : points)
     out += fmt::format("point {} {} {} {} {:#010x}\n", p.b, p.h, p.q, p.kv,
                        std::bit_cast<uint32_t>(p.score));
-  return out + "body\n" + print(body) + "\n";
+  out += "body\n" + print(body) + "\n";
+  if (score)
+    out += "score\n" + print(score) + "\n";
+  return out;
 }
 
 FuzzCase parse_case(std::string name, std::string_view text) {
@@ -347,9 +351,10 @@ FuzzCase parse_case(std::string name, std::string_view text) {
     if (key == "mod") {
       std::string kind;
       words >> kind;
-      if (kind != "mask" && kind != "score")
-        syntax_error(where(), "expected 'mod mask' or 'mod score'");
-      c.is_mask = kind == "mask";
+      if (kind != "mask" && kind != "score" && kind != "pair")
+        syntax_error(where(), "expected 'mod mask', 'mod score' or 'mod pair'");
+      c.is_mask = kind != "score";
+      c.is_pair = kind == "pair";
       have_mod = true;
     } else if (key == "param") {
       std::string decl, eq, value;
@@ -402,24 +407,41 @@ FuzzCase parse_case(std::string name, std::string_view text) {
     }
   }
   if (!have_mod)
-    syntax_error(c.name, "no 'mod mask|score' line");
-  std::vector<std::string> body;
-  while (std::getline(in, line))
-    if (!line.empty())
-      body.push_back(line);
+    syntax_error(c.name, "no 'mod mask|score|pair' line");
+  // The body's lines, then (a pair) the score's after a `score` line.
+  std::vector<std::string> body, score;
+  bool in_score = false;
+  while (std::getline(in, line)) {
+    if (line.empty())
+      continue;
+    if (c.is_pair && !in_score && line == "score")
+      in_score = true;
+    else
+      (in_score ? score : body).push_back(line);
+  }
   if (body.empty())
     syntax_error(c.name, "no body");
-  ExprParser parser(c.name);
-  for (size_t i = 0; i + 1 < body.size(); ++i) {
-    const std::string& let = body[i];
-    const size_t eq = let.find(" = ");
-    if (let.rfind("let ", 0) != 0 || eq == std::string::npos)
-      syntax_error(c.name, "expected 'let <name> = <expr>', got '" + let + "'");
-    parser.let(let.substr(4, eq - 4), let.substr(eq + 3));
-  }
-  c.mod.body = parser.parse(body.back());
+  if (c.is_pair && score.empty())
+    syntax_error(c.name, "a pair without a 'score' body");
+  ExprParser parser(c.name); // one parser: the pair's two bodies share buffers and params
+  auto parse_lines = [&](const std::vector<std::string>& lines) {
+    for (size_t i = 0; i + 1 < lines.size(); ++i) {
+      const std::string& let = lines[i];
+      const size_t eq = let.find(" = ");
+      if (let.rfind("let ", 0) != 0 || eq == std::string::npos)
+        syntax_error(c.name, "expected 'let <name> = <expr>', got '" + let + "'");
+      parser.let(let.substr(4, eq - 4), let.substr(eq + 3));
+    }
+    return parser.parse(lines.back());
+  };
+  c.mod.body = parse_lines(body);
   if (c.mod.body.type() != (c.is_mask ? Type::Bool : Type::Float))
     syntax_error(c.name, "the body's type does not match 'mod'");
+  if (c.is_pair) {
+    c.mod.score = parse_lines(score);
+    if (c.mod.score.type() != Type::Float)
+      syntax_error(c.name, "the pair's score body is not a float expression");
+  }
   return c;
 }
 

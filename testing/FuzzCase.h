@@ -13,6 +13,11 @@
 //   point <b> <h> <q> <kv> 0x<score bits>
 //   body
 //   <compiler/Printer.h's text of the body: let lines, then the root>
+//   score                                  (a pair only: `mod pair`)
+//   <the score body's text, over the same buffers and params>
+// `mod pair` is a mask body and a score body read through one set of buffers and params (an
+// attention fuzz case, testing/AttentionFuzz.h): FuzzCase::mod.body is the mask, mod.score
+// the score.
 #pragma once
 
 #include <string>
@@ -27,14 +32,16 @@ struct FuzzCase {
   std::string name;
   std::string comment; // the '#' lines: what was found, where, what fixed it
   bool is_mask = true;
-  RandomMod mod; // body, bindings, storage
+  bool is_pair = false; // `mod pair`: mod.body the mask, mod.score the score
+  RandomMod mod;        // body (and score), bindings, storage
   std::vector<Point> points;
 };
 
 // The case text for `body` (as written, before optimization) with the params
-// and buffers it reads resolved from `bindings`.
+// and buffers it reads resolved from `bindings`; with a `score`, the pair (body the mask).
 std::string format_case(const Expr& body, const Bindings& bindings,
-                        const std::vector<Point>& points, const std::string& comment);
+                        const std::vector<Point>& points, const std::string& comment,
+                        const Expr& score = Expr());
 
 // Parses a case; throws std::runtime_error naming the line on a syntax error.
 FuzzCase parse_case(std::string name, std::string_view text);

@@ -2,10 +2,11 @@
 // pairs (RandomMods' node mix, buffers and params) through random whole calls
 // (testing/AttentionFuzz.h: forward, backward, decode; lengths not tile multiples, Q != KV,
 // GQA, BSHD, block sizes, CPU and GPU block masks), each against the float64 reference at
-// sampled rows. A row whose reference moves by more than a quarter of the tolerance when the
-// scores move by 2e-5 (relative) is ill-conditioned for a float32 kernel and is skipped (random
-// mods make such rows: exp of a large score, a jump in the score); the rest must agree. A
-// failing call prints its line and its mods as fuzz-case text.
+// sampled rows, after the corpus (tests/fuzz_corpus_attention/*.fza). A row whose reference moves
+// by more than a quarter of the tolerance when the scores move by 2e-5 (relative) is
+// ill-conditioned for a float32 kernel and is skipped (random mods make such rows: exp of a large
+// score, a jump in the score); the rest must agree. A failing call prints its corpus case (the
+// call's line and its mods as a `mod pair`).
 //   FLEXJIT_FUZZ_CALLS (default 400), FLEXJIT_FUZZ_SEED (default 1), FLEXJIT_FUZZ_SECONDS
 //   (default 210: the run stops early, saying so, to stay within 4 minutes).
 // NOT YET RUN ON A GPU (session 21 wrote it without a device): the skip rule's constants are
@@ -163,6 +164,23 @@ FuzzOutcome run_call(const FuzzCall& c, const RandomMod& m) {
 
 } // namespace
 
+TEST_CASE("gpu: the attention fuzz corpus replays", "[gpu][fuzz][attention-fuzz]") {
+  SKIP_WITHOUT_CUDA();
+  for (const auto& [name, text] : attention_fuzz_corpus()) {
+    const AttentionFuzzCase c = parse_attention_case(name, text);
+    if (c.call.path == FuzzPath::Paged || c.call.path == FuzzPath::Varlen)
+      continue; // not run here yet (run_call)
+    RandomMod pair;
+    pair.body = c.mods.mod.body;
+    pair.score = c.mods.mod.score;
+    pair.bindings = c.mods.mod.bindings; // views into c.mods' storage, alive here
+    const FuzzOutcome r = run_call(c.call, pair);
+    INFO(name << ": " << format_call(c.call) << "\n" << c.comment);
+    CHECK(r.failure.empty());
+    CHECK(r.rows > 0);
+  }
+}
+
 TEST_CASE("gpu: random mods through random whole attention calls agree with the reference",
           "[gpu][fuzz][attention-fuzz]") {
   SKIP_WITHOUT_CUDA();
@@ -203,9 +221,8 @@ TEST_CASE("gpu: random mods through random whole attention calls agree with the 
     skipped += r.skipped;
     if (!r.failure.empty()) {
       ++failures;
-      FAIL_CHECK(fmt::format("{}\n{}\n# the mods, as fuzz cases:\n{}\n{}", format_call(c),
-                             r.failure, format_case(m.body, m.bindings, {}, "mask"),
-                             format_case(m.score, m.bindings, {}, "score")));
+      FAIL_CHECK(fmt::format("{}\n# save as tests/fuzz_corpus_attention/<name>.fza:\n{}", r.failure,
+                             format_attention_case(c, m, r.failure)));
     }
   }
   INFO(run << " calls, " << rows << " rows compared, " << skipped << " skipped, " << not_compiled

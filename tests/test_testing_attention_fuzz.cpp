@@ -11,7 +11,11 @@
 #include <stdexcept>
 #include <tuple>
 
+#include <flexjit/flexjit.h>
+
 #include "flexjit/codegen/Variants.h"
+#include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Signature.h"
 #include "flexjit/testing/AttentionFuzz.h"
 
 using namespace flexjit;
@@ -137,4 +141,68 @@ TEST_CASE("attention fuzz: a call line that does not parse names the problem",
   };
   for (const auto& [line, message] : bad_lines)
     CHECK_THROWS_WITH(parse_call(line), Catch::Contains(message) && Catch::Contains("fuzz call"));
+}
+
+TEST_CASE("attention fuzz: a case of a call and its pair prints and parses back",
+          "[testing][fuzz][attention-fuzz]") {
+  std::mt19937 rng(31);
+  for (int i = 0; i < 200; ++i) {
+    const FuzzCall call = random_call(rng, Arch::SM90a, 5000, int64_t{1} << 23, 0);
+    std::mt19937 mod_rng(call.mod_seed);
+    const RandomMod pair = random_pair(mod_rng, 4);
+    const std::string text = format_attention_case(call, pair, "case " + std::to_string(i));
+    INFO(text);
+    const AttentionFuzzCase c = parse_attention_case("round_trip", text);
+    REQUIRE(same(c.call, call));
+    REQUIRE(c.comment == "case " + std::to_string(i) + "\n");
+    REQUIRE(c.mods.is_pair);
+    CHECK(print(c.mods.mod.body) == print(pair.body));
+    CHECK(print(c.mods.mod.score) == print(pair.score));
+    // One set of declarations for both bodies: the pair forms one kernel's signature.
+    CHECK_NOTHROW(ModSignature::of({c.mods.mod.body, c.mods.mod.score}));
+    RandomMod parsed;
+    parsed.body = c.mods.mod.body;
+    parsed.score = c.mods.mod.score;
+    parsed.bindings = c.mods.mod.bindings;
+    CHECK(format_attention_case(c.call, parsed, "case " + std::to_string(i)) == text);
+  }
+  CHECK_THROWS_WITH(parse_attention_case("empty", "# nothing\n"), Catch::Contains("no call line"));
+  CHECK_THROWS_WITH(parse_attention_case("bad", "call forward seed\nmod pair\n"),
+                    Catch::Contains("attention fuzz case bad") && Catch::Contains("ends early"));
+  CHECK_THROWS_WITH(parse_attention_case(
+                        "single",
+                        "call forward seed 1 dtype f16 dims 64 64 B 1 Hq 1 Hkv 1 q 5 kv 5 layout "
+                        "bhsd mask cpu blocks 128 128\nmod mask\nbody\n(kv_idx <= q_idx)\n"),
+                    Catch::Contains("not a 'mod pair'"));
+}
+
+TEST_CASE("attention fuzz: the corpus replays on the CPU (block mask, PTX)",
+          "[testing][fuzz][attention-fuzz]") {
+  REQUIRE(!attention_fuzz_corpus().empty());
+  for (const auto& [name, text] : attention_fuzz_corpus()) {
+    INFO(name);
+    const AttentionFuzzCase c = parse_attention_case(name, text);
+    const MaskMod mask("corpus_mask", BoolExpr(c.mods.mod.body));
+    const ScoreMod score("corpus_score", FloatExpr(c.mods.mod.score));
+    if (c.call.block_mask && c.call.path != FuzzPath::Varlen) {
+      BlockMaskOptions bo;
+      bo.bindings = c.mods.mod.bindings;
+      bo.device = Device::Host;
+      bo.q_block = c.call.q_block;
+      bo.kv_block = c.call.kv_block;
+      const BlockMask bm = create_block_mask(mask, c.call.B, 1, c.call.q_len, c.call.kv_len, bo);
+      CHECK(bm.num_q_blocks == (c.call.q_len + c.call.q_block - 1) / c.call.q_block);
+    }
+    KernelSpec spec;
+    spec.kind = c.call.path == FuzzPath::Backward ? TemplateKind::AttentionBackward
+                                                  : TemplateKind::AttentionForward;
+    spec.arch = Arch::SM90a;
+    spec.mask = mask;
+    spec.score = score;
+    spec.dtype = c.call.dtype;
+    spec.head_dim = c.call.dqk;
+    spec.head_dim_v = c.call.dv;
+    const CompiledKernel k = compile_to_ptx(spec);
+    CHECK(k.ptx.find(".entry") != std::string::npos);
+  }
 }
