@@ -294,8 +294,6 @@ struct Value {
 };
 
 // Widens [lo, hi] by elements i0 .. i1 of a rank-1 buffer (stride in elements): a tight loop.
-// A reader may bring its own scan_rank1 with these parameters (the GPU builder's: a warp scans
-// its lanes' ranges together, coalesced); evaluate calls it instead of this one.
 template <class Reader>
 constexpr void scan_rank1(const Reader& read, int slot, uint8_t type, int64_t i0, int64_t i1,
                           int64_t stride, int64_t& lo, int64_t& hi) {
@@ -309,7 +307,7 @@ constexpr void scan_rank1(const Reader& read, int slot, uint8_t type, int64_t i0
 // The root's truth over the tile vars[0..3] = (b, h, q, kv) ranges. `read` gives what the
 // program reads at run time: read.int_param(slot), read.sizes(slot),
 // read.strides(slot) (element counts) and read.element(slot, load_type, offset) (an int;
-// a bool as 0 / 1), and optionally read.scan_rank1 (above). `val` is the caller's scratch of count
+// a bool as 0 / 1). `val` is the caller's scratch of count
 // values.
 template <class Reader>
 constexpr uint8_t evaluate(const Program& p, const Range* vars, const Reader& read, Value* val) {
@@ -351,12 +349,7 @@ constexpr uint8_t evaluate(const Program& p, const Range* vars, const Reader& re
         lo = hi = read.element(n.slot, n.load_type, first);
       }
       if (rank == 1) { // the common case (document ids, sequence offsets)
-        if constexpr (requires {
-                        read.scan_rank1(0, uint8_t{}, int64_t{}, int64_t{}, int64_t{}, lo, hi);
-                      })
-          read.scan_rank1(n.slot, n.load_type, box.lo[0], box.hi[0], strides[0], lo, hi);
-        else
-          scan_rank1(read, n.slot, n.load_type, box.lo[0], box.hi[0], strides[0], lo, hi);
+        scan_rank1(read, n.slot, n.load_type, box.lo[0], box.hi[0], strides[0], lo, hi);
       } else {
         for_each_offset(box, strides, rank, [&](int64_t offset) {
           const int64_t v = read.element(n.slot, n.load_type, offset);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <latch>
 #include <limits>
 #include <random>
@@ -319,11 +320,17 @@ struct MemoryLimit {
   ~MemoryLimit() { set_kernel_memory_cache_limit(saved); }
 };
 
-// Four kernels (prefix LM masks of different prefixes: different mods, different kernels).
+// A kernel per prefix: kv <= prefix || q >= kv with the prefix a literal of the mask's body
+// (seeds::prefix_lm makes it a param: one kernel for every prefix).
+MaskMod literal_prefix_lm(int prefix) {
+  return mask_mod(fmt::format("prefix_lm_literal_{}", prefix),
+                  [=](Idx, Idx, Idx q, Idx kv) { return kv <= prefix || q >= kv; });
+}
+
 Case prefix_case(int prefix, uint32_t seed) {
   Case c;
   c.q_len = c.kv_len = 256;
-  c.mask = seeds::prefix_lm(prefix);
+  c.mask = literal_prefix_lm(prefix);
   c.seed = seed;
   return c;
 }
@@ -393,7 +400,7 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
   DeviceTensor other_out = make_tensor(a.B, a.Hq, a.q_len, a.D, a.dtype, false, rng, false);
   std::vector<BlockMask> masks; // a's, then three kernels that evict it
   for (int prefix : {200, 16, 48, 80})
-    masks.push_back(create_block_mask(seeds::prefix_lm(prefix), 1, 1, a.q_len, a.kv_len));
+    masks.push_back(create_block_mask(literal_prefix_lm(prefix), 1, 1, a.q_len, a.kv_len));
   FlexAttentionOptions o;
   o.block_mask = &masks[0];
   o.stream = held;
@@ -425,14 +432,23 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
       *flag = 1;
     }
   });
-  flex_attention(q.view, k.view, v.view, out.view, o); // queued behind the flag
+  // Each step's seconds: which one waited, should the watchdog have had to release the stream.
+  std::vector<double> seconds;
+  auto timed = [&](const std::function<void()>& step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  timed([&] { flex_attention(q.view, k.view, v.view, out.view, o); }); // queued behind the flag
   const KernelCacheStats before = kernel_cache_stats();
-  run_other(1); // a miss: loads prefix 16's kernel, evicts a's (a's launch still waits)
-  run_other(2); // a miss: the sweep finds a's launch unfinished; prefix 16's kernel retires
+  timed([&] { run_other(1); }); // a miss: loads prefix 16's kernel, evicts a's (still queued)
+  timed([&] { run_other(2); }); // a miss: the sweep finds a's launch unfinished
   const uint64_t unloaded_while_held = kernel_cache_stats().unloads - before.unloads;
   released = true;
   *flag = 1;
   watchdog.join();
+  INFO("seconds of the queued call and the two evicting calls: "
+       << fmt::format("{:.3f} {:.3f} {:.3f}", seconds[0], seconds[1], seconds[2]));
   REQUIRE_FALSE(watchdog_fired); // else a call above waited for the held stream
   Stream{held}.synchronize();
   const std::vector<uint16_t> first = download();

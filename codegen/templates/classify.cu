@@ -35,49 +35,6 @@ struct DeviceReader {
     return type == iv::kLoadI32 ? static_cast<const int32_t*>(data)[offset]
                                 : static_cast<const uint8_t*>(data)[offset] != 0;
   }
-  // iv::evaluate's rank-1 scan, by the converged lanes together: each lane's scan in turn (a
-  // scan equal to the previous lane's is reused: the q side of a row), its elements strided
-  // over the lanes (coalesced), min and max reduced. A lane scanning its own range alone reads
-  // another 512-byte run per lane: 32 cache lines per load instruction. Everything a scan reads
-  // (range, buffer slot, element type, stride) comes from its own lane, so lanes that arrive
-  // from different loads of the program still scan correctly. Indices lie in the int32 range
-  // (iv::load_box clamps them to the tile's).
-  __device__ void scan_rank1(int slot, uint8_t type, int64_t i0, int64_t i1, int64_t stride,
-                             int64_t& lo, int64_t& hi) const {
-    const unsigned lanes = __nvvm_activemask();
-    const int n = __builtin_popcount(lanes), me = __builtin_popcount(lanes & lanes_below());
-    auto shfl = [lanes](int32_t v, int j) { return __nvvm_shfl_sync_idx_i32(lanes, v, j, 0x1f); };
-    int32_t prev0 = 1, prev1 = 0, prev_slot = -1, prev_type = -1, rlo = 0, rhi = 0;
-    int64_t prev_stride = 0;
-    for (unsigned todo = lanes; todo != 0; todo &= todo - 1) {
-      const int j = __builtin_ctz(todo);
-      const int32_t a = shfl(static_cast<int32_t>(i0), j), b = shfl(static_cast<int32_t>(i1), j);
-      const int32_t s = shfl(slot, j), t = shfl(type, j);
-      const uint32_t step_lo = static_cast<uint32_t>(shfl(static_cast<int32_t>(stride), j));
-      const uint32_t step_hi = static_cast<uint32_t>(shfl(static_cast<int32_t>(stride >> 32), j));
-      const int64_t step = static_cast<int64_t>((static_cast<uint64_t>(step_hi) << 32) | step_lo);
-      if (a != prev0 || b != prev1 || s != prev_slot || t != prev_type ||
-          step != prev_stride) { // warp-uniform
-        int32_t vlo = 2147483647, vhi = -2147483647 - 1;
-        for (int32_t i = a + me; i <= b; i += n) {
-          const int32_t v = static_cast<int32_t>(element(s, static_cast<uint8_t>(t), i * step));
-          vlo = v < vlo ? v : vlo;
-          vhi = v > vhi ? v : vhi;
-        }
-        rlo = __nvvm_redux_sync_min(lanes, vlo);
-        rhi = __nvvm_redux_sync_max(lanes, vhi);
-        prev0 = a;
-        prev1 = b;
-        prev_slot = s;
-        prev_type = t;
-        prev_stride = step;
-      }
-      if (lane_id() == j) {
-        lo = iv::min64(lo, rlo);
-        hi = iv::max64(hi, rhi);
-      }
-    }
-  }
 };
 
 // The planes [b0, b1) x [h0, h1) that classified plane (bc, hc) broadcasts to.
