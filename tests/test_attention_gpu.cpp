@@ -404,6 +404,8 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
   FlexAttentionOptions o;
   o.block_mask = &masks[0];
   o.stream = held;
+  FlexAttentionOptions a_on_legacy = o;
+  a_on_legacy.stream = nullptr;
   auto run_other = [&](int i) { // on the legacy stream, which does not wait for `held`
     FlexAttentionOptions other;
     other.block_mask = &masks[static_cast<size_t>(i)];
@@ -416,11 +418,16 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
     return bits;
   };
 
-  // Every mask's device copy made now, not inside the window (a copy replaced is freed).
+  // Every mask's device copy made now, not inside the window (a copy replaced is freed). No
+  // module may be unloaded inside the window either (cuModuleUnload may wait for the whole
+  // device): the one miss that sweeps retired modules runs before it, and inside it the only
+  // retired module at a sweep is a's, whose launch is still queued.
   for (int i = 0; i < 4; ++i)
     run_other(i);
+  clear_kernel_memory_cache();                                   // retires every module
+  flex_attention(q.view, k.view, v.view, out.view, a_on_legacy); // a miss: unloads them all; a's
+  Stream{}.synchronize();                                        // kernel alone is loaded
   const MemoryLimit limit(1);
-  clear_kernel_memory_cache(); // the next miss unloads everything retired before
   std::atomic<bool> released{false}, watchdog_fired{false};
   cuda::check(drv.cuStreamWaitValue32(held, device_flag, 1, CU_STREAM_WAIT_VALUE_GEQ),
               "cuStreamWaitValue32");
@@ -439,10 +446,10 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
     step();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
-  timed([&] { flex_attention(q.view, k.view, v.view, out.view, o); }); // queued behind the flag
   const KernelCacheStats before = kernel_cache_stats();
-  timed([&] { run_other(1); }); // a miss: loads prefix 16's kernel, evicts a's (still queued)
-  timed([&] { run_other(2); }); // a miss: the sweep finds a's launch unfinished
+  timed([&] { flex_attention(q.view, k.view, v.view, out.view, o); }); // a hit, queued
+  timed([&] { run_other(1); }); // a miss: nothing to sweep; loads prefix 16's, evicts a's
+  timed([&] { run_other(2); }); // a miss: the sweep must leave a's module (its launch waits)
   const uint64_t unloaded_while_held = kernel_cache_stats().unloads - before.unloads;
   released = true;
   *flag = 1;
@@ -454,7 +461,7 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
   const std::vector<uint16_t> first = download();
   run_other(3); // a miss: the sweep unloads a's module and prefix 16's
   const KernelCacheStats after = kernel_cache_stats();
-  CHECK(after.evictions - before.evictions >= 3);
+  CHECK(after.evictions - before.evictions == 3); // a's, 16's, 48's
   CHECK(unloaded_while_held == 0);
   CHECK(after.unloads - before.unloads == 2);
 
