@@ -6,6 +6,7 @@
 
 #include "flexjit/compiler/Interpreter.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Signature.h"
 #include "flexjit/support/Error.h"
 
 namespace flexjit::testing {
@@ -91,10 +92,11 @@ std::vector<LoadGradient> load_gradients(const ScoreMod& score, const Bindings& 
                                          const std::vector<std::string>& names,
                                          std::map<std::string, std::vector<double>>& grads) {
   std::map<std::string, std::vector<int64_t>> sizes;
-  for (const auto& decl : analyze_dependence(score.body()).buffers) {
-    const auto bound = bindings.buffers.find(decl->name);
-    const TensorView view = bound != bindings.buffers.end() ? bound->second : *decl->binding;
-    sizes[decl->name].assign(view.sizes.begin(), view.sizes.begin() + view.rank);
+  const ModSignature sig = ModSignature::of({score.body()});
+  const ResolvedArgs args = resolve(sig, bindings); // the views the loads read
+  for (size_t i = 0; i < sig.buffers.size(); ++i) {
+    const TensorView& view = args.buffers[i];
+    sizes[sig.buffers[i]->name].assign(view.sizes.begin(), view.sizes.begin() + view.rank);
   }
   for (const std::string& name : names) {
     FLEXJIT_ASSERT(sizes.count(name), "the score_mod reads no buffer '{}'", name);

@@ -58,6 +58,13 @@ inline DeviceTensor make_tensor(int B, int H, int S, int D, DType dtype, bool bs
   return t;
 }
 
+// t's stored f16 / bf16 bits, in its own layout (a synchronous copy).
+inline std::vector<uint16_t> download_bits(const DeviceTensor& t) {
+  std::vector<uint16_t> bits(t.logical.size());
+  t.buffer.download(bits.data(), bits.size() * 2);
+  return bits;
+}
+
 // q, k and v (random) and out (poisoned) of one attention problem, in one layout.
 struct AttentionTensors {
   DeviceTensor q, k, v, out;

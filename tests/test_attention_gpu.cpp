@@ -412,11 +412,6 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
     flex_attention(q.view, k.view, v.view, other_out.view, other);
     Stream{}.synchronize();
   };
-  auto download = [&] {
-    std::vector<uint16_t> bits(out.logical.size());
-    out.buffer.download(bits.data(), bits.size() * 2);
-    return bits;
-  };
 
   // Every mask's device copy made now, not inside the window (a copy replaced is freed). No
   // module may be unloaded inside the window either (cuModuleUnload may wait for the whole
@@ -458,7 +453,7 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
        << fmt::format("{:.3f} {:.3f} {:.3f}", seconds[0], seconds[1], seconds[2]));
   REQUIRE_FALSE(watchdog_fired); // else a call above waited for the held stream
   Stream{held}.synchronize();
-  const std::vector<uint16_t> first = download();
+  const std::vector<uint16_t> first = download_bits(out);
   run_other(3); // a miss: the sweep unloads a's module and prefix 16's
   const KernelCacheStats after = kernel_cache_stats();
   CHECK(after.evictions - before.evictions == 3); // a's, 16's, 48's
@@ -469,7 +464,7 @@ TEST_CASE("gpu: an evicted kernel's module stays loaded until its queued launch 
   out.buffer.fill(0xff);
   flex_attention(q.view, k.view, v.view, out.view, o);
   Stream{held}.synchronize();
-  CHECK(first == download());
+  CHECK(first == download_bits(out));
   long nans = 0;
   for (uint16_t b : first)
     nans += std::isnan(from_half_bits(b, a.dtype));
@@ -491,16 +486,11 @@ TEST_CASE("gpu: a kernel launched in a CUDA graph capture stays loaded past the 
   FlexAttentionOptions o;
   o.block_mask = &bm;
   o.stream = stream;
-  auto download = [&] {
-    std::vector<uint16_t> bits(out.logical.size());
-    out.buffer.download(bits.data(), bits.size() * 2);
-    return bits;
-  };
 
   const MemoryLimit limit(1);
   flex_attention(q.view, k.view, v.view, out.view, o); // loads the kernel (not in a capture)
   Stream{stream}.synchronize();
-  const std::vector<uint16_t> eager = download();
+  const std::vector<uint16_t> eager = download_bits(out);
   CUgraph graph = nullptr;
   CUgraphExec exec = nullptr;
   cuda::check(drv.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
@@ -515,7 +505,7 @@ TEST_CASE("gpu: a kernel launched in a CUDA graph capture stays loaded past the 
   out.buffer.fill(0xff);
   cuda::check(drv.cuGraphLaunch(exec, stream), "cuGraphLaunch");
   Stream{stream}.synchronize();
-  CHECK(download() == eager);
+  CHECK(download_bits(out) == eager);
   // Still the cache's: a call with its mods is a memory hit.
   const KernelCacheStats hit = kernel_cache_stats();
   flex_attention(q.view, k.view, v.view, out.view, o);

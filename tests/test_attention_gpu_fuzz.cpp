@@ -97,8 +97,7 @@ FuzzOutcome run_call(const FuzzCall& c, const RandomMod& m) {
   // The same rows with every score 2e-5 larger (relative): the conditioning test.
   const AttentionRows moved =
       attention_reference(in, ref_mask, score, scale * (1 + 2e-5), m.bindings, pick);
-  std::vector<uint16_t> stored(out.logical.size());
-  out.buffer.download(stored.data(), stored.size() * 2);
+  const std::vector<uint16_t> stored = download_bits(out);
   const auto st = strides_of(c.Hq, c.q_len, c.dv, c.bshd);
   const double tol = tolerance(c.dtype);
   std::vector<double> got(static_cast<size_t>(c.dv));
@@ -140,8 +139,7 @@ FuzzOutcome run_call(const FuzzCall& c, const RandomMod& m) {
         attention_backward_reference(in, ref_mask, score, scale, m.bindings, d_out.logical);
     const AttentionGrads g_moved = attention_backward_reference(
         in, ref_mask, score, scale * (1 + 2e-5), m.bindings, d_out.logical);
-    std::vector<uint16_t> dv_bits(dv.logical.size());
-    dv.buffer.download(dv_bits.data(), dv_bits.size() * 2);
+    const std::vector<uint16_t> dv_bits = download_bits(dv);
     const auto vst = strides_of(c.Hkv, c.kv_len, c.dv, c.bshd);
     std::vector<double> got_dv(g.dv.size());
     for (int b = 0; b < c.B; ++b)

@@ -8,6 +8,7 @@
 
 #include "flexjit/compiler/Interpreter.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/Signature.h"
 #include "flexjit/compiler/Visitor.h"
 #include "flexjit/support/Error.h"
 #include "flexjit/testing/RandomMods.h"
@@ -144,12 +145,6 @@ TEST_CASE("derivative: exact rules at kinks, and no score read", "[compiler][der
 
 namespace {
 
-// The view a load of `decl` reads: the call's binding, else the data captured at declaration.
-TensorView bound_view(const BufferDecl& decl, const Bindings& bindings) {
-  const auto it = bindings.buffers.find(decl.name);
-  return it != bindings.buffers.end() ? it->second : *decl.binding;
-}
-
 // load_adjoints of `buffers` at point p against central differences of the body in each
 // float32 element a load reads there (the adjoints of loads that read one element summed),
 // under the same smoothness tests as compare_at. Returns how many elements were compared.
@@ -161,6 +156,13 @@ int compare_loads(const Expr& body, const Bindings& bindings,
   };
   std::vector<Element> elements;
   const std::vector<LoadAdjoint> adjoints = load_adjoints(body, buffers);
+  const ModSignature sig = ModSignature::of({body});
+  const ResolvedArgs args = resolve(sig, bindings); // the views the loads read
+  auto bound_view = [&](const BufferDecl& decl) {
+    const auto slot = std::find_if(sig.buffers.begin(), sig.buffers.end(),
+                                   [&](const auto& d) { return d->name == decl.name; });
+    return args.buffers[static_cast<size_t>(slot - sig.buffers.begin())];
+  };
   // The adjoints' sum at this point with the element at x (for the smoothness test).
   auto adjoint_at = [&](const Element& e, float x) {
     const float x0 = *e.x;
@@ -174,7 +176,7 @@ int compare_loads(const Expr& body, const Bindings& bindings,
   for (const LoadAdjoint& la : adjoints) {
     REQUIRE(la.load.kind() == NodeKind::Load);
     REQUIRE(la.adjoint.type() == Type::Float);
-    const TensorView view = bound_view(*la.load->buffer, bindings);
+    const TensorView view = bound_view(*la.load->buffer);
     if (view.dtype != DType::F32)
       continue; // a float32 step is not representable in f16 / bf16 storage
     int64_t offset = 0;
