@@ -5,20 +5,12 @@
 # (plain and under memcheck), block masks (tests, S = 65536 times), the Python bench, the
 # attention fuzzer for 60 s (calibration), then the varlen and paged prefill benches.
 # Steps are skipped once their start would pass the call's limit.
-cd "$(dirname "$0")/../../.." && tar xzf gpu_carry/dist.tgz
-export LD_LIBRARY_PATH=$PWD/dist/lib CUDA_CACHE_DISABLE=1 FLEXJIT_CACHE_DIR=$(mktemp -d)
-export FLEXJIT_LIBRARY=$PWD/dist/lib/libflexjit.so
-L=$OUT/logs; mkdir -p $L
-s=$(date +%s)
-t() { echo "$1 rc=$2 $(( $(date +%s)-s )) s"; }
-left() { [ $(( $(date +%s)-s )) -lt $1 ] || { echo "skipped: $2 (time)"; return 1; }; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+cd "$(dirname "$0")/../../.." && . bench/results/device_env.sh
 timeout 40 dist/bin/flexjit_capi_c_test > $L/capi_c.log 2>&1; t "C API test" $?; tail -3 $L/capi_c.log
 timeout 40 dist/bin/flexjit_tests "[capi]" > $L/capi_tests.log 2>&1; t "[capi]" $?; tail -2 $L/capi_tests.log
 timeout 40 dist/bin/flexjit run '(kv_idx <= q_idx)' --batch 4 --heads 16 --q-len 8192 --backward > $L/cli_run.log 2>&1; t "cli run" $?; tail -6 $L/cli_run.log
 timeout 60 dist/bin/flexjit_tests "[cache-limit]" > $L/cache_limit.log 2>&1; t "[cache-limit]" $?; tail -3 $L/cache_limit.log
 (export FLEXJIT_CACHE_DIR=$(mktemp -d); timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 dist/bin/flexjit_tests "[cache-limit]" > $L/cache_limit_memcheck.log 2>&1; t "memcheck [cache-limit]" $?; grep -E "ERROR SUMMARY|passed|failed" $L/cache_limit_memcheck.log | tail -3)
-python3 -c "import pytest" 2>/dev/null || export PYTHONPATH=$PWD/gpu_carry/pylib
 (cd python && timeout 150 python3 -m pytest -v -rs -p no:cacheprovider tests > $L/python.log 2>&1); t "python tests" $?; grep -E "passed|failed|FAILED|Error" $L/python.log | tail -12
 left 470 "blockmask tests" && { timeout 40 dist/bin/flexjit_tests "[gpu][blockmask]~[timing],[varlen]" > $L/blockmask_tests.log 2>&1; t "blockmask+varlen tests" $?; tail -n 2 $L/blockmask_tests.log; }
 left 500 "blockmask bench" && { timeout 25 dist/bin/flexjit_blockmask_bench --gpu 65536 11 > $L/blockmask_65536.txt 2>&1; t "blockmask bench" $?; cat $L/blockmask_65536.txt; }

@@ -2,15 +2,8 @@
 # Session 21, last device call (373 s of device time left): after e1ff1f4, the checks that matter
 # most -- the GPU block-mask and varlen tests (the classify fix), the Python package's GPU tests,
 # the memory-limit tests, the S = 65536 mask times.
-cd "$(dirname "$0")/../../.." && tar xzf gpu_carry/dist.tgz
-export LD_LIBRARY_PATH=$PWD/dist/lib CUDA_CACHE_DISABLE=1 FLEXJIT_CACHE_DIR=$(mktemp -d)
-export FLEXJIT_LIBRARY=$PWD/dist/lib/libflexjit.so
-L=$OUT/logs; mkdir -p $L
-s=$(date +%s)
-t() { echo "$1 rc=$2 $(( $(date +%s)-s )) s"; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+cd "$(dirname "$0")/../../.." && . bench/results/device_env.sh
 timeout 50 dist/bin/flexjit_tests "[gpu][blockmask]~[timing],[varlen]" > $L/blockmask_tests.log 2>&1; t "blockmask+varlen tests" $?; tail -n 2 $L/blockmask_tests.log
-python3 -c "import pytest" 2>/dev/null || export PYTHONPATH=$PWD/gpu_carry/pylib
 (cd python && timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py > $L/python.log 2>&1); t "python GPU tests" $?; tail -4 $L/python.log
 timeout 45 dist/bin/flexjit_tests "[cache-limit]" > $L/cache_limit.log 2>&1; t "[cache-limit]" $?; grep -E -A12 "FAILED" $L/cache_limit.log | head -40; tail -2 $L/cache_limit.log
 timeout 20 dist/bin/flexjit_blockmask_bench --gpu 65536 11 > $L/blockmask_65536.txt 2>&1; t "blockmask bench" $?; cat $L/blockmask_65536.txt
