@@ -66,7 +66,7 @@ std::shared_ptr<const cuda::LoadedKernel> attention_kernel(TemplateKind kind, co
                                                            const AttentionProblem& p,
                                                            FlexjitModArgs* mod_args) {
   auto kernel = cuda::get_kernel(target, select_variant(kind, target, p), *p.mods);
-  *mod_args = pack_mod_args(p.mods->signature, p.args);
+  *mod_args = pack_mod_args(p.mods->signature, p.args, cuda::device_error_word());
   return kernel;
 }
 
@@ -135,19 +135,26 @@ void set_pages(Params& params, const KvCache& cache, const TensorView& pool) {
   params.num_pages = static_cast<int32_t>(pool.sizes[0]);
 }
 
-// Raises what kernels reported in the device error word (runtime/DeviceErrors.h).
-void raise_device_errors(uint32_t bits) {
+// Raises what kernels reported in the device error word (runtime/DeviceErrors.h) since it was
+// last read: every attention entry point calls it first (a read of host memory, no
+// synchronisation), and check_device_errors after a synchronisation.
+void raise_device_errors(const char* fn) {
+  const uint32_t bits = cuda::take_device_errors();
   if (bits == 0)
     return;
   std::string what;
-  if (bits & FLEXJIT_DEVICE_ERROR_KV_LEN)
-    what += "a kv_cache.kv_lens entry outside [0, the cache's capacity]";
-  if (bits & FLEXJIT_DEVICE_ERROR_PAGE)
-    what += std::string(what.empty() ? "" : " and ") +
-            "a kv_cache.block_table entry outside [0, num_pages)";
-  fail("flex_attention: a kernel of an earlier call found {} (it read the capacity or page 0 "
-       "instead: that call's output is wrong)",
-       what);
+  auto found = [&](uint32_t bit, const char* text) {
+    if (bits & bit)
+      what += std::string(what.empty() ? "" : "; and ") + text;
+  };
+  found(FLEXJIT_DEVICE_ERROR_KV_LEN,
+        "a kv_cache.kv_lens entry outside [0, the cache's capacity] (it read the capacity)");
+  found(FLEXJIT_DEVICE_ERROR_PAGE,
+        "a kv_cache.block_table entry outside [0, num_pages) (it read page 0)");
+  found(FLEXJIT_DEVICE_ERROR_LOAD,
+        "a mod's load at an index read from buffer data (a document id, say) outside its buffer "
+        "(it read 0)");
+  fail("{}: a kernel of an earlier call found {}: that call's output is wrong", fn, what);
 }
 
 // The decode kernel's rank-5 map over q: dims (D, heads of a group, S, Hkv, B), boxes of 64
@@ -178,7 +185,7 @@ ModsFreeKernel mods_free_kernel(TemplateKind kind) {
   ModsFreeKernel k;
   k.variant = &find_variant(kind, target.arch);
   k.kernel = cuda::get_kernel(target, *k.variant, *noop);
-  k.mod_args = pack_mod_args(noop->signature, {});
+  k.mod_args = pack_mod_args(noop->signature, {}, nullptr);
   return k;
 }
 
@@ -219,8 +226,7 @@ void schedule_decode(const AttentionProblem& p, const KernelVariant& variant, co
 void flex_attention(const TensorView& q, const TensorView& k, const TensorView& v,
                     const TensorView& out, const FlexAttentionOptions& o) {
   const AttentionProblem p = check_attention(q, k, v, out, o);
-  if (p.kv_cache)
-    raise_device_errors(cuda::take_device_errors());
+  raise_device_errors("flex_attention");
   FlexjitModArgs mod_args;
   const Target& target = current_target(); // once per call: its lookup takes a lock
   const auto kernel = attention_kernel(TemplateKind::AttentionForward, target, p, &mod_args);
@@ -281,7 +287,7 @@ void flex_attention(const TensorView& q, const TensorView& k, const TensorView& 
 
 void check_device_errors(void* stream) {
   Stream{stream}.synchronize();
-  raise_device_errors(cuda::take_device_errors());
+  raise_device_errors("check_device_errors");
 }
 
 void append_kv_cache(const TensorView& k_new, const TensorView& v_new, const TensorView& k_cache,
@@ -353,6 +359,7 @@ void flex_attention_backward(const TensorView& q, const TensorView& k, const Ten
                              const TensorView& dk, const TensorView& dv,
                              const FlexAttentionOptions& o) {
   const AttentionProblem p = check_attention_backward(q, k, v, out, d_out, dq, dk, dv, o);
+  raise_device_errors("flex_attention_backward");
   FlexjitModArgs mod_args;
   // The sm_90a kernel owns 128 kv rows per CTA; a block mask with a finer kv_block (a
   // multiple of 64) runs the sm_80 kernel, on any GPU (select_variant).

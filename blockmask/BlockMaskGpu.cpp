@@ -9,6 +9,7 @@
 #include "flexjit/codegen/templates/blockmask_abi.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DeviceArgs.h"
+#include "flexjit/runtime/DeviceErrors.h"
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
 #include "flexjit/runtime/Workspace.h"
@@ -20,7 +21,8 @@ namespace {
 
 // The call's arguments, from its own prepared mask (cuda::get_kernel says why).
 FlexjitModArgs mask_args(const PreparedMods& mask, const Bindings& bindings, const char* what) {
-  return pack_mod_args(mask.signature, resolve_device_args(mask.signature, bindings, what));
+  return pack_mod_args(mask.signature, resolve_device_args(mask.signature, bindings, what),
+                       cuda::device_error_word());
 }
 
 // The mask's kernel of `kind` for the current device.

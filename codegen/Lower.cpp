@@ -1,12 +1,14 @@
 // Expr -> LLVM IR with the interpreter's semantics (compiler/Interpreter.h):
 // wrapping int arithmetic, torch floor division with x // 0 == 0 and no
 // division that could trap, NaN-propagating min/max, saturating float -> int,
-// bounds-checked loads that never touch memory out of range.
+// bounds-checked loads that never touch memory out of range (and report a data-indexed
+// load outside its buffer).
 #include "flexjit/codegen/Lower.h"
 
 #include <cstddef>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <llvm/IR/IRBuilder.h>
@@ -25,6 +27,7 @@ using llvm::Value;
 
 constexpr uint64_t kIntParamsOffset = offsetof(FlexjitModArgs, int_params);
 constexpr uint64_t kFloatParamsOffset = offsetof(FlexjitModArgs, float_params);
+constexpr uint64_t kDeviceErrorOffset = offsetof(FlexjitModArgs, device_error);
 constexpr uint64_t kBufferSize = sizeof(FlexjitBufferArg);
 constexpr uint64_t kSizesOffset = offsetof(FlexjitBufferArg, sizes);
 constexpr uint64_t kStridesOffset = offsetof(FlexjitBufferArg, strides);
@@ -47,6 +50,7 @@ public:
   }
 
   void run(const Expr& body) {
+    checked_ = data_indexed_loads(body);
     for (const Expr& e : topo_order(body))
       values_[e.get()] = lower(e);
     b_.CreateRet(values_.at(body.get()));
@@ -179,15 +183,38 @@ private:
       in_range = b_.CreateAnd(in_range, b_.CreateICmpULT(index, size));
       offset = b_.CreateAdd(offset, b_.CreateMul(index, stride));
     }
+    const bool checked = checked_.count(e.get()) != 0;
     Value* data = b_.CreateAlignedLoad(b_.getPtrTy(), args_at(base), llvm::Align(8));
     Value* bytes = b_.CreateMul(offset, b_.getInt64(static_cast<uint64_t>(dtype_size(decl.dtype))));
     if (target_ == MathTarget::NVPTX) // buffers are device memory: global (one cvta per base)
       return predicated_load(
           decl.dtype,
           b_.CreateGEP(b_.getInt8Ty(), b_.CreateAddrSpaceCast(data, b_.getPtrTy(1)), bytes),
-          in_range);
+          in_range, checked ? error_word() : nullptr);
+    if (checked)
+      report_outside(in_range);
     Value* addr = b_.CreateGEP(b_.getInt8Ty(), data, bytes);
     return load_element(decl.dtype, b_.CreateSelect(in_range, addr, zero_element(), decl.name));
+  }
+
+  // A data-indexed load (compiler/Visitor.h data_indexed_loads) outside its buffer ORs
+  // FLEXJIT_DEVICE_ERROR_LOAD into *args->device_error when that is not null. On the GPU the
+  // report is part of the load's own asm (predicated_load); here, on the host, a branch around
+  // an atomic or.
+  Value* error_word() {
+    return b_.CreateAlignedLoad(b_.getPtrTy(), args_at(kDeviceErrorOffset), llvm::Align(8));
+  }
+  void report_outside(Value* in_range) {
+    Value* word = error_word();
+    llvm::Function* fn = b_.GetInsertBlock()->getParent();
+    auto* report = llvm::BasicBlock::Create(ctx_, "report_outside", fn);
+    auto* next = llvm::BasicBlock::Create(ctx_, "after_report", fn);
+    b_.CreateCondBr(b_.CreateAnd(b_.CreateNot(in_range), b_.CreateIsNotNull(word)), report, next);
+    b_.SetInsertPoint(report);
+    b_.CreateAtomicRMW(llvm::AtomicRMWInst::Or, word, b_.getInt32(FLEXJIT_DEVICE_ERROR_LOAD),
+                       llvm::MaybeAlign(4), llvm::AtomicOrdering::Monotonic);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
   }
 
   // On the GPU: `@in_range ld.global` into a register zeroed first. A tile's loads keep
@@ -195,15 +222,38 @@ private:
   // and loads of equal addresses are one (the call only reads memory). A select between
   // each element's address and a zero constant made every load's address a 64-bit value
   // of its own: the warp-specialized forward spilled 28-68 bytes with document masks.
-  Value* predicated_load(DType dtype, Value* addr, Value* in_range) {
+  //
+  // With `word` (a data-indexed load's report, report_outside), the same asm also runs
+  // `@outside red.or [word]` where outside = !in_range && word != 0. It stays one "read-only"
+  // call on purpose: a separate side-effecting statement per load could not be merged or
+  // hoisted, and kept so many values live across a tile's unrolled hooks that the kernels
+  // with document-offset masks spilled up to 872 bytes (ptxas). Calling it read-only lets LLVM
+  // merge equal loads (one report instead of two), move them, or drop an unused one (no
+  // report where the value cannot matter); nothing in a kernel reads the word, so no
+  // reordering can change a result.
+  Value* predicated_load(DType dtype, Value* addr, Value* in_range, Value* word = nullptr) {
     const char* op = dtype == DType::I32 || dtype == DType::F32 ? "u32"
                      : dtype == DType::Bool                     ? "u8"
                                                                 : "u16";
-    auto* type = llvm::FunctionType::get(i32(), {b_.getPtrTy(1), b_.getInt1Ty()}, false);
-    auto* asm_fn = llvm::InlineAsm::get(
-        type, fmt::format("mov.b32 $0, 0;\n\t@$2 ld.global.{} $0, [$1];", op), "=r,l,b",
-        /*hasSideEffects=*/false);
-    llvm::CallInst* bits = b_.CreateCall(type, asm_fn, {addr, in_range});
+    llvm::CallInst* bits = nullptr;
+    if (!word) {
+      auto* type = llvm::FunctionType::get(i32(), {b_.getPtrTy(1), b_.getInt1Ty()}, false);
+      auto* asm_fn = llvm::InlineAsm::get(
+          type, fmt::format("mov.b32 $0, 0;\n\t@$2 ld.global.{} $0, [$1];", op), "=r,l,b",
+          /*hasSideEffects=*/false);
+      bits = b_.CreateCall(type, asm_fn, {addr, in_range});
+    } else {
+      auto* type =
+          llvm::FunctionType::get(i32(), {b_.getPtrTy(1), b_.getInt1Ty(), b_.getPtrTy()}, false);
+      auto* asm_fn = llvm::InlineAsm::get(
+          type,
+          fmt::format("{{\n\t.reg .pred %outside;\n\tmov.b32 $0, 0;\n\t@$2 ld.global.{} $0, "
+                      "[$1];\n\tsetp.ne.and.u64 %outside, $3, 0, !$2;\n\t@%outside red.or.b32 "
+                      "[$3], {};\n\t}}",
+                      op, FLEXJIT_DEVICE_ERROR_LOAD),
+          "=r,l,b,l", /*hasSideEffects=*/false);
+      bits = b_.CreateCall(type, asm_fn, {addr, in_range, word});
+    }
     bits->setOnlyReadsMemory();
     bits->setDoesNotThrow();
     switch (dtype) {
@@ -356,6 +406,7 @@ private:
   Value* vars_[5] = {};
   Value* args_ = nullptr;
   std::unordered_map<const Node*, Value*> values_;
+  std::unordered_set<const Node*> checked_; // data-indexed loads (report_outside)
 };
 
 } // namespace

@@ -5,7 +5,8 @@
 
 namespace flexjit {
 
-FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args) {
+FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args,
+                             uint32_t* device_error) {
   FLEXJIT_ASSERT(args.buffers.size() == sig.buffers.size() &&
                      args.int_params.size() == sig.int_params.size() &&
                      args.float_params.size() == sig.float_params.size(),
@@ -22,6 +23,7 @@ FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args) 
   }
   std::copy(args.int_params.begin(), args.int_params.end(), packed.int_params);
   std::copy(args.float_params.begin(), args.float_params.end(), packed.float_params);
+  packed.device_error = device_error;
   return packed;
 }
 

@@ -7,7 +7,9 @@
 namespace flexjit {
 
 // Packs values resolved from `sig` (the call's own PreparedMods::signature) into the ABI
-// struct (buffer data pointers as given).
-FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args);
+// struct (buffer data pointers as given), with the word data-indexed loads report in
+// (FlexjitModArgs::device_error: a launch's cuda::device_error_word(), or null).
+FlexjitModArgs pack_mod_args(const ModSignature& sig, const ResolvedArgs& args,
+                             uint32_t* device_error);
 
 } // namespace flexjit

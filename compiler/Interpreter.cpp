@@ -85,9 +85,28 @@ struct ProgramRunner {
     return v;
   }
 
+  // A data-indexed load's index (Instr::checked) must be inside its buffer: else Error, or
+  // *outside = true when the caller asks (Program::reads_outside).
+  static void check_index(const Program& prog, const Instr& ins, const int32_t* idx, const Point& p,
+                          bool* outside) {
+    const TensorView& view = prog.buffers_[ins.buffer];
+    const int d = sem::outside_dim(view, idx);
+    if (d < 0)
+      return;
+    if (outside) {
+      *outside = true;
+      return;
+    }
+    fail("buffer '{}' is read at index {} in dimension {}, outside its {} elements there, at "
+         "(b {}, h {}, q_idx {}, kv_idx {}): an index read from buffer data must lie inside the "
+         "buffer",
+         prog.buffer_names_[ins.buffer], idx[d], d, view.sizes[d], p.b, p.h, p.q, p.kv);
+  }
+
   // Evaluates the instructions in order into regs; only the uniform ones if
   // `uniform_only` (their values do not depend on p.kv).
-  static void scalar(const Program& prog, const Point& p, Value* regs, bool uniform_only) {
+  static void scalar(const Program& prog, const Point& p, Value* regs, bool uniform_only,
+                     bool* outside = nullptr) {
     for (size_t r = 0; r < prog.tape_.size(); ++r) {
       const Instr& ins = prog.tape_[r];
       if (uniform_only && ins.varying)
@@ -96,6 +115,8 @@ struct ProgramRunner {
         int32_t idx[kMaxRank];
         for (size_t d = 0; d < ins.indices.size(); ++d)
           idx[d] = regs[ins.indices[d]].i;
+        if (ins.checked)
+          check_index(prog, ins, idx, p, outside);
         regs[r] = sem::load(prog.buffers_[ins.buffer], idx);
       } else if (ins.a < 0) { // constants, params, vars
         regs[r] = leaf(ins, p);
@@ -110,7 +131,10 @@ struct ProgramRunner {
   }
 
   // One varying instruction over m lanes starting at kv.
-  static void vector(const Program& prog, const Instr& ins, uint32_t* slots, int32_t kv) {
+  // `valid`: the lanes that are points of the row (the others only pad the chunk).
+  static void vector(const Program& prog, const Instr& ins, uint32_t* slots, const Point& row,
+                     int32_t valid) {
+    const int32_t kv = row.kv;
     constexpr int m = kChunk;
     auto slot = [&](int32_t reg) { return slots + prog.tape_[reg].slot * kChunk; };
     uint32_t* d = slots + ins.slot * kChunk;
@@ -185,6 +209,9 @@ struct ProgramRunner {
       for (int i = 0; i < m; ++i) {
         for (size_t k = 0; k < ins.indices.size(); ++k)
           lane_idx[k] = static_cast<int32_t>(idx[k][i]);
+        if (ins.checked && i < valid)
+          check_index(prog, ins, lane_idx, Point{row.b, row.h, row.q, sem::add(kv, i), 0.0f},
+                      nullptr);
         d[i] = value_bits(ins.type, sem::load(view, lane_idx));
       }
       return;
@@ -217,7 +244,7 @@ struct ProgramRunner {
   }
 };
 
-Program::Program(const Expr& root, const Bindings& bindings) {
+Program::Program(const Expr& root, const Bindings& bindings, DataIndexCheck check) {
   FLEXJIT_ASSERT(root, "Program needs a non-null expression");
   ModSignature sig = ModSignature::of({root});
   ResolvedArgs args = resolve(sig, bindings);
@@ -227,7 +254,11 @@ Program::Program(const Expr& root, const Bindings& bindings) {
            "(bind a host copy for CPU evaluation)",
            sig.buffers[i]->name);
   buffers_ = std::move(args.buffers);
+  for (const auto& decl : sig.buffers)
+    buffer_names_.push_back(decl->name);
   type_ = root.type();
+  const auto checked =
+      check == DataIndexCheck::Throw ? data_indexed_loads(root) : std::unordered_set<const Node*>{};
 
   std::vector<Expr> order = topo_order(root);
   std::unordered_map<const Node*, int32_t> reg;
@@ -254,6 +285,7 @@ Program::Program(const Expr& root, const Bindings& bindings) {
         ins.imm.f = args.float_params[sig.param_slot(*e->param)];
     } else if (e.kind() == NodeKind::Load) {
       ins.buffer = sig.buffer_slot(*e->buffer);
+      ins.checked = checked.count(e.get()) != 0;
       for (const Expr& op : e->operands)
         ins.indices.push_back(reg.at(op.get()));
     } else {
@@ -318,6 +350,14 @@ Value Program::eval(const Point& p) const {
   return regs.back();
 }
 
+bool Program::reads_outside(const Point& p) const {
+  thread_local std::vector<Value> regs;
+  regs.resize(tape_.size());
+  bool outside = false;
+  ProgramRunner::scalar(*this, p, regs.data(), false, &outside);
+  return outside;
+}
+
 void Program::eval_bool_row(int32_t b, int32_t h, int32_t q, int32_t kv0, int32_t n,
                             bool* out) const {
   FLEXJIT_ASSERT(type_ == Type::Bool, "eval_bool_row needs a bool expression, not {}",
@@ -340,13 +380,14 @@ void Program::eval_bool_row(int32_t b, int32_t h, int32_t q, int32_t kv0, int32_
   const uint32_t* result = slots.data() + root.slot * kChunk;
   for (int32_t start = 0; start < n; start += kChunk) {
     int m = std::min(kChunk, n - start);
-    int32_t kv = sem::add(kv0, start);
+    const Point at{b, h, q, sem::add(kv0, start), 0.0f};
     // Whole chunks even for a short tail: a constant trip count lets the
     // compiler vectorize the loops, and the extra lanes are harmless (every
-    // operation is total and loads are bounds-checked).
+    // operation is total, loads are bounds-checked, and only the first m lanes check
+    // data-indexed loads).
     for (const Instr& ins : tape_)
       if (ins.varying)
-        ProgramRunner::vector(*this, ins, slots.data(), kv);
+        ProgramRunner::vector(*this, ins, slots.data(), at, m);
     for (int i = 0; i < m; ++i)
       out[start + i] = result[i] != 0;
   }

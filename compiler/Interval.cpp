@@ -204,13 +204,17 @@ Abs scan_i32(const TensorView& view, int64_t lo, int64_t hi, bool outside) {
 }
 
 // A load over a box of indices: exact by scanning host data when the box is
-// small, else the element type's full range. Out-of-range indices read 0.
-Abs load(const TensorView& view, DType dtype, const std::vector<const Abs*>& idx) {
+// small, else the element type's full range. Out-of-range indices read 0, but a
+// data-indexed load (`checked`) that may fall outside is the full range: undecided, so
+// that the point outside is evaluated and raises.
+Abs load(const TensorView& view, DType dtype, const std::vector<const Abs*>& idx, bool checked) {
   Type type = value_type(dtype);
   iv::Range ranges[kMaxRank];
   for (int d = 0; d < view.rank; ++d)
     ranges[d] = range_of(*idx[d]);
   const iv::Box box = iv::load_box(ranges, view.sizes.data(), view.rank);
+  if (checked && (box.outside || box.none))
+    return full_of(dtype);
   if (box.none) // every index of a dimension is out of range
     return type == Type::Bool ? truth(false)
                               : (type == Type::Int ? int_point(0) : float_point(0.0f));
@@ -248,6 +252,7 @@ IntervalAnalysis::IntervalAnalysis(const Expr& body, const Bindings& bindings) {
   sig_ = ModSignature::of({root_});
   args_ = resolve(sig_, bindings);
   order_ = topo_order(root_);
+  checked_ = data_indexed_loads(root_);
   std::unordered_map<const Node*, int32_t> pos;
   for (const Expr& e : order_) {
     std::vector<int32_t> ops;
@@ -291,7 +296,8 @@ Truth IntervalAnalysis::classify(const Tile& tile) const {
       std::vector<const Abs*> idx;
       for (size_t k = 0; k < n.operands.size(); ++k)
         idx.push_back(&op(k));
-      r = load(args_.buffers[sig_.buffer_slot(*n.buffer)], n.buffer->dtype, idx);
+      r = load(args_.buffers[sig_.buffer_slot(*n.buffer)], n.buffer->dtype, idx,
+               checked_.count(&n) != 0);
       break;
     }
     case K::Add:
@@ -393,6 +399,7 @@ iv::Program interval_program(const Expr& body, const ModSignature& sig) {
   if (order.size() > static_cast<size_t>(iv::kMaxInstrs))
     return p;
   std::unordered_map<const Node*, uint8_t> pos;
+  const auto checked = data_indexed_loads(body);
   for (const Expr& e : order) {
     const Node& n = *e;
     iv::Instr in;
@@ -426,6 +433,7 @@ iv::Program interval_program(const Expr& body, const ModSignature& sig) {
         in.slot = static_cast<uint8_t>(sig.buffer_slot(*n.buffer));
         in.load_type = n.buffer->dtype == DType::I32 ? iv::kLoadI32 : iv::kLoadBool;
         in.rank = static_cast<uint8_t>(n.operands.size());
+        in.checked = checked.count(&n) != 0;
       }
       break;
     case K::Add:

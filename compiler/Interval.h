@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_set>
 #include <vector>
 
 #include "flexjit/compiler/IntervalRules.h"
@@ -33,6 +34,7 @@ public:
 private:
   std::vector<Expr> order_;                    // optimize(body), operands first
   std::vector<std::vector<int32_t>> operands_; // per node of order_: operand positions
+  std::unordered_set<const Node*> checked_;    // data_indexed_loads(root_)
   Expr root_;
   ModSignature sig_;
   ResolvedArgs args_;

@@ -157,6 +157,14 @@ inline Value load_element(const TensorView& view, int64_t offset) {
   return v;
 }
 
+// The first dimension whose index is outside [0, size), or -1 when the element exists.
+inline int outside_dim(const TensorView& view, const int32_t* idx) {
+  for (int d = 0; d < view.rank; ++d)
+    if (idx[d] < 0 || idx[d] >= view.sizes[d])
+      return d;
+  return -1;
+}
+
 // A bounds-checked load: 0 (false) outside [0, size) in any dimension.
 inline Value load(const TensorView& view, const int32_t* idx) {
   int64_t offset = 0;

@@ -28,6 +28,20 @@ std::vector<Expr> topo_order(const std::vector<Expr>& roots) {
   return order;
 }
 
+std::unordered_set<const Node*> data_indexed_loads(const std::vector<Expr>& roots) {
+  std::unordered_set<const Node*> reads_data, checked; // reads_data: a load at or below
+  for (const Expr& e : topo_order(roots)) {
+    bool below = false;
+    for (const Expr& op : e->operands)
+      below = below || reads_data.count(op.get()) != 0;
+    if (e.kind() == NodeKind::Load && below)
+      checked.insert(e.get());
+    if (below || e.kind() == NodeKind::Load)
+      reads_data.insert(e.get());
+  }
+  return checked;
+}
+
 Expr Mutator::mutate(const Expr& root) {
   for (const Expr& e : topo_order(root)) {
     if (memo_.count(e.get()))

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "flexjit/dsl/Expr.h"
@@ -13,6 +14,16 @@ namespace flexjit {
 std::vector<Expr> topo_order(const std::vector<Expr>& roots);
 inline std::vector<Expr> topo_order(const Expr& root) {
   return topo_order(std::vector{root});
+}
+
+// The loads below `roots` whose index reads buffer data (a load inside one of its indices, e.g.
+// `offsets[doc[q_idx]]`'s outer load). Such an index is data, not geometry: out of range it is
+// an error of the data (the interpreter throws; a kernel reads 0 and reports
+// FLEXJIT_DEVICE_ERROR_LOAD; block masks never decide a tile where it may fall outside), where a
+// load indexed by positions and params reads 0 outside its buffer (compiler/Interpreter.h).
+std::unordered_set<const Node*> data_indexed_loads(const std::vector<Expr>& roots);
+inline std::unordered_set<const Node*> data_indexed_loads(const Expr& root) {
+  return data_indexed_loads(std::vector{root});
 }
 
 // Rebuilds a DAG bottom-up. visit() sees a node and its already-mutated

@@ -230,10 +230,12 @@ int64_t ulp_distance(float a, float b) {
 }
 
 struct Agreement::Impl {
-  Program oracle;
+  Program oracle;  // the body as written, reading 0 outside every buffer
+  Program outside; // the optimized body (the backends' code): where it reports
   Tape tape;
   Impl(const Expr& body, const Bindings& bindings)
-      : oracle(body, bindings), tape(optimize(body), bindings) {}
+      : oracle(body, bindings, DataIndexCheck::ReadZero), outside(optimize(body), bindings),
+        tape(optimize(body), bindings) {}
 };
 
 Agreement::Agreement(const Expr& body, const Bindings& bindings)
@@ -250,10 +252,24 @@ Value Agreement::want(const Point& p) const {
   return impl_->oracle.eval(p);
 }
 
-Verdict Agreement::check(Backend backend, const Point& p, Value got) const {
+bool Agreement::reads_outside(const Point& p) const {
+  return impl_->outside.reads_outside(p);
+}
+
+Verdict Agreement::check(Backend backend, const Point& p, Value got,
+                         std::optional<bool> reported) const {
   const Type type = impl_->oracle.type();
   const Value want = impl_->oracle.eval(p);
   Verdict verdict;
+  if (reported && *reported != reads_outside(p)) {
+    verdict.ok = verdict.exact = false;
+    verdict.detail =
+        fmt::format("at {}: the backend {} a data-indexed load outside its buffer, the "
+                    "interpreter {}",
+                    testing::describe(p), *reported ? "reported" : "did not report",
+                    *reported ? "finds none" : "finds one");
+    return verdict;
+  }
   if (same_value(type, got, want))
     return verdict;
   verdict.exact = false;

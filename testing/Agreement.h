@@ -4,6 +4,10 @@
 // JIT in test_codegen_lowering.cpp, the GPU in test_codegen_gpu_fuzz.cpp, the fuzz corpus --
 // goes through agree(); the rule lives here and nowhere else.
 //
+// 0. A data-indexed load outside its buffer reads 0 (the value compared) and reports
+//    (compared where the backend can say per point: the host JIT); where is decided on the
+//    optimized body, the code the backends run (the optimizer drops loads the result cannot
+//    depend on).
 // 1. Exact operations agree bit for bit: ints and bools identical, floats
 //    identical bits or both NaN (any payload or sign). Exact is every node kind
 //    but the eight below: int arithmetic, float + - * / (div.rn), sqrt
@@ -56,6 +60,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "flexjit/compiler/Interpreter.h"
@@ -93,10 +98,16 @@ public:
   Agreement(Agreement&&) noexcept;
   Agreement& operator=(Agreement&&) noexcept;
 
-  // The oracle's value at `p`.
+  // The oracle's value at `p` (reading 0 outside every buffer, as compiled code does).
   Value want(const Point& p) const;
-  // Whether `got`, computed by `backend` at `p`, agrees with the oracle.
-  Verdict check(Backend backend, const Point& p, Value got) const;
+  // Whether the optimized body (the code backends run) reads a data-indexed load outside its
+  // buffer at `p` (compiler/Interpreter.h): where compiled code reports
+  // FLEXJIT_DEVICE_ERROR_LOAD.
+  bool reads_outside(const Point& p) const;
+  // Whether `got`, computed by `backend` at `p`, agrees with the oracle; with `reported`
+  // (the backend's report at p), also whether it reported exactly where reads_outside is true.
+  Verdict check(Backend backend, const Point& p, Value got,
+                std::optional<bool> reported = std::nullopt) const;
   Type type() const;
 
 private:

@@ -6,6 +6,7 @@
 #include "flexjit/codegen/PackArgs.h"
 #include "flexjit/runtime/CudaDriver.h"
 #include "flexjit/runtime/DeviceArgs.h"
+#include "flexjit/runtime/DeviceErrors.h"
 #include "flexjit/runtime/KernelCache.h"
 #include "flexjit/runtime/Runtime.h"
 #include "flexjit/support/Error.h"
@@ -21,7 +22,8 @@ PointValues eval_points_cuda(const MaskMod& mask, const ScoreMod& score,
   const std::shared_ptr<const PreparedMods> mods = prepare_mods(mask, score);
   const auto kernel = cuda::get_kernel(target, variant, *mods);
   FlexjitModArgs args =
-      pack_mod_args(mods->signature, resolve_device_args(mods->signature, bindings, "eval_points"));
+      pack_mod_args(mods->signature, resolve_device_args(mods->signature, bindings, "eval_points"),
+                    cuda::device_error_word());
   PointValues out;
   const size_t n = points.size();
   out.mask.resize(n);

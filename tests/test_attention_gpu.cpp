@@ -19,6 +19,7 @@
 #include <flexjit/flexjit.h>
 
 #include "flexjit/runtime/CudaDriver.h"
+#include "flexjit/runtime/DeviceBindings.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
 #include "flexjit/testing/HalfFloat.h"
@@ -28,6 +29,7 @@
 #include "Instantiations.h"
 
 using namespace flexjit;
+using Catch::Contains;
 using namespace flexjit::testing;
 
 namespace {
@@ -143,6 +145,69 @@ TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
     c.mask = seeds::jagged_causal(offsets, seq_idx);
     check(c, "jagged causal");
   }
+}
+
+// jagged_causal reads offsets[seq_idx[q]]: with sequence ids outside offsets, the CPU builder
+// raises, the GPU builder and the kernel read 0 and report through the device error word
+// (never outside the buffer: scripts/sanitize.sh's memcheck runs this test), and the next call
+// or check_device_errors raises it, once.
+TEST_CASE("gpu: a data-indexed load outside its buffer is a device error", "[gpu][attention]") {
+  SKIP_WITHOUT_CUDA();
+  const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};
+  std::vector<int32_t> good;
+  for (size_t s = 0; s + 1 < offsets.size(); ++s)
+    good.insert(good.end(), static_cast<size_t>(offsets[s + 1] - offsets[s]),
+                static_cast<int32_t>(s));
+  std::vector<int32_t> bad = good;
+  bad[700] = 5; // offsets has entries 0..4
+  bad[901] = -3;
+  std::mt19937 rng(11);
+  auto [q, k, v, out] = make_attention_tensors(1, 2, 2, 1000, 1000, 64, 64, DType::F16, false, rng);
+  const MaskMod mask = seeds::jagged_causal(offsets, bad);
+  CHECK_THROWS_WITH(create_block_mask(mask, 1, 1, 1000, 1000),
+                    Contains("buffer 'offsets' is read at index "));
+
+  // The ids on the device in a buffer of their own, bound over the copy to_device made.
+  DeviceBindings device = to_device({mask.body()});
+  DeviceBuffer ids(1000 * 4);
+  device.bindings.buffers["seq_idx"] = ids.view(DType::I32, {1000});
+  // A block mask built on the GPU from `mask_ids`, then flex_attention reading `kernel_ids`.
+  auto run = [&, &q = q, &k = k, &v = v, &out = out](const std::vector<int32_t>& mask_ids,
+                                                     const std::vector<int32_t>& kernel_ids) {
+    ids.upload(mask_ids.data(), mask_ids.size() * 4);
+    BlockMaskOptions bo;
+    bo.device = Device::Cuda;
+    bo.bindings = device.bindings;
+    const BlockMask bm = create_block_mask(mask, 1, 1, 1000, 1000, bo);
+    ids.upload(kernel_ids.data(), kernel_ids.size() * 4);
+    FlexAttentionOptions o;
+    o.block_mask = &bm;
+    o.bindings = device.bindings;
+    flex_attention(q.view, k.view, v.view, out.view, o);
+  };
+  const char* reported = "a mod's load at an index read from buffer data";
+  run(good, good);
+  CHECK_NOTHROW(check_device_errors());
+  // The block mask's kernel reports; flex_attention, the next call, raises before launching
+  // when the mask's kernel has run by then (a read of the word, no synchronisation), else the
+  // synchronising check after it.
+  bool raised = false;
+  try {
+    run(bad, bad);
+  } catch (const Error& e) {
+    raised = true;
+    CHECK_THAT(e.what(),
+               Contains("flex_attention: a kernel of an earlier call found") && Contains(reported));
+  }
+  if (!raised)
+    CHECK_THROWS_WITH(check_device_errors(), Contains(reported));
+  CHECK_NOTHROW(check_device_errors()); // raised once
+  // A block mask of good ids, the kernel reading bad ones (a partial tile evaluates every
+  // point): check_device_errors raises after the kernel.
+  run(good, bad);
+  CHECK_THROWS_WITH(check_device_errors(), Contains(reported));
+  run(good, good);
+  CHECK_NOTHROW(check_device_errors());
 }
 
 TEST_CASE("gpu: Flamingo cross attention - Q != KV - fully masked rows", "[gpu][attention]") {

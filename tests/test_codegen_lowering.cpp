@@ -66,22 +66,32 @@ Point seed_point(std::mt19937& rng) {
 // at `points` points (the `extra` ones first); returns the number of
 // mismatches, each reported through Catch's INFO/CHECK (a few) and the first
 // few as one corpus case printed to stdout.
+// `reports`, when given, counts the points where the JIT reported a data-indexed load outside
+// its buffer (each one the oracle's too, or it is a mismatch).
 template <class Mod, class PointFn>
 int compare(const Mod& mod, const Bindings& bindings, int points, PointFn&& point,
-            const std::vector<Point>& extra = {}, const std::string& origin = "") {
+            const std::vector<Point>& extra = {}, const std::string& origin = "",
+            int* reports = nullptr) {
   const HostJitMod jit = HostJitMod::compile(mod);
   const Agreement oracle(mod.body(), bindings);
-  const FlexjitModArgs args = pack_mod_args(jit.signature(), resolve(jit.signature(), bindings));
+  uint32_t word = 0; // the JIT's report of a data-indexed load outside its buffer
+  const FlexjitModArgs args =
+      pack_mod_args(jit.signature(), resolve(jit.signature(), bindings), &word);
   int mismatches = 0;
   std::vector<Point> failed;
   for (int i = 0; i < points + static_cast<int>(extra.size()); ++i) {
     const Point p = i < static_cast<int>(extra.size()) ? extra[static_cast<size_t>(i)] : point();
     Value got{};
+    word = 0;
     if constexpr (std::is_same_v<Mod, MaskMod>)
       got.b = jit.mask(p.b, p.h, p.q, p.kv, args);
     else
       got.f = jit.score(p.score, p.b, p.h, p.q, p.kv, args);
-    const testing::Verdict v = oracle.check(Backend::HostJit, p, got);
+    const testing::Verdict v =
+        oracle.check(Backend::HostJit, p, got, word == FLEXJIT_DEVICE_ERROR_LOAD);
+    CHECK((word == 0 || word == FLEXJIT_DEVICE_ERROR_LOAD));
+    if (reports)
+      *reports += word != 0;
     if (v.ok)
       continue;
     if (failed.size() < 4)
@@ -121,7 +131,8 @@ TEST_CASE("lowering: params and call-time bindings reach the hooks", "[codegen]"
   const HostJitMod jit = HostJitMod::compile(window);
   Bindings bindings;
   bindings.params["window"] = 3;
-  const FlexjitModArgs args = pack_mod_args(jit.signature(), resolve(jit.signature(), bindings));
+  const FlexjitModArgs args =
+      pack_mod_args(jit.signature(), resolve(jit.signature(), bindings), nullptr);
   REQUIRE(jit.mask(0, 0, 10, 7, args));
   REQUIRE(!jit.mask(0, 0, 10, 6, args));
   REQUIRE(!jit.mask(0, 0, 10, 11, args));
@@ -158,7 +169,7 @@ TEST_CASE("lowering: loads out of range in any dimension read 0", "[codegen]") {
   const FloatBuffer t = buffer_f32("t", TensorView::contiguous(table.data(), DType::F32, {2, 3}));
   const HostJitMod jit =
       HostJitMod::compile(score_mod("t", [&](Score, Idx, Idx, Idx q, Idx kv) { return t(q, kv); }));
-  const FlexjitModArgs args = pack_mod_args(jit.signature(), resolve(jit.signature(), {}));
+  const FlexjitModArgs args = pack_mod_args(jit.signature(), resolve(jit.signature(), {}), nullptr);
   REQUIRE(jit.score(0, 0, 0, 1, 2, args) == 6.0f);
   REQUIRE(jit.score(0, 0, 0, 0, 0, args) == 1.0f);
   for (auto [q, kv] : {std::pair{2, 0}, {0, 3}, {-1, 0}, {0, -1}, {INT_MIN, INT_MIN}})
@@ -219,7 +230,7 @@ TEST_CASE("lowering: 2000 random mods agree with the interpreter", "[codegen][fu
   const uint32_t seed = static_cast<uint32_t>(testing::env_int("FLEXJIT_FUZZ_SEED", 20261121));
   std::mt19937 rng(seed);
   auto point = [&] { return random_point(rng); };
-  int tested = 0, rejected = 0, failed = 0;
+  int tested = 0, rejected = 0, failed = 0, reports = 0;
   Coverage coverage;
   for (int i = 0; tested < 2 * kMods; ++i) {
     const bool is_mask = tested % 2 == 0;
@@ -228,9 +239,9 @@ TEST_CASE("lowering: 2000 random mods agree with the interpreter", "[codegen][fu
     const std::string origin = fmt::format("test_lowering seed {} mod #{}", seed, i);
     try {
       failed += (is_mask ? compare(MaskMod("random", BoolExpr(r.body)), r.bindings, kPoints, point,
-                                   {}, origin)
+                                   {}, origin, &reports)
                          : compare(ScoreMod("random", FloatExpr(r.body)), r.bindings, kPoints,
-                                   point, {}, origin)) != 0;
+                                   point, {}, origin, &reports)) != 0;
       ++tested;
       coverage.add(optimize(r.body), r.bindings);
     } catch (const Error& e) {
@@ -253,6 +264,35 @@ TEST_CASE("lowering: 2000 random mods agree with the interpreter", "[codegen][fu
   CHECK(coverage.strided > 100);
   CHECK(coverage.empty > 10);
   CHECK(coverage.max_depth >= 60);
+  // Data-indexed loads outside their buffers: reported where the oracle finds them (compare).
+  CHECK(reports > 1000);
+}
+
+TEST_CASE("lowering: a data-indexed load outside its buffer reads 0 and reports", "[codegen]") {
+  // Sequences 0, 1, 2 and two ids outside offsets' 4 entries (jagged_causal reads
+  // offsets[seq_idx[q]] and offsets[seq_idx[kv]]).
+  const std::vector<int32_t> seq = {0, 0, 0, 0, 1, 1, 1, 2, 2, 4, -7, 2};
+  const std::vector<int32_t> offsets = {0, 4, 7, 12};
+  const MaskMod mask = seeds::jagged_causal(offsets, seq);
+  const HostJitMod jit = HostJitMod::compile(mask);
+  const Program oracle(mask.body(), {}, DataIndexCheck::ReadZero), checked(mask.body());
+  uint32_t word = 0;
+  const FlexjitModArgs args = pack_mod_args(jit.signature(), resolve(jit.signature(), {}), &word);
+  int reported = 0;
+  for (int q = 0; q < 14; ++q) // q_idx 12, 13: seq_idx reads 0, a position outside: no report
+    for (int kv = 0; kv < 14; ++kv) {
+      word = 0;
+      const Point p{0, 0, q, kv};
+      INFO("q_idx " << q << ", kv_idx " << kv);
+      REQUIRE(jit.mask(0, 0, q, kv, args) == oracle.eval(p).b);
+      REQUIRE(word == (checked.reads_outside(p) ? FLEXJIT_DEVICE_ERROR_LOAD : 0u));
+      reported += word != 0;
+    }
+  CHECK(reported == 2 * 14 + 12 * 2); // q_idx 9 or 10 with every kv_idx, and the reverse
+  // Without a word (args.device_error null) nothing reports and nothing faults.
+  const FlexjitModArgs silent =
+      pack_mod_args(jit.signature(), resolve(jit.signature(), {}), nullptr);
+  CHECK(jit.mask(0, 0, 9, 0, silent) == oracle.eval(Point{0, 0, 9, 0}).b);
 }
 
 TEST_CASE("lowering: eval_bool_row equals eval on random masks", "[codegen][fuzz]") {
@@ -262,7 +302,7 @@ TEST_CASE("lowering: eval_bool_row equals eval on random masks", "[codegen][fuzz
   int checked = 0;
   for (int i = 0; i < 300; ++i) {
     RandomMod r = random_mask(rng);
-    const Program program(r.body, r.bindings);
+    const Program program(r.body, r.bindings, DataIndexCheck::ReadZero);
     Point p = random_point(rng);
     const int32_t n = 1 + static_cast<int32_t>(rng() % 200);
     p.kv = std::min(p.kv, INT_MAX - n);
@@ -291,7 +331,8 @@ TEST_CASE("fuzz corpus: a case prints and parses back to the same mod",
     REQUIRE(print(c.mod.body) == print(r.body));
     REQUIRE(c.points.size() == 2);
     REQUIRE(testing::format_case(c.mod.body, c.mod.bindings, c.points, "round trip") == text);
-    const Program a(r.body, r.bindings), b(c.mod.body, c.mod.bindings);
+    const Program a(r.body, r.bindings, DataIndexCheck::ReadZero),
+        b(c.mod.body, c.mod.bindings, DataIndexCheck::ReadZero);
     for (int k = 0; k < 20; ++k) {
       const Point p = random_point(rng);
       REQUIRE(testing::same_value(r.body.type(), a.eval(p), b.eval(p)));

@@ -43,9 +43,7 @@ struct PtxasResult {
 PtxasResult run_ptxas(const std::string& ptx, Arch arch, std::string_view gpu = {}) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
-  {
-    std::ofstream(stem + ".ptx") << ptx;
-  }
+  { std::ofstream(stem + ".ptx") << ptx; }
   const std::string command =
       fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1", FLEXJIT_PTXAS,
                   gpu.empty() ? to_string(arch) : gpu, stem, stem);
@@ -214,6 +212,25 @@ TEST_CASE("ptx: score mods of every kind compile into a template", "[codegen]") 
   }
 }
 
+TEST_CASE("ptx: a data-indexed load reports through one predicated red.or, others do not",
+          "[codegen]") {
+  const std::vector<int32_t> seq = {0, 0, 1, 1}, offsets = {0, 2, 4};
+  auto reports = [](const MaskMod& mask, Arch arch) {
+    const std::string ptx = compile_to_ptx({TemplateKind::CreateMask, arch, mask, ScoreMod()}).ptx;
+    size_t n = 0;
+    for (size_t at = ptx.find("red.or.b32"); at != std::string::npos;
+         at = ptx.find("red.or.b32", at + 1))
+      ++n;
+    return n;
+  };
+  for (Arch arch : {Arch::SM80, Arch::SM90a}) {
+    INFO(to_string(arch));
+    CHECK(reports(seeds::jagged_causal(offsets, seq), arch) == 2); // offsets[seq_idx[q | kv]]
+    CHECK(reports(seeds::document(seq), arch) == 0);
+    CHECK(reports(seeds::causal(), arch) == 0);
+  }
+}
+
 TEST_CASE("ptx: the kernel key changes with what changes the code, and only that", "[codegen]") {
   const KernelSpec spec{TemplateKind::BlockClassify, Arch::SM90a, seeds::sliding_window(128),
                         seeds::alibi()};
@@ -248,7 +265,7 @@ TEST_CASE("ptx: pack_mod_args fills the slots of the signature and zeroes the re
   const ModSignature& sig = kernel.signature;
   REQUIRE(sig.buffers.size() == 1);
   REQUIRE(sig.int_params.size() == 1);
-  const FlexjitModArgs args = pack_mod_args(sig, resolve(sig, {}));
+  const FlexjitModArgs args = pack_mod_args(sig, resolve(sig, {}), nullptr);
   REQUIRE(args.buffers[0].data == ids.data());
   REQUIRE(args.buffers[0].sizes[0] == 10);
   REQUIRE(args.buffers[0].strides[0] == 1);
@@ -443,7 +460,12 @@ TEST_CASE("ptx: the merge kernel passes ptxas without spills", "[codegen][merge]
 }
 
 // The split-KV decode kernel (one consumer warpgroup at up to 255 registers) with every seed
-// pair at every head-dim pair (f16; bf16 differs only in the products' types): no spill.
+// pair at every head-dim pair (f16; bf16 differs only in the products' types): no spill, but
+// for masks with a data-indexed load (jagged_causal's offsets[seq_idx[q]], vision's
+// intervals[image[kv]]): their reports (Lower.cpp predicated_load) keep the error word's
+// address live across the tile, 2 registers past the kernel's 255: at most 256 bytes of spill
+// stores and loads (measured 40-244 bytes, 2026-12-08: the price of never reading a bad id
+// silently).
 TEST_CASE("ptx: the decode kernel takes every seed pair without spills", "[codegen][attention]") {
   const SeedCatalog seeds;
   const auto pairs = seeds.attention_pairs();
@@ -451,7 +473,9 @@ TEST_CASE("ptx: the decode kernel takes every seed pair without spills", "[codeg
   for (const KernelVariant* v : forward_rows_per_head_dims(
            [](const KernelVariant& r) { return r.decode() && r.dtype == DType::F16; }))
     for (const auto& [mask, score] : pairs) {
-      CHECK(attention_spills(*v, mask, score) == 0);
+      const bool reports = !data_indexed_loads({mask.body(), score.body()}).empty();
+      INFO(mask.name() << " x " << score.name() << (reports ? " (reports)" : ""));
+      CHECK(attention_spills(*v, mask, score) <= (reports ? 256 : 0));
       ++compiled;
     }
   REQUIRE(compiled >= 8 * static_cast<int>(pairs.size()));

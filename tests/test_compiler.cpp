@@ -114,7 +114,9 @@ TEST_CASE("simplify and optimize preserve values bit for bit on random expressio
     }
     changed += !s.same_as(mod.body);
     REQUIRE(o.same_as(optimize(o))); // a fixed point
-    Program pe(mod.body, mod.bindings), ps(s, mod.bindings), po(o, mod.bindings);
+    Program pe(mod.body, mod.bindings, DataIndexCheck::ReadZero),
+        ps(s, mod.bindings, DataIndexCheck::ReadZero),
+        po(o, mod.bindings, DataIndexCheck::ReadZero);
     for (int k = 0; k < 12; ++k) {
       Point p = testing::random_point(rng);
       Value want = pe.eval(p);

@@ -100,7 +100,8 @@ TEST_CASE("derivative: random score mods match central differences", "[compiler]
       continue;
     const Expr d = score_derivative(mod.body);
     REQUIRE(d.type() == Type::Float);
-    const Program f(mod.body, mod.bindings), df(d, mod.bindings);
+    const Program f(mod.body, mod.bindings, DataIndexCheck::ReadZero),
+        df(d, mod.bindings, DataIndexCheck::ReadZero);
     reading_score += analyze_dependence(mod.body).score;
     for (int i = 0; i < 8; ++i) {
       Point p = random_point(rng);
@@ -169,7 +170,7 @@ int compare_loads(const Expr& body, const Bindings& bindings,
     *e.x = x;
     double total = 0;
     for (const LoadAdjoint& la : adjoints) // loads of other elements add the same either way
-      total += Program(la.adjoint, bindings).eval(p).f;
+      total += Program(la.adjoint, bindings, DataIndexCheck::ReadZero).eval(p).f;
     *e.x = x0;
     return total;
   };
@@ -182,14 +183,17 @@ int compare_loads(const Expr& body, const Bindings& bindings,
     int64_t offset = 0;
     bool inside = true;
     for (int d = 0; d < view.rank; ++d) {
-      const int32_t i = Program(la.load->operands[static_cast<size_t>(d)], bindings).eval(p).i;
+      const int32_t i =
+          Program(la.load->operands[static_cast<size_t>(d)], bindings, DataIndexCheck::ReadZero)
+              .eval(p)
+              .i;
       inside = inside && i >= 0 && i < view.sizes[d];
       offset += static_cast<int64_t>(i) * view.strides[d];
     }
     if (!inside)
       continue; // reads 0, not an element
     float* x = static_cast<float*>(const_cast<void*>(view.data)) + offset;
-    const double a = Program(la.adjoint, bindings).eval(p).f;
+    const double a = Program(la.adjoint, bindings, DataIndexCheck::ReadZero).eval(p).f;
     auto same =
         std::find_if(elements.begin(), elements.end(), [&](const Element& e) { return e.x == x; });
     if (same == elements.end())
@@ -197,7 +201,7 @@ int compare_loads(const Expr& body, const Bindings& bindings,
     else
       same->adjoint += a;
   }
-  const Program f(body, bindings);
+  const Program f(body, bindings, DataIndexCheck::ReadZero);
   int compared = 0;
   for (const Element& e : elements) {
     const float x0 = *e.x;

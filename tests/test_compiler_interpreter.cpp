@@ -9,6 +9,7 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/compiler/Visitor.h"
 #include "flexjit/testing/RandomMods.h"
 #include "flexjit/testing/SeedMods.h"
 
@@ -248,7 +249,7 @@ TEST_CASE("interpreter: eval_bool_row equals per-point eval", "[compiler][interp
   int checked = 0;
   for (int iter = 0; iter < 400; ++iter) {
     testing::RandomMod mod = testing::random_mask(rng, 1 + iter % 7);
-    Program prog(mod.body, mod.bindings);
+    Program prog(mod.body, mod.bindings, DataIndexCheck::ReadZero);
     for (int r = 0; r < 3; ++r) {
       Point p = testing::random_point(rng);
       int32_t n = std::uniform_int_distribution<int32_t>(1, 300)(rng);
@@ -290,4 +291,70 @@ TEST_CASE("interpreter: eval_bool_row speed", "[compiler][interpreter][perf]") {
                 static_cast<long long>(sum));
     CHECK(per_node_lane < 20.0); // loose: catches a per-lane interpreter, not noise
   }
+}
+
+TEST_CASE("interpreter: a data-indexed load outside its buffer is an error of the data",
+          "[compiler][interpreter]") {
+  // Three sequences of 4, 3 and 5 tokens: jagged_causal reads offsets[seq_idx[q]] and
+  // offsets[seq_idx[kv]], loads indexed by buffer data.
+  std::vector<int32_t> seq = {0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2};
+  const std::vector<int32_t> offsets = {0, 4, 7, 12};
+  const MaskMod mask = seeds::jagged_causal(offsets, seq);
+  const auto checked = data_indexed_loads(mask.body());
+  REQUIRE(checked.size() == 2); // seq_idx[q], seq_idx[kv] themselves are indexed by position
+  for (const Node* load : checked)
+    CHECK(load->buffer->name == "offsets");
+
+  const Program program(mask.body());
+  for (int q = 0; q < 12; ++q)
+    for (int kv = 0; kv < 12; ++kv)
+      REQUIRE(program.eval(Point{0, 0, q, kv}).b == (kv <= q && seq[kv] == seq[q]));
+  CHECK_FALSE(program.reads_outside(Point{0, 0, 11, 3}));
+  // A position past seq_idx reads 0 (sequence 0): not an error, seq_idx is indexed by q_idx.
+  CHECK(program.eval(Point{0, 0, 13, 0}).b);
+
+  seq[9] = 4; // offsets has entries 0..3
+  seq[10] = -1;
+  CHECK(program.reads_outside(Point{0, 0, 9, 0}));
+  CHECK(program.reads_outside(Point{0, 0, 3, 10}));
+  CHECK_FALSE(program.reads_outside(Point{0, 0, 8, 5}));
+  CHECK_THROWS_WITH(program.eval(Point{0, 0, 9, 2}),
+                    Catch::Contains("buffer 'offsets' is read at index 4 in dimension 0, outside "
+                                    "its 4 elements there, at (b 0, h 0, q_idx 9, kv_idx 2): an "
+                                    "index read from buffer data must lie inside the buffer"));
+  CHECK_THROWS_WITH(program.eval(Point{0, 0, 10, 0}), Catch::Contains("index -1 in dimension 0"));
+  // ReadZero: the value compiled code computes beside its report (offsets[4] reads 0).
+  const Program zero(mask.body(), {}, DataIndexCheck::ReadZero);
+  CHECK(zero.eval(Point{0, 0, 9, 2}).b == (9 - 0 >= 2 - 0 && 4 == 0));
+  CHECK_FALSE(zero.reads_outside(Point{0, 0, 9, 2}));
+
+  // eval_bool_row (the CPU block-mask builder's path): q_idx 9 raises at kv_idx 0 (a load
+  // uniform over the row); on q_idx 8's row, kv_idx 9 raises as a lane of the row, but the
+  // vector loop's padding lanes past n are never checked.
+  bool row[12];
+  CHECK_THROWS_WITH(program.eval_bool_row(0, 0, 9, 0, 12, row),
+                    Catch::Contains("q_idx 9, kv_idx 0"));
+  CHECK_THROWS_WITH(program.eval_bool_row(0, 0, 8, 0, 10, row),
+                    Catch::Contains("index 4 in dimension 0") && Catch::Contains("kv_idx 9)"));
+  program.eval_bool_row(0, 0, 8, 0, 9, row);
+  for (int kv = 0; kv < 9; ++kv)
+    CHECK(row[kv] == (kv >= 7));
+}
+
+TEST_CASE("interpreter: only loads whose index reads a buffer are data-indexed",
+          "[compiler][interpreter]") {
+  std::vector<int32_t> data = {0, 1, 2};
+  IntBuffer a = buffer_i32("a", TensorView::contiguous(data.data(), DType::I32, {3}));
+  IntBuffer b = buffer_i32("b", TensorView::contiguous(data.data(), DType::I32, {3}));
+  const IntExpr q = var_q(), kv = var_kv();
+  CHECK(data_indexed_loads(a[q] + b[kv - q + 1] == 0).empty()); // positions and arithmetic
+  CHECK(data_indexed_loads(a[param_i32("p")] == 0).empty());
+  const auto one = data_indexed_loads(a[b[q] * 2 + kv] == 0);
+  REQUIRE(one.size() == 1);
+  CHECK((*one.begin())->buffer->name == "a");
+  CHECK(data_indexed_loads(a[b[a[q]]] == 0).size() == 2); // both outer loads
+  // A position-indexed load far outside still reads 0, in every mode.
+  const Program far(a[q + 100] == 0);
+  CHECK(far.eval(Point{}).b);
+  CHECK_FALSE(far.reads_outside(Point{}));
 }

@@ -73,7 +73,7 @@ struct GpuProgram {
 int check_sound(const MaskMod& m, const Bindings& bind, std::mt19937& rng, int tiles,
                 int64_t max_start, int64_t max_size, int* gpu_decided = nullptr) {
   IntervalAnalysis ia(m.body(), bind);
-  Program prog(m.body(), bind);
+  Program prog(m.body(), bind, DataIndexCheck::ReadZero);
   const GpuProgram gpu(m, bind);
   int decided = 0;
   for (int i = 0; i < tiles; ++i) {
@@ -241,5 +241,29 @@ TEST_CASE("interval: ranges near the int32 limits stay sound", "[compiler][inter
           CHECK(got == brute_force(prog, t));
       }
     }
+  }
+}
+
+TEST_CASE("interval: a data-indexed load that may fall outside leaves its tile undecided",
+          "[compiler][interval]") {
+  // jagged_causal reads offsets[seq_idx[q]]: tiles whose ids stay inside offsets are decided
+  // as before; a tile holding an id outside offsets is Unknown for the CPU analysis and the GPU
+  // builder's program, so its points are evaluated and the bad one raises (or reports).
+  const std::vector<int32_t> offsets = {0, 100, 300};
+  std::vector<int32_t> seq(300, 0);
+  for (int i = 100; i < 300; ++i)
+    seq[i] = 1;
+  seq[250] = 7;
+  const MaskMod m = seeds::jagged_causal(offsets, seq);
+  const IntervalAnalysis cpu(m.body());
+  const GpuProgram gpu(m, {});
+  for (const auto& [tile, want] : {std::pair{qkv(50, 99, 0, 40), Truth::True},
+                                   {qkv(0, 40, 150, 199), Truth::False},
+                                   {qkv(200, 260, 150, 199), Truth::Unknown},
+                                   {qkv(120, 199, 240, 260), Truth::Unknown}}) {
+    INFO("q [" << tile.q.lo << ", " << tile.q.hi << "], kv [" << tile.kv.lo << ", " << tile.kv.hi
+               << "]");
+    CHECK(name(cpu.classify(tile)) == std::string(name(want)));
+    CHECK(name(gpu.classify(tile)) == std::string(name(want)));
   }
 }

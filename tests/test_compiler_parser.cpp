@@ -69,7 +69,8 @@ void check_round_trip(const Expr& body, const testing::RandomMod* random = nullp
   CHECK(hash_or_error(parsed) == hash_or_error(body));
   if (random) { // the parsed mod's buffers and params bind by name at call time
     std::mt19937 rng(7);
-    const Program original(body, random->bindings), again(parsed, random->bindings);
+    const Program original(body, random->bindings, DataIndexCheck::ReadZero),
+        again(parsed, random->bindings, DataIndexCheck::ReadZero);
     for (int i = 0; i < 8; ++i) {
       const Point p = testing::random_point(rng);
       CHECK(testing::same_value(body.type(), original.eval(p), again.eval(p)));
