@@ -20,6 +20,7 @@
 #include "AttentionFuzzRun.h"
 #include "flexjit/codegen/Variants.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/PreparedMods.h"
 #include "flexjit/compiler/Signature.h"
 #include "flexjit/testing/AttentionFuzz.h"
 #include "flexjit/testing/AttentionReference.h"
@@ -299,6 +300,11 @@ TEST_CASE("attention fuzz: the Errors a pair may get are refusals, the others fa
     return "";
   };
   auto refused = [](const std::string& what) { return documented_refusal(Error(what)); };
+  // A divisor that folds to a constant zero: the type check's Error.
+  const MaskMod zero("zero", (var_q() % (var_kv() - var_kv())) == 0);
+  const std::string divisor = error_of([&] { prepare_mods(zero); });
+  INFO(divisor);
+  CHECK(refused(divisor));
   // A score over the attention kernel's node limit (~6 nodes a term, none folds).
   IntExpr acc = 0;
   for (int i = 0; i < 60; ++i)
