@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "CacheCases.h"
+#include "flexjit/compiler/PreparedMods.h"
 #include "flexjit/runtime/DeviceBindings.h"
 #include "flexjit/testing/AttentionReference.h"
 #include "flexjit/testing/GpuTensors.h"
@@ -345,6 +346,51 @@ bool documented_refusal(const Error& e) {
   return what.find("nodes after optimization") != std::string::npos ||
          what.find(" is indexed by ") != std::string::npos ||
          what.find("division by a constant zero") != std::string::npos;
+}
+
+ModPool soak_pool(int size, int hot) {
+  ModPool pool;
+  pool.hot = static_cast<size_t>(std::clamp(hot, 1, size));
+  for (uint32_t seed = 0; static_cast<int>(pool.mods.size()) < size; ++seed) {
+    std::mt19937 rng(seed);
+    RandomMod m = random_pair(rng, 4);
+    std::shared_ptr<const PreparedMods> p;
+    try {
+      p = prepare_mods(MaskMod("fuzz_mask", BoolExpr(m.body)),
+                       ScoreMod("fuzz_score", FloatExpr(m.score)));
+    } catch (const Error&) { // a documented type-check Error (a constant zero divisor, ...)
+      continue;
+    }
+    if (p->nodes > kMaxAttentionModNodes || !p->indexed_dims.empty())
+      continue;
+    pool.seeds.push_back(seed);
+    pool.mods.push_back(std::move(m));
+  }
+  return pool;
+}
+
+FuzzCall soak_call(std::mt19937& rng, Arch arch, const ModPool& pool, bool warm_up, size_t* index) {
+  FuzzCall c;
+  do
+    c = random_call(rng, arch, 256, int64_t{1} << 16);
+  while (c.path == FuzzPath::Paged || c.path == FuzzPath::Varlen);
+  const size_t cold = pool.seeds.size() - pool.hot;
+  if (!warm_up && cold > 0 && rng() % kColdShare == 0)
+    *index = pool.hot + rng() % cold;
+  else
+    *index = rng() % pool.hot;
+  c.mod_seed = pool.seeds[*index];
+  c.dtype = *index % 2 == 0 ? DType::F16 : DType::BF16;
+  c.dqk = c.dv = *index % 2 == 0 ? 64 : 128;
+  c.block_mask = true;
+  c.B = std::min(c.B, 2);
+  c.Hq = std::min(c.Hq, 8);           // a multiple of Hkv (at most 4) still
+  if (c.path == FuzzPath::Backward) { // its reference: ~10 ms of one core at most
+    c.Hq = std::min(c.Hq, 4);
+    c.q_len = std::min(c.q_len, 96);
+    c.kv_len = std::min(c.kv_len, 96);
+  }
+  return c;
 }
 
 std::vector<float> pad_sequences(const std::vector<float>& packed, int H, int D,

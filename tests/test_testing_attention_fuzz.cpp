@@ -3,7 +3,7 @@
 // head-dim pair of the table, and prints as a line that parses back to the same call; bad
 // lines are errors naming the problem. The CPU side of the GPU runner (AttentionFuzzRun.h):
 // varlen's sequences padded into one batch, and the reference over per-sequence lengths, equal
-// each sequence's reference alone; the Errors a pair may get are told from the call's.
+// each sequence's reference alone; the soak's pool and calls keep to their rules.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -286,6 +286,70 @@ TEST_CASE("attention fuzz: padded sequences under per-sequence lengths give each
   for (size_t r = 0; r < none.rows.size(); ++r) {
     CHECK((std::isinf(none.lse[r]) && none.lse[r] < 0));
     CHECK(none.out[r * D] == 0.0);
+  }
+}
+
+TEST_CASE("attention fuzz: the soak's pool and calls keep to their rules",
+          "[testing][fuzz][attention-fuzz]") {
+  const ModPool pool = soak_pool(24, 8);
+  REQUIRE(pool.seeds.size() == 24);
+  REQUIRE(pool.mods.size() == 24);
+  REQUIRE(pool.hot == 8);
+  REQUIRE(std::is_sorted(pool.seeds.begin(), pool.seeds.end()));
+  REQUIRE(std::adjacent_find(pool.seeds.begin(), pool.seeds.end()) == pool.seeds.end());
+  for (size_t i = 0; i < pool.seeds.size(); ++i) {
+    INFO("seed " << pool.seeds[i]);
+    std::mt19937 rng(pool.seeds[i]);
+    const RandomMod again = random_pair(rng, 4); // the pair its seed names (the corpus line)
+    CHECK(print(again.body) == print(pool.mods[i].body));
+    CHECK(print(again.score) == print(pool.mods[i].score));
+    const auto p = prepare_mods(MaskMod("fuzz_mask", BoolExpr(pool.mods[i].body)),
+                                ScoreMod("fuzz_score", FloatExpr(pool.mods[i].score)));
+    CHECK(p->nodes <= kMaxAttentionModNodes);
+    CHECK(p->indexed_dims.empty());
+  }
+  for (Arch arch : {Arch::SM90a, Arch::SM80}) {
+    INFO("arch " << to_string(arch));
+    std::mt19937 rng(arch == Arch::SM90a ? 5 : 6);
+    std::vector<int> drawn(pool.seeds.size(), 0);
+    std::map<FuzzPath, int> paths;
+    constexpr int kWarmUp = 1000, kCalls = 8000;
+    for (int n = 0; n < kCalls; ++n) {
+      size_t index = 0;
+      const FuzzCall c = soak_call(rng, arch, pool, n < kWarmUp, &index);
+      const std::string line = format_call(c);
+      INFO(line);
+      REQUIRE(same(parse_call(line), c)); // a failure's corpus case replays it
+      REQUIRE(index < pool.seeds.size());
+      if (n < kWarmUp)
+        REQUIRE(index < pool.hot);
+      REQUIRE(c.mod_seed == pool.seeds[index]);
+      ++drawn[index];
+      ++paths[c.path];
+      REQUIRE((c.path == FuzzPath::Forward || c.path == FuzzPath::Backward ||
+               c.path == FuzzPath::Decode));
+      REQUIRE(c.dtype == (index % 2 == 0 ? DType::F16 : DType::BF16));
+      REQUIRE((c.dqk == c.dv && c.dqk == (index % 2 == 0 ? 64 : 128)));
+      const TemplateKind kind = c.path == FuzzPath::Backward ? TemplateKind::AttentionBackward
+                                                             : TemplateKind::AttentionForward;
+      REQUIRE_NOTHROW(find_variant(kind, arch, c.dtype, c.dqk, c.dv));
+      REQUIRE(c.block_mask);
+      REQUIRE((c.B >= 1 && c.B <= 2));
+      REQUIRE((c.Hq <= 8 && c.Hq % c.Hkv == 0));
+      REQUIRE((c.q_len >= 1 && c.q_len <= 256 && c.kv_len >= 1 && c.kv_len <= 256));
+      if (c.path == FuzzPath::Backward)
+        REQUIRE((c.Hq <= 4 && c.q_len <= 96 && c.kv_len <= 96));
+      if (c.path == FuzzPath::Decode)
+        REQUIRE(c.q_len <= 16);
+    }
+    // Every pair drawn; the cold ones about one call in kColdShare after the warm-up; each
+    // path about a third.
+    CHECK(std::count(drawn.begin(), drawn.end(), 0) == 0);
+    const int cold = std::accumulate(drawn.begin() + 8, drawn.end(), 0);
+    CHECK(cold > (kCalls - kWarmUp) / kColdShare / 2);
+    CHECK(cold < (kCalls - kWarmUp) / kColdShare * 2);
+    for (FuzzPath path : {FuzzPath::Forward, FuzzPath::Backward, FuzzPath::Decode})
+      CHECK((paths[path] > kCalls / 4 && paths[path] < kCalls / 2));
   }
 }
 
