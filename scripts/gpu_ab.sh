@@ -36,7 +36,7 @@ tests)
     done
   } 2>&1 | tee "$out/host_time.txt"
   export LD_LIBRARY_PATH="$repo/dist/lib" FLEXJIT_CACHE_DIR=$(mktemp -d)
-  "$repo/dist/bin/flexjit_tests" "[gpu]" >"$out/gpu_tests.txt" 2>&1
+  "$repo/dist/bin/flexjit_tests" "[gpu]~[soak]" >"$out/gpu_tests.txt" 2>&1
   echo "[gpu]: rc=$?"; tail -n 3 "$out/gpu_tests.txt"
   FLEXJIT_ARCH=sm_80 "$repo/dist/bin/flexjit_tests" "[gpu]~[fuzz]" >"$out/gpu_tests_sm80.txt" 2>&1
   echo "[gpu] under FLEXJIT_ARCH=sm_80: rc=$?"; tail -n 3 "$out/gpu_tests_sm80.txt"

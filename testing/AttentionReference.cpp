@@ -13,10 +13,12 @@ namespace flexjit::testing {
 
 AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask,
                                   const ScoreMod& score, double scale, const Bindings& bindings,
-                                  std::vector<int64_t> rows) {
+                                  std::vector<int64_t> rows, const std::vector<int>& kv_lens) {
   if (rows.empty())
     for (int64_t r = 0; r < int64_t{in.B} * in.Hq * in.q_len; ++r)
       rows.push_back(r);
+  FLEXJIT_ASSERT(kv_lens.empty() || kv_lens.size() == static_cast<size_t>(in.B),
+                 "{} kv lengths for a batch of {}", kv_lens.size(), in.B);
   const Program mask_program(optimize(mask.body()), bindings);
   const Program score_program(optimize(score.body()), bindings);
   const int D = in.D, Dv = in.v_dim(), group = in.Hq / in.Hkv;
@@ -31,9 +33,10 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
     const int h = static_cast<int>(r / in.q_len % in.Hq);
     const int b = static_cast<int>(r / in.q_len / in.Hq);
     const int hk = h / group;
+    const int kv_end = kv_lens.empty() ? in.kv_len : std::clamp(kv_lens[b], 0, in.kv_len);
     const float* qp = &in.q[((static_cast<size_t>(b) * in.Hq + h) * in.q_len + q) * D];
     double m = -std::numeric_limits<double>::infinity();
-    for (int kv = 0; kv < in.kv_len; ++kv) {
+    for (int kv = 0; kv < kv_end; ++kv) {
       s[kv] = -std::numeric_limits<double>::infinity();
       if (!mask_program.eval(Point{b, h, q, kv}).b)
         continue;
@@ -49,7 +52,7 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
       continue; // nothing attends: out 0, lse -inf
     double l = 0;
     double* o = &result.out[i * Dv];
-    for (int kv = 0; kv < in.kv_len; ++kv) {
+    for (int kv = 0; kv < kv_end; ++kv) {
       if (s[kv] == -std::numeric_limits<double>::infinity())
         continue;
       const double p = std::exp(s[kv] - m);

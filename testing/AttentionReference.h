@@ -27,10 +27,13 @@ struct AttentionRows {
 };
 
 // The reference at `rows` (empty: every row). Buffers in `bindings` (or the
-// mods' captured data) must be host memory.
+// mods' captured data) must be host memory. `kv_lens` (empty: none): batch b attends only
+// its keys [0, kv_lens[b]) -- a KV cache's or a varlen batch's per-sequence lengths, each
+// sequence padded to kv_len in `in` (what lies past its length is never read).
 AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask,
                                   const ScoreMod& score, double scale, const Bindings& bindings,
-                                  std::vector<int64_t> rows = {});
+                                  std::vector<int64_t> rows = {},
+                                  const std::vector<int>& kv_lens = {});
 
 // The gradients of sum(out * d_out) (d_out: [B, Hq, q_len, D], contiguous) with respect
 // to q, k and v, in float64, the score_mod's derivative from compiler/Derivative.cpp run

@@ -2,9 +2,9 @@
 // (testing/AttentionReference.h), shared by the test files: a forward call (Case: random
 // inputs, a block mask built on the CPU or the GPU, flex_attention; run_case, check), a forward
 // and backward call (BwdCase: check_backward) and kv shards merged with merge_attention
-// (MergeCase: check_merge_case). The forward and the backward report the row of the variant
-// table (codegen/Variants.h) the call took: select_variant of the call's checked problem, what
-// flex_attention itself launches.
+// (MergeCase: check_merge_case); the kernel memory cache's limit for one test (MemoryLimit).
+// The forward and the backward report the row of the variant table (codegen/Variants.h) the
+// call took: select_variant of the call's checked problem, what flex_attention itself launches.
 #pragma once
 
 #include <cstdint>
@@ -89,5 +89,15 @@ struct Lse {
 // -inf, out NaN) -- against the float64 reference of the whole; then two empty parts merged:
 // out 0, lse -inf.
 void check_merge_case(const MergeCase& c);
+
+// The kernel memory cache's limit for one test (set_kernel_memory_cache_limit), restored after
+// it.
+struct MemoryLimit {
+  int64_t saved = kernel_memory_cache_limit();
+  explicit MemoryLimit(int64_t bytes) { set_kernel_memory_cache_limit(bytes); }
+  ~MemoryLimit() { set_kernel_memory_cache_limit(saved); }
+  MemoryLimit(const MemoryLimit&) = delete;
+  MemoryLimit& operator=(const MemoryLimit&) = delete;
+};
 
 } // namespace flexjit::testing

@@ -378,13 +378,6 @@ TEST_CASE("gpu: the kernel cache serves memory - then disk", "[gpu][attention][r
     WARN("kernel warning: " << w);
 }
 
-// The memory cache's limit for one test (kernel_memory_cache_limit), restored after it.
-struct MemoryLimit {
-  int64_t saved = kernel_memory_cache_limit();
-  explicit MemoryLimit(int64_t bytes) { set_kernel_memory_cache_limit(bytes); }
-  ~MemoryLimit() { set_kernel_memory_cache_limit(saved); }
-};
-
 // A kernel per prefix: kv <= prefix || q >= kv with the prefix a literal of the mask's body
 // (seeds::prefix_lm makes it a param: one kernel for every prefix).
 MaskMod literal_prefix_lm(int prefix) {

@@ -1,22 +1,29 @@
 // The attention-level fuzzer's call generator (testing/AttentionFuzz.h) on the CPU: every call
 // it makes has kernel rows on its arch, keeps within its limits, covers every path and every
 // head-dim pair of the table, and prints as a line that parses back to the same call; bad
-// lines are errors naming the problem.
+// lines are errors naming the problem. The CPU side of the GPU runner (AttentionFuzzRun.h):
+// varlen's sequences padded into one batch, and the reference over per-sequence lengths, equal
+// each sequence's reference alone; the soak's pool and calls keep to their rules.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <numeric>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <tuple>
 
 #include <flexjit/flexjit.h>
 
+#include "AttentionFuzzRun.h"
 #include "flexjit/codegen/Variants.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/compiler/PreparedMods.h"
 #include "flexjit/compiler/Signature.h"
 #include "flexjit/testing/AttentionFuzz.h"
+#include "flexjit/testing/AttentionReference.h"
 
 using namespace flexjit;
 using namespace flexjit::testing;
@@ -205,4 +212,176 @@ TEST_CASE("attention fuzz: the corpus replays on the CPU (block mask, PTX)",
     const CompiledKernel k = compile_to_ptx(spec);
     CHECK(k.ptx.find(".entry") != std::string::npos);
   }
+}
+
+TEST_CASE("attention fuzz: padded sequences under per-sequence lengths give each one's reference",
+          "[testing][fuzz][attention-fuzz][reference]") {
+  // Three packed sequences (varlen's [total, H, D], read as [1, H, total, D]), GQA, a causal
+  // mask and a score that reads b: each row of the padded batch with kv_lens = lens is the row
+  // of its sequence alone, whose b is a constant there.
+  const std::vector<int> lens = {3, 1, 5};
+  const int H = 2, Hkv = 1, D = 4, total = 9, S = 5;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  auto random = [&](int heads) {
+    std::vector<float> x(static_cast<size_t>(heads) * total * D);
+    for (float& e : x)
+      e = uni(rng);
+    return x;
+  };
+  const std::vector<float> q = random(H), k = random(Hkv), v = random(Hkv);
+  const AttentionInputs padded{3,
+                               H,
+                               Hkv,
+                               S,
+                               S,
+                               D,
+                               pad_sequences(q, H, D, lens),
+                               pad_sequences(k, Hkv, D, lens),
+                               pad_sequences(v, Hkv, D, lens),
+                               D};
+  REQUIRE(padded.q.size() == size_t{3} * H * S * D);
+  const MaskMod causal = mask_mod("causal", [](Idx, Idx, Idx qi, Idx kv) { return kv <= qi; });
+  const ScoreMod bias = score_mod("bias", [](Score s, Idx b, Idx h, Idx qi, Idx kv) {
+    return s + FloatExpr(b) * 0.5f - FloatExpr(h) * 0.25f + FloatExpr(qi - kv) * 0.1f;
+  });
+  const AttentionRows all = attention_reference(padded, causal, bias, 0.5, {}, {}, lens);
+  int start = 0, compared = 0;
+  for (int b = 0; b < 3; ++b) {
+    const int len = lens[static_cast<size_t>(b)];
+    auto slice = [&](const std::vector<float>& x, int heads) { // sequence b: [1, heads, len, D]
+      std::vector<float> out;
+      for (int h = 0; h < heads; ++h)
+        out.insert(out.end(), x.begin() + (h * total + start) * D,
+                   x.begin() + (h * total + start + len) * D);
+      return out;
+    };
+    // The padding: zeros past the length.
+    for (int h = 0; h < H; ++h)
+      for (int j = len; j < S; ++j)
+        for (int d = 0; d < D; ++d)
+          REQUIRE(padded.q[((static_cast<size_t>(b) * H + h) * S + j) * D + d] == 0.0f);
+    const AttentionInputs alone{1, H,           Hkv,           len,           len,
+                                D, slice(q, H), slice(k, Hkv), slice(v, Hkv), D};
+    const ScoreMod bias_b = score_mod("bias_b", [b](Score s, Idx, Idx h, Idx qi, Idx kv) {
+      return s + static_cast<float>(b) * 0.5f - FloatExpr(h) * 0.25f + FloatExpr(qi - kv) * 0.1f;
+    });
+    const AttentionRows want = attention_reference(alone, causal, bias_b, 0.5, {});
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < len; ++i) {
+        const size_t got_row = (static_cast<size_t>(b) * H + h) * S + i;
+        const size_t want_row = static_cast<size_t>(h) * len + i;
+        INFO("sequence " << b << " head " << h << " row " << i);
+        CHECK(all.lse[got_row] == Approx(want.lse[want_row]).epsilon(1e-6));
+        for (int d = 0; d < D; ++d)
+          CHECK(all.out[got_row * D + d] == Approx(want.out[want_row * D + d]).epsilon(1e-6));
+        ++compared;
+      }
+    start += len;
+  }
+  CHECK(compared == H * total);
+  // A batch of no keys (a KV cache's length 0): nothing attends, out 0 and lse -inf.
+  const AttentionRows none =
+      attention_reference(padded, MaskMod(), ScoreMod(), 0.5, {}, {}, {0, 0, 0});
+  for (size_t r = 0; r < none.rows.size(); ++r) {
+    CHECK((std::isinf(none.lse[r]) && none.lse[r] < 0));
+    CHECK(none.out[r * D] == 0.0);
+  }
+}
+
+TEST_CASE("attention fuzz: the soak's pool and calls keep to their rules",
+          "[testing][fuzz][attention-fuzz]") {
+  const ModPool pool = soak_pool(24, 8);
+  REQUIRE(pool.seeds.size() == 24);
+  REQUIRE(pool.mods.size() == 24);
+  REQUIRE(pool.hot == 8);
+  REQUIRE(std::is_sorted(pool.seeds.begin(), pool.seeds.end()));
+  REQUIRE(std::adjacent_find(pool.seeds.begin(), pool.seeds.end()) == pool.seeds.end());
+  for (size_t i = 0; i < pool.seeds.size(); ++i) {
+    INFO("seed " << pool.seeds[i]);
+    std::mt19937 rng(pool.seeds[i]);
+    const RandomMod again = random_pair(rng, 4); // the pair its seed names (the corpus line)
+    CHECK(print(again.body) == print(pool.mods[i].body));
+    CHECK(print(again.score) == print(pool.mods[i].score));
+    const auto p = prepare_mods(MaskMod("fuzz_mask", BoolExpr(pool.mods[i].body)),
+                                ScoreMod("fuzz_score", FloatExpr(pool.mods[i].score)));
+    CHECK(p->nodes <= kMaxAttentionModNodes);
+    CHECK(p->indexed_dims.empty());
+  }
+  for (Arch arch : {Arch::SM90a, Arch::SM80}) {
+    INFO("arch " << to_string(arch));
+    std::mt19937 rng(arch == Arch::SM90a ? 5 : 6);
+    std::vector<int> drawn(pool.seeds.size(), 0);
+    std::map<FuzzPath, int> paths;
+    constexpr int kWarmUp = 1000, kCalls = 8000;
+    for (int n = 0; n < kCalls; ++n) {
+      size_t index = 0;
+      const FuzzCall c = soak_call(rng, arch, pool, n < kWarmUp, &index);
+      const std::string line = format_call(c);
+      INFO(line);
+      REQUIRE(same(parse_call(line), c)); // a failure's corpus case replays it
+      REQUIRE(index < pool.seeds.size());
+      if (n < kWarmUp)
+        REQUIRE(index < pool.hot);
+      REQUIRE(c.mod_seed == pool.seeds[index]);
+      ++drawn[index];
+      ++paths[c.path];
+      REQUIRE((c.path == FuzzPath::Forward || c.path == FuzzPath::Backward ||
+               c.path == FuzzPath::Decode));
+      REQUIRE(c.dtype == (index % 2 == 0 ? DType::F16 : DType::BF16));
+      REQUIRE((c.dqk == c.dv && c.dqk == (index % 2 == 0 ? 64 : 128)));
+      const TemplateKind kind = c.path == FuzzPath::Backward ? TemplateKind::AttentionBackward
+                                                             : TemplateKind::AttentionForward;
+      REQUIRE_NOTHROW(find_variant(kind, arch, c.dtype, c.dqk, c.dv));
+      REQUIRE(c.block_mask);
+      REQUIRE((c.B >= 1 && c.B <= 2));
+      REQUIRE((c.Hq <= 8 && c.Hq % c.Hkv == 0));
+      REQUIRE((c.q_len >= 1 && c.q_len <= 256 && c.kv_len >= 1 && c.kv_len <= 256));
+      if (c.path == FuzzPath::Backward)
+        REQUIRE((c.Hq <= 4 && c.q_len <= 96 && c.kv_len <= 96));
+      if (c.path == FuzzPath::Decode)
+        REQUIRE(c.q_len <= 16);
+    }
+    // Every pair drawn; the cold ones about one call in kColdShare after the warm-up; each
+    // path about a third.
+    CHECK(std::count(drawn.begin(), drawn.end(), 0) == 0);
+    const int cold = std::accumulate(drawn.begin() + 8, drawn.end(), 0);
+    CHECK(cold > (kCalls - kWarmUp) / kColdShare / 2);
+    CHECK(cold < (kCalls - kWarmUp) / kColdShare * 2);
+    for (FuzzPath path : {FuzzPath::Forward, FuzzPath::Backward, FuzzPath::Decode})
+      CHECK((paths[path] > kCalls / 4 && paths[path] < kCalls / 2));
+  }
+}
+
+TEST_CASE("attention fuzz: the Errors a pair may get are refusals, the others failures",
+          "[testing][fuzz][attention-fuzz]") {
+  auto error_of = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto refused = [](const std::string& what) { return documented_refusal(Error(what)); };
+  // A divisor that folds to a constant zero: the type check's Error.
+  const MaskMod zero("zero", (var_q() % (var_kv() - var_kv())) == 0);
+  const std::string divisor = error_of([&] { prepare_mods(zero); });
+  INFO(divisor);
+  CHECK(refused(divisor));
+  // A score over the attention kernel's node limit (~6 nodes a term, none folds).
+  IntExpr acc = 0;
+  for (int i = 0; i < 60; ++i)
+    acc = acc * 3 + (var_q() * (i + 3) + var_kv() * (2 * i + 1)) % 1024;
+  const ScoreMod big("big", var_score() + FloatExpr(acc));
+  const std::string limit = error_of([&] {
+    compile_to_ptx(KernelSpec{TemplateKind::AttentionForward, Arch::SM90a, MaskMod(), big});
+  });
+  INFO(limit);
+  CHECK(refused(limit));
+  CHECK(refused("flexjit: flex_attention: buffer 'b' is indexed by q_idx in dimension 0 but has 4 "
+                "elements"));
+  // Anything else is the call's failure.
+  CHECK_FALSE(refused("flexjit: cuLaunchKernel: CUDA_ERROR_ILLEGAL_ADDRESS"));
+  CHECK_FALSE(refused(""));
 }
