@@ -60,6 +60,7 @@ PointValues eval_points_cuda(const MaskMod& mask, const ScoreMod& score,
   // Synchronous copies on the legacy default stream: they wait for the kernel.
   mask_dev.download(out.mask.data(), n);
   score_dev.download(out.score.data(), n * 4);
+  out.reported_outside = (cuda::take_device_errors() & FLEXJIT_DEVICE_ERROR_LOAD) != 0;
   return out;
 }
 

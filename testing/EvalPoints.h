@@ -15,6 +15,9 @@ namespace flexjit {
 struct PointValues {
   std::vector<uint8_t> mask; // mask_mod at each point, 0 or 1
   std::vector<float> score;  // score_mod at each point
+  // Whether the launch reported a data-indexed load outside its buffer at some point
+  // (FLEXJIT_DEVICE_ERROR_LOAD: eval_points takes the device error word's bits).
+  bool reported_outside = false;
 };
 
 // mask_mod(b, h, q, kv) and score_mod(score, b, h, q, kv) at every point, in one

@@ -38,14 +38,17 @@ FuzzOutcome run_fuzz_call(const FuzzCall& c, const RandomMod& m, void* stream = 
 // The library's documented Errors for a pair a call cannot take: too large for the kernel's
 // node limit, a buffer indexed by b, h, q_idx or kv_idx that is shorter than the call's sizes,
 // or a divisor that folds to a constant zero, which the type check rejects (random_pair makes
-// such pairs: seeds 37 and 41 of the fuzzer's pool) (README's Errors).
+// such pairs: seeds 37 and 41 of the fuzzer's pool), or a data-indexed load outside its buffer
+// (random data: the CPU builder or the reference raises, or a kernel's report)
+// (README's Errors).
 bool documented_refusal(const Error& e);
 
 // The soak's mod pool (test_attention_gpu_soak.cpp): the first `size` seeds whose
 // random_pair(std::mt19937(seed), 4) every soak call can take -- it type checks (no constant
 // zero divisor), has at most kMaxAttentionModNodes nodes after optimization, and no buffer
 // dimension indexed by exactly b, h, q_idx or kv_idx (whose length each call's sizes would have
-// to fit) -- and their pairs, made once (the same nodes on every call: one prepared pair and
+// to fit), and no data-indexed load (a report from one thread would reach another's call) --
+// and their pairs, made once (the same nodes on every call: one prepared pair and
 // one kernel key each). The first `hot` pairs are the hot ones, the rest cold.
 struct ModPool {
   std::vector<uint32_t> seeds;

@@ -14,7 +14,9 @@
 
 #include <flexjit/flexjit.h>
 
+#include "flexjit/codegen/templates/flexjit_abi.h"
 #include "flexjit/compiler/Passes.h"
+#include "flexjit/runtime/DeviceErrors.h"
 #include "flexjit/testing/Agreement.h"
 #include "flexjit/testing/EvalPoints.h"
 #include "flexjit/testing/FuzzCase.h"
@@ -28,6 +30,7 @@ namespace {
 
 struct Tally {
   long points = 0, inexact = 0, mismatches = 0;
+  long reports = 0; // launches that reported a data-indexed load outside its buffer
 };
 
 // Checks the GPU's values of one mod at `points`; reports a few mismatches and
@@ -58,6 +61,19 @@ int check_values(const Expr& body, const Bindings& bindings, const std::vector<P
   return mismatches;
 }
 
+// Whether the interpreter finds a data-indexed load outside its buffer at one of `points` in
+// one of `bodies` (what a launch over those points must report).
+bool any_outside(const std::vector<Expr>& bodies, const Bindings& bindings,
+                 const std::vector<Point>& points) {
+  for (const Expr& body : bodies) {
+    const Agreement oracle(body, bindings);
+    for (const Point& p : points)
+      if (oracle.reads_outside(p))
+        return true;
+  }
+  return false;
+}
+
 std::vector<Value> mask_values(const PointValues& v) {
   std::vector<Value> out(v.mask.size());
   for (size_t i = 0; i < out.size(); ++i)
@@ -77,6 +93,8 @@ int check_create_mask(const MaskMod& mask, const Bindings& host, const Bindings&
                       const std::string& origin, Tally& tally) {
   constexpr int B = 2, H = 3, Q = 19, KV = 37;
   const std::vector<uint8_t> gpu = create_mask(mask, B, H, Q, KV, device, Device::Cuda);
+  Stream{}.synchronize();
+  const bool reported = (cuda::take_device_errors() & FLEXJIT_DEVICE_ERROR_LOAD) != 0;
   std::vector<Point> points;
   std::vector<Value> got;
   for (int b = 0, i = 0; b < B; ++b)
@@ -86,7 +104,12 @@ int check_create_mask(const MaskMod& mask, const Bindings& host, const Bindings&
           points.push_back(Point{b, h, q, kv, 0.0f});
           got.emplace_back().b = gpu[static_cast<size_t>(i)] != 0;
         }
-  return check_values(mask.body(), host, points, got, origin + " (create_mask)", tally);
+  const bool outside = any_outside({mask.body()}, host, points);
+  INFO(origin << " (create_mask):\n" << print(mask.body()));
+  CHECK(reported == outside);
+  tally.reports += reported;
+  return check_values(mask.body(), host, points, got, origin + " (create_mask)", tally) +
+         (reported != outside);
 }
 
 } // namespace
@@ -120,6 +143,10 @@ TEST_CASE("gpu fuzz: 2000 random mods agree with the interpreter", "[gpu][codege
       points.push_back(random_point(rng));
     const DeviceBindings device = to_device({r.body, r.score}, r.bindings);
     const PointValues got = eval_points_cuda(mask, score, points, device.bindings);
+    const bool outside = any_outside({r.body, r.score}, r.bindings, points);
+    CHECK(got.reported_outside == outside);
+    failed += got.reported_outside != outside;
+    tally.reports += got.reported_outside;
     failed +=
         check_values(r.body, r.bindings, points, mask_values(got), origin + " mask", tally) +
             check_values(r.score, r.bindings, points, score_values(got), origin + " score", tally) >
@@ -133,8 +160,12 @@ TEST_CASE("gpu fuzz: 2000 random mods agree with the interpreter", "[gpu][codege
   WARN("gpu fuzz seed " << seed << ": " << 2 * tested << " mods (" << rejected << " rejected), "
                         << tally.points << " values, " << tally.inexact
                         << " not bit-exact but within the agreement rule, " << tally.mismatches
-                        << " mismatches, " << seconds << " s");
+                        << " mismatches, " << tally.reports
+                        << " launches reporting a data-indexed load outside its buffer (each "
+                           "where the interpreter finds one), "
+                        << seconds << " s");
   REQUIRE(failed == 0);
+  CHECK(tally.reports > 20);
   REQUIRE(rejected < tested / 10);
 }
 
