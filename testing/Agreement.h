@@ -7,7 +7,9 @@
 // 0. A data-indexed load outside its buffer reads 0 (the value compared) and reports
 //    (compared where the backend can say per point: the host JIT); where is decided on the
 //    optimized body, the code the backends run (the optimizer drops loads the result cannot
-//    depend on).
+//    depend on). On the GPU, whose report is part of a read-only asm (codegen/Lower.cpp),
+//    LLVM may also drop a load it proves dead, and its report with it: there a launch's report
+//    must only never appear without a load outside (test_codegen_gpu_fuzz.cpp).
 // 1. Exact operations agree bit for bit: ints and bools identical, floats
 //    identical bits or both NaN (any payload or sign). Exact is every node kind
 //    but the eight below: int arithmetic, float + - * / (div.rn), sqrt

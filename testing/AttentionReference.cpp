@@ -11,6 +11,17 @@
 
 namespace flexjit::testing {
 
+namespace {
+
+// max with NaN winning: a NaN score makes its row NaN, as in torch (and the kernels: exp of
+// NaN reaches the row's sum), where std::max would skip it -- and a row of NaN scores only
+// would look fully masked (out 0).
+double nan_max(double m, double s) {
+  return std::isnan(m) || std::isnan(s) ? std::numeric_limits<double>::quiet_NaN() : std::max(m, s);
+}
+
+} // namespace
+
 AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask,
                                   const ScoreMod& score, double scale, const Bindings& bindings,
                                   std::vector<int64_t> rows, const std::vector<int>& kv_lens) {
@@ -46,7 +57,7 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
         dot += static_cast<double>(qp[d]) * kp[d];
       const float scaled = static_cast<float>(dot * scale);
       s[kv] = score_program.eval(Point{b, h, q, kv, scaled}).f;
-      m = std::max(m, s[kv]);
+      m = nan_max(m, s[kv]);
     }
     if (m == -std::numeric_limits<double>::infinity())
       continue; // nothing attends: out 0, lse -inf
@@ -137,6 +148,7 @@ AttentionGrads attention_backward_reference(const AttentionInputs& in, const Mas
   g.dq.assign(in.q.size(), 0.0);
   g.dk.assign(in.k.size(), 0.0);
   g.dv.assign(in.v.size(), 0.0);
+  g.lse.assign(static_cast<size_t>(in.B) * in.Hq * in.q_len, kNegInf);
   const std::vector<LoadGradient> loads = load_gradients(score, bindings, grad_buffers, g.buffers);
   std::vector<float> scaled(in.kv_len);
   std::vector<double> s(in.kv_len), p(in.kv_len), slope(in.kv_len), o(D);
@@ -159,13 +171,14 @@ AttentionGrads attention_backward_reference(const AttentionInputs& in, const Mas
           scaled[kv] = static_cast<float>(dot * scale);
           s[kv] = score_program.eval(Point{b, h, q, kv, scaled[kv]}).f;
           slope[kv] = grad_program.eval(Point{b, h, q, kv, scaled[kv]}).f;
-          m = std::max(m, s[kv]);
+          m = nan_max(m, s[kv]);
         }
         if (m == kNegInf)
           continue;
         double l = 0;
         for (int kv = 0; kv < in.kv_len; ++kv)
           l += p[kv] = s[kv] == kNegInf ? 0.0 : std::exp(s[kv] - m);
+        g.lse[(static_cast<size_t>(b) * in.Hq + h) * in.q_len + q] = m + std::log(l);
         std::fill(o.begin(), o.end(), 0.0);
         for (int kv = 0; kv < in.kv_len; ++kv) {
           p[kv] /= l;

@@ -44,6 +44,7 @@ AttentionRows attention_reference(const AttentionInputs& in, const MaskMod& mask
 // outside the buffer read 0 and receive nothing), each [its sizes] row-major.
 struct AttentionGrads {
   std::vector<double> dq, dk, dv;
+  std::vector<double> lse; // [B, Hq, q_len]: the forward's, -inf for a row nothing attends
   std::map<std::string, std::vector<double>> buffers;
 };
 AttentionGrads attention_backward_reference(const AttentionInputs& in, const MaskMod& mask,

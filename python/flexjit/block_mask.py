@@ -74,8 +74,13 @@ class BlockMask:
         return self.traced.text
 
     def sparsity(self):
-        """Percentage of tiles that are empty (skipped), as torch's BlockMask.sparsity()."""
-        return float(self._info.sparsity)
+        """torch's BlockMask.sparsity(): the percentage of the B*H*Q_LEN*KV_LEN scores not
+        computed, counting every non-empty tile as a whole BLOCK_SIZE[0] x BLOCK_SIZE[1] tile
+        (edge tiles too, so it differs from the share of empty tiles when the lengths are not
+        multiples of the block; torch 2.11's formula)."""
+        i = self._info
+        computed_tiles = (100.0 - i.sparsity) / 100.0 * i.num_q_blocks * i.num_kv_blocks
+        return 100.0 * (1.0 - computed_tiles * i.q_block * i.kv_block / (i.q_len * i.kv_len))
 
     def to_string(self, grid_size=(20, 20), limit=4):
         """Torch's picture of the mask (one character pair per tile: full, partial, empty)."""

@@ -324,3 +324,25 @@ def test_torch_functions_trace():
     assert text == "((kv_idx <= q_idx) && ((q_idx - kv_idx) < 8))"
     text = flexjit.trace_mask_mod(tfa.noop_mask).text
     assert text == "true"
+
+
+def test_nan_and_inf_inputs_reach_the_rows_they_reach_in_torch():
+    """NaN or inf in q, k or v: NaN reaches exactly the rows torch's flex_attention makes NaN
+    (a key of NaN: every row attending it; a query with inf: its scores are +-inf, its row NaN),
+    the other rows agree, nothing hangs (README, "Bad data read by a mod")."""
+    q, k, v, _ = make_inputs(1, 4, 2, 300, 300, 64, torch.float16, seed=5)
+    k[0, 1, 200] = float("nan")  # key 200 of kv head 1 (query heads 2, 3)
+    q[0, 0, 10, 0] = float("inf")  # query 10 of head 0
+    q[0, 3, 250, 7] = float("-inf")
+    bm = flexjit.create_block_mask(M.causal, 1, 1, 300, 300)
+    out, lse = flexjit.flex_attention(q, k, v, block_mask=bm, enable_gqa=True, return_lse=True)
+    torch.cuda.synchronize()
+    ref_bm = tfa.create_block_mask(M.causal, 1, 1, 300, 300, device="cuda")
+    ref = tfa.flex_attention(q.float(), k.float(), v.float(), block_mask=ref_bm, enable_gqa=True)
+    got_nan = torch.isnan(out).any(-1)
+    want_nan = torch.isnan(ref).any(-1)
+    assert want_nan[0, 2, 200:].all() and want_nan[0, 0, 10] and not want_nan[0, 0, :10].any()
+    assert torch.equal(got_nan, want_nan)
+    assert torch.equal(torch.isnan(lse), want_nan)
+    finite = ~want_nan
+    assert torch.allclose(out.float()[finite], ref[finite], atol=2e-3, rtol=2e-3)

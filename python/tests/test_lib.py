@@ -250,7 +250,9 @@ def test_block_mask_on_the_host_matches_brute_force(name, fn, B, H, L, S, block)
     states = np.asarray(bm.states())
     np.testing.assert_array_equal(states, expected)
     np.testing.assert_array_equal(np.asarray(bm.to_dense()), (expected != 0).astype(np.int32))
-    assert bm.sparsity() == pytest.approx(100.0 * (expected == 0).mean(), abs=1e-9)
+    # torch's formula: non-empty tiles count whole, over B*H*L*S scores
+    computed = (expected != 0).sum() * qb * kb
+    assert bm.sparsity() == pytest.approx(100.0 * (1 - computed / (B * H * L * S)), abs=1e-9)
     text = str(bm)
     assert text == bm.to_string() and len(text) > 0
     assert "BlockMask" in repr(bm)
