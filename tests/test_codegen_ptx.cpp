@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,22 +41,28 @@ struct PtxasResult {
 
 // ptxas -v on `ptx`, assembled for `arch` or, when given, for the GPU `gpu` ("sm_90a":
 // what a newer GPU's driver does with sm_80 PTX).
+// Any thread may call it (its files are its own; no Catch2 macro but for a failed popen).
 PtxasResult run_ptxas(const std::string& ptx, Arch arch, std::string_view gpu = {}) {
+  static std::atomic<int> calls{0};
   const auto dir = std::filesystem::temp_directory_path();
-  const std::string stem = (dir / fmt::format("flexjit_test_{}", getpid())).string();
+  const std::string stem =
+      (dir / fmt::format("flexjit_test_{}_{}", getpid(), calls.fetch_add(1))).string();
   { std::ofstream(stem + ".ptx") << ptx; }
   const std::string command =
       fmt::format("'{}' -arch={} -v '{}.ptx' -o '{}.cubin' 2>&1", FLEXJIT_PTXAS,
                   gpu.empty() ? to_string(arch) : gpu, stem, stem);
   PtxasResult result;
   FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe);
+  if (!pipe) {
+    result.log = "popen failed: " + command;
+    return result;
+  }
   std::array<char, 4096> chunk;
   while (size_t n = fread(chunk.data(), 1, chunk.size(), pipe))
     result.log.append(chunk.data(), n);
   result.status = pclose(pipe);
   if (const char* keep = std::getenv("FLEXJIT_TEST_KEEP_PTX")) { // a directory
-    static int serial = 0;
+    static std::atomic<int> serial{0};
     std::filesystem::copy_file(stem + ".ptx",
                                fmt::format("{}/{}_{}.ptx", keep, to_string(arch), serial++),
                                std::filesystem::copy_options::overwrite_existing);
@@ -105,8 +112,8 @@ struct PtxasStats {
 };
 
 // ptxas accepts the kernel; its register count and spills.
-PtxasStats ptxas_stats(const CompiledKernel& kernel, Arch arch) {
-  const PtxasResult ptxas = run_ptxas(kernel.ptx, arch);
+PtxasStats ptxas_stats(const CompiledKernel& kernel, Arch arch, const PtxasResult* done = nullptr) {
+  const PtxasResult ptxas = done ? *done : run_ptxas(kernel.ptx, arch);
   INFO(ptxas.log);
   REQUIRE(ptxas.status == 0);
   const std::vector<PtxasFunctionReport> functions = parse_ptxas_log(ptxas.log);
@@ -314,21 +321,73 @@ namespace {
 // sm_90a kernel that spills more than kMaxSpillBytes at the template's launch bounds is
 // replaced by its build for one CTA per SM (runtime/KernelCache.cpp). A spill left is reported
 // (WARN, with the pair); returns its bytes (stores + loads): the limit is the caller's.
-int attention_spills(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score);
-int attention_spills_once(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
-                          int min_ctas_per_sm);
+// An attention kernel's build and ptxas run for one CTAs-per-SM bound: no Catch2 macro, so
+// the sweeps run them on every core (compiles are independent: "ptx: concurrent compiles are
+// independent and deterministic"), then check them in order on the test's thread.
+struct SpillRun {
+  CompiledKernel kernel;
+  PtxasResult ptxas;
+};
+SpillRun spill_run(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
+                   int min_ctas_per_sm) {
+  SpillRun r;
+  r.kernel = compile_variant(v, *prepare_mods(mask, score), min_ctas_per_sm);
+  r.ptxas = run_ptxas(r.kernel.ptx, v.arch);
+  return r;
+}
+// The runtime's rule: past kMaxSpillBytes a row with a one-CTA build takes that build.
+bool needs_one_cta_build(const KernelVariant& v, const SpillRun& first) {
+  return v.one_cta_build && spill_bytes(first.ptxas.log) > kMaxSpillBytes;
+}
+int check_spill_run(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
+                    int min_ctas_per_sm, const SpillRun& run);
 
 int attention_spills(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score) {
-  const int bytes = attention_spills_once(v, mask, score, 0);
-  if (bytes <= kMaxSpillBytes || !v.one_cta_build)
-    return bytes;
-  return attention_spills_once(v, mask, score, 1);
+  const SpillRun first = spill_run(v, mask, score, 0);
+  if (!needs_one_cta_build(v, first))
+    return check_spill_run(v, mask, score, 0, first);
+  check_spill_run(v, mask, score, 0, first);
+  return check_spill_run(v, mask, score, 1, spill_run(v, mask, score, 1));
 }
 
-int attention_spills_once(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
-                          int min_ctas_per_sm) {
+// attention_spills of every (row, mask, score), the builds spread over the machine's cores.
+struct SpillJob {
+  const KernelVariant* v;
+  MaskMod mask;
+  ScoreMod score;
+};
+std::vector<int> attention_spills(const std::vector<SpillJob>& jobs) {
+  std::vector<std::vector<SpillRun>> runs(jobs.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
+      const SpillJob& j = jobs[i];
+      runs[i].push_back(spill_run(*j.v, j.mask, j.score, 0));
+      if (needs_one_cta_build(*j.v, runs[i][0]))
+        runs[i].push_back(spill_run(*j.v, j.mask, j.score, 1));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < std::max(1u, std::thread::hardware_concurrency()); ++t)
+    threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads)
+    t.join();
+  std::vector<int> bytes;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const SpillJob& j = jobs[i];
+    int b = 0;
+    for (size_t k = 0; k < runs[i].size(); ++k)
+      b = check_spill_run(*j.v, j.mask, j.score, static_cast<int>(k), runs[i][k]);
+    bytes.push_back(b);
+  }
+  return bytes;
+}
+
+int check_spill_run(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
+                    int min_ctas_per_sm, const SpillRun& run) {
   INFO(v.describe() << " " << v.main.entry << " mask " << mask.name() << " score " << score.name());
-  const CompiledKernel kernel = compile_variant(v, *prepare_mods(mask, score), min_ctas_per_sm);
+  const CompiledKernel& kernel = run.kernel;
   REQUIRE(kernel.entry == v.main.entry);
   REQUIRE(kernel.ptx.find(".entry " + kernel.entry) != std::string::npos);
   REQUIRE(kernel.ptx.find("flexjit_mask_mod") == std::string::npos);
@@ -337,7 +396,7 @@ int attention_spills_once(const KernelVariant& v, const MaskMod& mask, const Sco
   // (a libdevice function as a .func call would cost a call per element).
   REQUIRE(kernel.ptx.find(".func") == std::string::npos);
   REQUIRE(kernel.ptx.find("__nvvm_reflect") == std::string::npos);
-  const PtxasStats stats = ptxas_stats(kernel, v.arch);
+  const PtxasStats stats = ptxas_stats(kernel, v.arch, &run.ptxas);
   if (verbose())
     fmt::print("attention {:38} {:24} {:16} ctas {} {:3} registers {:5} spill bytes {:6.1f} ms\n",
                v.main.entry, mask.name(), score.name(), min_ctas_per_sm, stats.registers,
@@ -413,26 +472,34 @@ TEST_CASE("ptx: the warp-specialized forward takes every seed pair without spill
           "[codegen][attention][ptxas-sweep]") {
   const SeedCatalog seeds;
   const auto pairs = seeds.attention_pairs();
-  int compiled = 0;
   // One dtype per head-dim pair and schedule (f16 persistent, bf16 one tile per CTA): f16 and
   // bf16 differ only in the products' and packs' types (their spills were the same, byte for
   // byte, when both ran).
+  std::vector<SpillJob> jobs;
   for (const bool persistent : {true, false})
     for (const KernelVariant* row : forward_rows_per_head_dims([&](const KernelVariant& v) {
            return v.whole_program && v.persistent() == persistent &&
                   v.dtype == (persistent ? DType::F16 : DType::BF16);
-         })) {
-      const KernelVariant& v = *row;
-      for (size_t i = 0; i < pairs.size(); ++i) {
-        const int bytes = attention_spills(v, pairs[i].first, pairs[i].second);
-        if (persistent && i + 1 == pairs.size() && v.dv == 256)
-          CHECK(bytes <= 40);
-        else
-          CHECK(bytes == 0);
-        ++compiled;
-      }
-    }
-  REQUIRE(compiled >= 2 * 8 * static_cast<int>(pairs.size()));
+         }))
+      for (const auto& [mask, score] : pairs)
+        jobs.push_back({row, mask, score});
+  const std::vector<int> bytes = attention_spills(jobs);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const KernelVariant& v = *jobs[i].v;
+    INFO(v.describe() << " mask " << jobs[i].mask.name() << " score " << jobs[i].score.name());
+    const bool heaviest = jobs[i].mask.name() == pairs.back().first.name() &&
+                          jobs[i].score.name() == pairs.back().second.name();
+    // A pair with a data-indexed load (jagged_causal, vision_cross_attention): its reports keep
+    // the error word's address live across the tile (codegen/Lower.cpp predicated_load): 84-164
+    // bytes of spills measured at f16 d64-d96 (2026-12-08), bounded at 256 as in the decode
+    // kernel below.
+    const bool reports = !data_indexed_loads({jobs[i].mask.body(), jobs[i].score.body()}).empty();
+    if (v.persistent() && heaviest && v.dv == 256)
+      CHECK(bytes[i] <= 40);
+    else
+      CHECK(bytes[i] <= (reports ? 256 : 0));
+  }
+  REQUIRE(jobs.size() >= 2 * 8 * pairs.size());
 }
 
 // The KV cache's append kernels (kv_append.cu: the copies and the lengths' advance) for both
@@ -466,19 +533,25 @@ TEST_CASE("ptx: the merge kernel passes ptxas without spills", "[codegen][merge]
 // address live across the tile, 2 registers past the kernel's 255: at most 256 bytes of spill
 // stores and loads (measured 40-244 bytes, 2026-12-08: the price of never reading a bad id
 // silently).
-TEST_CASE("ptx: the decode kernel takes every seed pair without spills", "[codegen][attention]") {
+TEST_CASE("ptx: the decode kernel takes every seed pair without spills",
+          "[codegen][attention][ptxas-sweep]") {
   const SeedCatalog seeds;
   const auto pairs = seeds.attention_pairs();
-  int compiled = 0;
+  std::vector<SpillJob> jobs;
   for (const KernelVariant* v : forward_rows_per_head_dims(
            [](const KernelVariant& r) { return r.decode() && r.dtype == DType::F16; }))
-    for (const auto& [mask, score] : pairs) {
-      const bool reports = !data_indexed_loads({mask.body(), score.body()}).empty();
-      INFO(mask.name() << " x " << score.name() << (reports ? " (reports)" : ""));
-      CHECK(attention_spills(*v, mask, score) <= (reports ? 256 : 0));
-      ++compiled;
-    }
-  REQUIRE(compiled >= 8 * static_cast<int>(pairs.size()));
+    for (const auto& [mask, score] : pairs)
+      jobs.push_back({v, mask, score});
+  const std::vector<int> bytes = attention_spills(jobs);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const MaskMod& mask = jobs[i].mask;
+    const ScoreMod& score = jobs[i].score;
+    const bool reports = !data_indexed_loads({mask.body(), score.body()}).empty();
+    INFO(jobs[i].v->describe() << " " << mask.name() << " x " << score.name()
+                               << (reports ? " (reports)" : ""));
+    CHECK(bytes[i] <= (reports ? 256 : 0));
+  }
+  REQUIRE(jobs.size() >= 8 * pairs.size());
 }
 
 // The full product (4 instantiations x 2 archs x every pair): minutes of ptxas,
