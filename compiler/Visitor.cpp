@@ -28,15 +28,21 @@ std::vector<Expr> topo_order(const std::vector<Expr>& roots) {
   return order;
 }
 
+bool is_library_buffer(const BufferDecl& decl) {
+  return decl.name.starts_with("flexjit_");
+}
+
 std::unordered_set<const Node*> data_indexed_loads(const std::vector<Expr>& roots) {
-  std::unordered_set<const Node*> reads_data, checked; // reads_data: a load at or below
+  // reads_data: a load of a user's buffer at or below the node
+  std::unordered_set<const Node*> reads_data, checked;
   for (const Expr& e : topo_order(roots)) {
     bool below = false;
     for (const Expr& op : e->operands)
       below = below || reads_data.count(op.get()) != 0;
-    if (e.kind() == NodeKind::Load && below)
+    const bool load = e.kind() == NodeKind::Load;
+    if (load && below)
       checked.insert(e.get());
-    if (below || e.kind() == NodeKind::Load)
+    if (below || (load && !is_library_buffer(*e->buffer)))
       reads_data.insert(e.get());
   }
   return checked;

@@ -21,7 +21,12 @@ inline std::vector<Expr> topo_order(const Expr& root) {
 // an error of the data (the interpreter throws; a kernel reads 0 and reports
 // FLEXJIT_DEVICE_ERROR_LOAD; block masks never decide a tile where it may fall outside), where a
 // load indexed by positions and params reads 0 outside its buffer (compiler/Interpreter.h).
+// Data read from the library's own buffers (is_library_buffer: varlen's token sequences, built
+// from cu_seqlens the host checked) is trusted: an index it gives is not data-indexed.
 std::unordered_set<const Node*> data_indexed_loads(const std::vector<Expr>& roots);
+// Whether a buffer is one the library builds and checks itself: its name begins "flexjit_"
+// (a prefix the README reserves for the library).
+bool is_library_buffer(const BufferDecl& decl);
 inline std::unordered_set<const Node*> data_indexed_loads(const Expr& root) {
   return data_indexed_loads(std::vector{root});
 }

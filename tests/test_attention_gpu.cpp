@@ -128,13 +128,20 @@ TEST_CASE("gpu: lengths 1, 127, 129 and 1000 with GQA 32/4 on every head dim", "
   }
 }
 
-TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
-  SKIP_WITHOUT_CUDA();
-  const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};
+// Each token's sequence, for sequences packed back to back from `offsets` (their starts and the
+// total).
+static std::vector<int32_t> sequence_of_tokens(const std::vector<int32_t>& offsets) {
   std::vector<int32_t> seq_idx;
   for (size_t s = 0; s + 1 < offsets.size(); ++s)
     seq_idx.insert(seq_idx.end(), static_cast<size_t>(offsets[s + 1] - offsets[s]),
                    static_cast<int32_t>(s));
+  return seq_idx;
+}
+
+TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
+  SKIP_WITHOUT_CUDA();
+  const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};
+  const std::vector<int32_t> seq_idx = sequence_of_tokens(offsets);
   const DType dtype = GENERATE(values({DType::F16, DType::BF16}));
   SECTION(std::string(to_string(dtype))) {
     Case c;
@@ -149,15 +156,12 @@ TEST_CASE("gpu: jagged sequences packed with offsets", "[gpu][attention]") {
 
 // jagged_causal reads offsets[seq_idx[q]]: with sequence ids outside offsets, the CPU builder
 // raises, the GPU builder and the kernel read 0 and report through the device error word
-// (never outside the buffer: scripts/sanitize.sh's memcheck runs this test), and the next call
-// or check_device_errors raises it, once.
+// (a predicated load: never outside the buffer), and the next call or check_device_errors
+// raises it, once.
 TEST_CASE("gpu: a data-indexed load outside its buffer is a device error", "[gpu][attention]") {
   SKIP_WITHOUT_CUDA();
   const std::vector<int32_t> offsets = {0, 100, 250, 600, 1000};
-  std::vector<int32_t> good;
-  for (size_t s = 0; s + 1 < offsets.size(); ++s)
-    good.insert(good.end(), static_cast<size_t>(offsets[s + 1] - offsets[s]),
-                static_cast<int32_t>(s));
+  const std::vector<int32_t> good = sequence_of_tokens(offsets);
   std::vector<int32_t> bad = good;
   bad[700] = 5; // offsets has entries 0..4
   bad[901] = -3;

@@ -12,6 +12,7 @@
 #include "flexjit/attention/AttentionChecks.h"
 #include "flexjit/attention/VarlenMods.h"
 #include "flexjit/compiler/Interpreter.h"
+#include "flexjit/compiler/Visitor.h"
 
 using namespace flexjit;
 using Catch::Contains;
@@ -128,6 +129,26 @@ TEST_CASE("varlen: the score_mod is the user's, then softcap, then ALiBi at loca
     CHECK(worst < 1e-5);
   }
   CHECK(varlen_mods(VarlenOptions()).score.is_noop());
+}
+
+TEST_CASE("varlen: the library's own index arrays make no load data-indexed",
+          "[attention][varlen]") {
+  // cu_seqlens[seq[q]] reads flexjit_varlen_seq_*, arrays the library builds from cu_seqlens
+  // it checked: no report (nor its registers) in the kernels. A user's data-indexed load
+  // inside the varlen mods still is one.
+  const std::vector<float> slopes(kHq * 4, 0.5f);
+  const TensorView sbv = TensorView::contiguous(slopes.data(), DType::F32, {4, kHq});
+  VarlenOptions o;
+  o.causal = true;
+  o.softcap = 30.0f;
+  o.alibi_slopes = &sbv;
+  const VarlenMods mods = varlen_mods(o);
+  CHECK(data_indexed_loads({mods.mask.body(), mods.score.body()}).empty());
+  std::vector<int32_t> ids = {0, 1}, table = {5, 6};
+  IntBuffer id = buffer_i32("id", TensorView::contiguous(ids.data(), DType::I32, {2}));
+  IntBuffer t = buffer_i32("t", TensorView::contiguous(table.data(), DType::I32, {2}));
+  o.mask_mod = mask_mod("user", [&](Idx, Idx, Idx q, Idx) { return t[id[q % 2]] > 0; });
+  CHECK(data_indexed_loads(varlen_mods(o).mask.body()).size() == 1);
 }
 
 TEST_CASE("attention_forward_varlen: arguments", "[errors][attention][varlen]") {
