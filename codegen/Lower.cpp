@@ -226,8 +226,11 @@ private:
   // With `word` (a data-indexed load's report, report_outside), the same asm also runs
   // `@outside red.or [word]` where outside = !in_range && word != 0. It stays one "read-only"
   // call on purpose: a separate side-effecting statement per load could not be merged or
-  // hoisted, and kept so many values live across a tile's unrolled hooks that the kernels
-  // with document-offset masks spilled up to 872 bytes (ptxas). Calling it read-only lets LLVM
+  // hoisted and kept many values live across a tile's unrolled hooks (jagged_causal in the
+  // sm_90a forward at two CTAs per SM: 872 bytes of spills where it spills 148 without
+  // reports; the decode kernel 96-384). This form still keeps the word's address live: 40-244
+  // bytes in the decode and warp-specialized kernels for such masks (test_codegen_ptx.cpp's
+  // sweeps bound them at 256). Calling it read-only lets LLVM
   // merge equal loads (one report instead of two), move them, or drop an unused one (no
   // report where the value cannot matter); nothing in a kernel reads the word, so no
   // reordering can change a result.
