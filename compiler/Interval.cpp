@@ -433,7 +433,7 @@ iv::Program interval_program(const Expr& body, const ModSignature& sig) {
         in.slot = static_cast<uint8_t>(sig.buffer_slot(*n.buffer));
         in.load_type = n.buffer->dtype == DType::I32 ? iv::kLoadI32 : iv::kLoadBool;
         in.rank = static_cast<uint8_t>(n.operands.size());
-        in.checked = checked.count(&n) != 0;
+        in.value = checked.count(&n) != 0; // a data-indexed load (Instr::value)
       }
       break;
     case K::Add:

@@ -272,9 +272,11 @@ struct Instr {
   uint8_t slot = 0;      // Var: 0 b, 1 h, 2 q, 3 kv; IntParam: its slot; Load: the buffer's slot
   uint8_t load_type = 0; // Load: kLoadI32 / kLoadBool
   uint8_t rank = 0;      // Load: the buffer's rank
-  uint8_t checked = 0;   // Load: its index reads buffer data (data_indexed_loads, Visitor.h)
   uint8_t a = 0, b = 0, c = 0, d = 0; // operand positions (a Load's indices: a, b, c, d by rank)
-  int32_t value = 0;                  // Const: an int or bool (0 / 1)
+  // Const: an int or bool (0 / 1); Load: 1 when its index reads buffer data (data_indexed_loads,
+  // Visitor.h), else 0 -- a field a Load does not otherwise use, so that an Instr stays 12 bytes
+  // (the program is a kernel parameter the classify kernel copies into shared memory).
+  int32_t value = 0;
 };
 inline constexpr int kMaxInstrs = 64;
 struct Program {
@@ -335,7 +337,7 @@ constexpr uint8_t evaluate(const Program& p, const Range* vars, const Reader& re
       const Box box = load_box(idx, read.sizes(n.slot), rank);
       // A data-indexed load that may fall outside its buffer: undecided, so that the tile's
       // points are evaluated and the one outside is reported (an error, not a 0).
-      if (n.checked && (box.outside || box.none))
+      if (n.value != 0 && (box.outside || box.none))
         break;
       if (box.none) { // every index is out of range: reads 0
         r.set(point(0));

@@ -41,6 +41,10 @@ uint32_t* device_error_word() {
 
 uint32_t take_device_errors() {
   Word& w = word();
+  // Every attention call asks: a plain read when nothing was reported (no write to the line
+  // the device may be writing), the exchange only to take bits.
+  if (__atomic_load_n(w.host, __ATOMIC_ACQUIRE) == 0)
+    return 0;
   return __atomic_exchange_n(w.host, 0u, __ATOMIC_ACQ_REL);
 }
 

@@ -233,13 +233,13 @@ struct Agreement::Impl {
   Program oracle;  // the body as written, reading 0 outside every buffer
   Program outside; // the optimized body (the backends' code): where it reports
   Tape tape;
-  Impl(const Expr& body, const Bindings& bindings)
-      : oracle(body, bindings, DataIndexCheck::ReadZero), outside(optimize(body), bindings),
-        tape(optimize(body), bindings) {}
+  Impl(const Expr& body, const Expr& optimized, const Bindings& bindings)
+      : oracle(body, bindings, DataIndexCheck::ReadZero), outside(optimized, bindings),
+        tape(optimized, bindings) {}
 };
 
 Agreement::Agreement(const Expr& body, const Bindings& bindings)
-    : impl_(std::make_unique<Impl>(body, bindings)) {}
+    : impl_(std::make_unique<Impl>(body, optimize(body), bindings)) {}
 Agreement::~Agreement() = default;
 Agreement::Agreement(Agreement&&) noexcept = default;
 Agreement& Agreement::operator=(Agreement&&) noexcept = default;
