@@ -342,14 +342,6 @@ bool needs_one_cta_build(const KernelVariant& v, const SpillRun& first) {
 int check_spill_run(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
                     int min_ctas_per_sm, const SpillRun& run);
 
-int attention_spills(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score) {
-  const SpillRun first = spill_run(v, mask, score, 0);
-  if (!needs_one_cta_build(v, first))
-    return check_spill_run(v, mask, score, 0, first);
-  check_spill_run(v, mask, score, 0, first);
-  return check_spill_run(v, mask, score, 1, spill_run(v, mask, score, 1));
-}
-
 // attention_spills of every (row, mask, score), the builds spread over the machine's cores.
 struct SpillJob {
   const KernelVariant* v;
@@ -382,6 +374,11 @@ std::vector<int> attention_spills(const std::vector<SpillJob>& jobs) {
     bytes.push_back(b);
   }
   return bytes;
+}
+
+// One job (the sweeps above it take many at once).
+int attention_spills(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score) {
+  return attention_spills(std::vector<SpillJob>{{&v, mask, score}})[0];
 }
 
 int check_spill_run(const KernelVariant& v, const MaskMod& mask, const ScoreMod& score,
